@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// LockStore: the lock layer's view of where locks live. The lock layer talks to Redis only
+// through this interface; redis::RedisLockStore implements it, unit tests use a fake.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rlock::lock {
+
+using Millis = std::chrono::milliseconds;
+
+// Who asks for the lock; stored beside it for `rlock status`.
+struct HolderMeta {
+  std::string host;
+  std::int64_t pid = 0;
+  std::string user;
+  std::string command;
+};
+
+// What the store knows about a lock. `held` false means the lock is free and the rest is empty.
+struct HolderInfo {
+  bool held = false;
+  bool has_metadata = false;  // false when another client (redis-py, redsync) holds the key
+  HolderMeta meta;
+  std::int64_t acquired_at_ms = 0;  // server clock, Unix milliseconds
+  std::int64_t server_now_ms = 0;   // server clock when this was read
+  std::int64_t ttl_ms = 0;          // lease length asked for at acquisition
+  std::int64_t remaining_ms = 0;    // PTTL of the lock key
+  std::int64_t fence = 0;
+  std::int64_t renewals = 0;
+  std::int64_t waiters = 0;
+  std::int64_t keeper_pid = 0;
+};
+
+struct AcquireRequest {
+  std::string name;
+  std::string token;
+  Millis ttl{0};
+  HolderMeta meta;
+  // Waiting queue ticket; empty means "try once, do not queue". A queued waiter is served
+  // in arrival order; `ticket_ttl` bounds how long a dead waiter can hold up the queue.
+  std::string ticket;
+  Millis ticket_ttl{0};
+};
+
+struct AcquireResult {
+  bool acquired = false;
+  std::int64_t fence = 0;  // when acquired
+  HolderInfo holder;       // when busy: who holds it (or, free but another waiter is first)
+};
+
+// The outcome of a token-checked operation (renew, release).
+enum class TokenCheck {
+  ok,     // the token owned the lock; the operation took effect
+  free,   // the lock is gone (expired or released)
+  taken,  // another token holds the lock now
+};
+
+struct ReleaseResult {
+  TokenCheck outcome = TokenCheck::free;
+  Millis kept_for{0};            // with min-hold: how long the lease still runs
+  std::int64_t keeper_pid = 0;   // the keeper to stop after a release, if any
+  std::string keeper_host;
+};
+
+class LockStore {
+public:
+  virtual ~LockStore() = default;
+
+  // One atomic attempt: take the lock if it is free (and this ticket is first in the queue,
+  // or the queue is empty). Otherwise, with a ticket, join the queue.
+  virtual AcquireResult try_acquire(const AcquireRequest& request) = 0;
+
+  // Extends the lease to `ttl` if `token` still owns it. A non-zero keeper_pid is recorded.
+  virtual TokenCheck renew(std::string_view name, std::string_view token, Millis ttl,
+                           std::int64_t keeper_pid = 0) = 0;
+
+  // Deletes the lock if `token` owns it; with min_hold > 0 shortens the lease so that the lock
+  // lives until min_hold after its acquisition (on the server's clock) instead.
+  virtual ReleaseResult release(std::string_view name, std::string_view token, Millis min_hold) = 0;
+
+  // Deletes the lock whoever holds it; returns who was evicted.
+  virtual HolderInfo force_release(std::string_view name) = 0;
+
+  virtual HolderInfo inspect(std::string_view name) = 0;
+
+  // Every lock name under the prefix (SCAN, never KEYS).
+  virtual std::vector<std::string> list_names() = 0;
+
+  // Blocks until a release wakes `ticket`, or `timeout` passes. True when woken.
+  virtual bool wait_for_wake(std::string_view name, std::string_view ticket, Millis timeout) = 0;
+
+  // Removes a waiter's ticket (given up, interrupted, or acquired elsewhere).
+  virtual void leave_queue(std::string_view name, std::string_view ticket) = 0;
+};
+
+} // namespace rlock::lock
