@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,7 @@
 namespace rlock::lock {
 
 using Millis = std::chrono::milliseconds;
+using TimePoint = std::chrono::steady_clock::time_point;
 
 // Who asks for the lock; stored beside it for `rlock status`.
 struct HolderMeta {
@@ -25,11 +27,12 @@ struct HolderMeta {
 struct HolderInfo {
   bool held = false;
   bool has_metadata = false;  // false when another client (redis-py, redsync) holds the key
+  bool handoff = false;       // a release is passing the lock to the first waiter
   HolderMeta meta;
   std::int64_t acquired_at_ms = 0;  // server clock, Unix milliseconds
   std::int64_t server_now_ms = 0;   // server clock when this was read
   std::int64_t ttl_ms = 0;          // lease length asked for at acquisition
-  std::int64_t remaining_ms = 0;    // PTTL of the lock key
+  std::int64_t remaining_ms = 0;    // PTTL of the lock key; -1 when it has no TTL
   std::int64_t fence = 0;
   std::int64_t renewals = 0;
   std::int64_t waiters = 0;
@@ -75,9 +78,10 @@ public:
   // or the queue is empty). Otherwise, with a ticket, join the queue.
   virtual AcquireResult try_acquire(const AcquireRequest& request) = 0;
 
-  // Extends the lease to `ttl` if `token` still owns it. A non-zero keeper_pid is recorded.
+  // Extends the lease to `ttl` if `token` still owns it. A non-zero keeper_pid is recorded
+  // instead of counting a renewal. The call gives up (throwing UnavailableError) at `deadline`.
   virtual TokenCheck renew(std::string_view name, std::string_view token, Millis ttl,
-                           std::int64_t keeper_pid = 0) = 0;
+                           std::int64_t keeper_pid, std::optional<TimePoint> deadline) = 0;
 
   // Deletes the lock if `token` owns it; with min_hold > 0 shortens the lease so that the lock
   // lives until min_hold after its acquisition (on the server's clock) instead.

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+// `rlock acquire`: take a lock for a script, held by a keeper process or as a bare lease.
+//
+// Design. A script that runs `tok=$(rlock acquire x)` expects the lock to behave like an open
+// flock(1) descriptor: held while the script lives, gone when it dies, whatever the TTL. So
+// by default acquire leaves a keeper: a small daemon-like process (own session, stdio on
+// /dev/null so that `$(…)` returns at once) that renews the lease, watches the owner through
+// a pidfd, and releases the moment the owner exits. The keeper is the same process image
+// forked after the lock is taken, so it keeps the lease object and the Redis connection.
+// `release` signals it after releasing; a lost lease ends it too. With --lease there is no
+// keeper: the lock lives for --ttl unless renewed, which suits CI steps in separate shells.
+#include "cli/commands.hpp"
+#include "cli/token_file.hpp"
+#include "lock/name.hpp"
+#include "process/owner.hpp"
+#include "process/signals.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <limits>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+namespace rlock::cli {
+
+namespace {
+
+struct AcquireOptions {
+  std::string name;
+  TakeOptions take;
+  bool lease_only = false;
+  bool export_form = false;
+  std::string token_file;
+  std::int64_t owner_pid = 0;
+};
+
+std::string command_line_of(pid_t pid) {
+  std::ifstream file(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::vector<std::string> argv;
+  std::string current;
+  for (char c : raw) {
+    if (c == '\0') {
+      argv.push_back(std::move(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  if (!current.empty()) argv.push_back(std::move(current));
+  return shell_join(argv);
+}
+
+// The keeper's life: renew while the owner lives; release when it exits or on SIGTERM/INT/HUP.
+int run_keeper(lock::Lease& lease, pid_t owner, process::SignalFd& signals) {
+  Fd owner_fd = process::open_pidfd(owner);
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(lease.next_due() - now);
+    int timeout = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60'000));
+    // Without a pidfd (old kernels) check the owner at least every 200ms.
+    if (!owner_fd) timeout = std::min(timeout, 200);
+    pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {owner_fd.get(), POLLIN, 0}};
+    int n = ::poll(fds, owner_fd ? 2 : 1, timeout);
+    if (n < 0 && errno != EINTR) throw SystemError("poll", errno);
+    bool owner_gone = owner_fd ? (n > 0 && (fds[1].revents & POLLIN) != 0) : !process::process_alive(owner);
+    bool stop = false;
+    while (auto info = signals.read()) {
+      int signo = static_cast<int>(info->ssi_signo);
+      if (signo != SIGCHLD) stop = true;
+    }
+    if (owner_gone || stop) {
+      try {
+        lease.release();
+      } catch (const Error&) {
+        // The lease expires on its own within its TTL.
+      }
+      return 0;
+    }
+    lock::Lease::Status status = lease.renew_if_due();
+    if (status != lock::Lease::Status::held) return to_int(ExitCode::lost);
+  }
+}
+
+// Turns this process into the keeper: its own session, no terminal, stdio on /dev/null.
+void become_keeper() {
+  ::setsid();
+  ::prctl(PR_SET_NAME, "rlock-keeper", 0, 0, 0);
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    ::dup2(null_fd, STDERR_FILENO);
+    ::close(null_fd);
+  }
+  // A keeper must not die with the terminal or the script's process group signals.
+  log::set_level(log::Level::quiet);
+}
+
+int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
+  lock::validate_name(options.name);
+  if (options.lease_only && options.owner_pid != 0) {
+    throw UsageError("--owner-pid goes with the keeper; --lease has none");
+  }
+  pid_t owner = 0;
+  if (!options.lease_only) {
+    if (options.owner_pid < 0 || options.owner_pid > std::numeric_limits<pid_t>::max()) {
+      throw UsageError(fmt::format("--owner-pid {} is not a process id", options.owner_pid));
+    }
+    owner = options.owner_pid != 0 ? static_cast<pid_t>(options.owner_pid) : process::find_script_owner(::getppid());
+    if (!process::process_alive(owner)) {
+      throw UsageError(fmt::format("--owner-pid {}: no such process", owner));
+    }
+    log::verbose("the lock will be held while pid {} lives ({})", owner, command_line_of(owner));
+  }
+
+  process::SignalBlock block;
+  process::SignalFd signals(block.signals());
+  Session session(globals);
+  std::int64_t meta_pid = options.lease_only ? ::getppid() : owner;
+  std::optional<lock::Lease> lease;
+  try {
+    lease = take_lock(session, options.name, options.take,
+                      holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals.fd());
+  } catch (const Interrupted&) {
+    auto info = signals.read();
+    int signo = info ? static_cast<int>(info->ssi_signo) : SIGINT;
+    log::info("interrupted while waiting for '{}'", printable(options.name));
+    return 128 + signo;
+  }
+  if (!lease) return options.take.conflict_exit_code;
+
+  if (!options.token_file.empty()) write_token_file(options.token_file, lease->token());
+
+  if (!options.lease_only) {
+    pid_t keeper = ::fork();
+    if (keeper < 0) throw SystemError("fork (keeper)", errno);
+    if (keeper == 0) {
+      become_keeper();
+      // The parent still talks on the inherited socket; the keeper opens its own.
+      session.connection.disconnect();
+      return run_keeper(*lease, owner, signals);
+    }
+    // Record the keeper so that `release` can stop it at once.
+    session.store.renew(options.name, lease->token(), lease->ttl(), keeper, std::nullopt);
+    log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner);
+  }
+  std::string line = options.export_form ? fmt::format("export RLOCK_TOKEN={}\n", shell_quote(lease->token()))
+                                         : lease->token() + "\n";
+  if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    // Nobody got the token: give the lock back rather than leave it held by no one's script.
+    int err = errno;
+    if (options.lease_only) lease->release();
+    throw SystemError("writing the token to stdout", err);
+  }
+  lease->detach();
+  return 0;
+}
+
+} // namespace
+
+void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& action) {
+  auto options = std::make_shared<AcquireOptions>();
+  CLI::App* command = app.add_subcommand(
+      "acquire", "Take a lock and print its token. By default a keeper process holds it while the calling "
+                 "script lives; with --lease it lives for --ttl unless renewed.");
+  command->add_option("NAME", options->name, "the lock's name")->required();
+  options->take.add_to(*command);
+  command->add_flag("--lease", options->lease_only,
+                    "no keeper: the lock lives for --ttl unless renewed (for acquiring in one CI step and "
+                    "releasing in another)");
+  command->add_flag("--export", options->export_form,
+                    "print export RLOCK_TOKEN='...' for eval \"$(rlock acquire NAME --export)\"");
+  command->add_option("--token-file", options->token_file, "also write the token to FILE (mode 0600)")
+      ->type_name("FILE");
+  command->add_option("--owner-pid", options->owner_pid,
+                      "hold the lock while process PID lives (default: the calling script)")
+      ->type_name("PID");
+  command->callback([&action, &globals, options] { action = [&globals, options] { return run_acquire(globals, *options); }; });
+}
+
+} // namespace rlock::cli

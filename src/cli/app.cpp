@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// The CLI11 application, global options, and the single catch site.
+#include "cli/app.hpp"
+
+#include "cli/commands.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/version.hpp"
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <string_view>
+
+namespace rlock::cli {
+
+namespace {
+
+std::string version_text() {
+  std::string text = fmt::format("rlock {}", k_version);
+  if (std::string_view(k_git_revision).size() > 0) text += fmt::format(" (git {})", k_git_revision);
+  text += fmt::format("\nbuilt with hiredis {}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+  return text;
+}
+
+int run_parsed(int argc, char** argv) {
+  // Everything after the first "--" is exec's command, kept away from the option parser.
+  std::vector<std::string> args;
+  std::vector<std::string> command_after_dashes;
+  bool saw_dashes = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (!saw_dashes && arg == "--") {
+      saw_dashes = true;
+    } else if (saw_dashes) {
+      command_after_dashes.emplace_back(arg);
+    } else {
+      args.emplace_back(arg);
+    }
+  }
+
+  CLI::App app("Named locks in Redis for shell scripts, cron jobs and CI pipelines.\n"
+               "See rlock(1) for the whole story, or 'rlock COMMAND --help'.",
+               "rlock");
+  app.set_version_flag("--version", version_text());
+  app.require_subcommand(1, 1);
+  app.fallthrough();
+  app.option_defaults()->always_capture_default(false);
+
+  GlobalOptions globals;
+  app.add_option("--url", globals.url,
+                 "Redis URL: redis://[user[:password]@]host[:port][/db] or unix:///path.sock[?db=N] "
+                 "(env RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
+      ->type_name("URL");
+  app.add_option("--password", globals.password,
+                 "Redis password (unsafe: visible in ps; prefer RLOCK_PASSWORD or --password-file)")
+      ->type_name("PASSWORD");
+  app.add_option("--password-file", globals.password_file, "read the Redis password from the first line of FILE")
+      ->type_name("FILE");
+  app.add_option("--prefix", globals.prefix, "key prefix (env RLOCK_PREFIX; default 'rlock:')")->type_name("PREFIX");
+  app.add_option("--connect-timeout", globals.connect_timeout, "give up connecting after DURATION (default 2s)")
+      ->type_name("DURATION");
+  app.add_option("--io-timeout", globals.io_timeout, "give up on a Redis reply after DURATION (default 5s)")
+      ->type_name("DURATION");
+  app.add_flag("-v,--verbose", globals.verbose, "say what rlock does, in plain lines on stderr");
+  app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors");
+
+  Action action;
+  add_exec_command(app, globals, action, command_after_dashes);
+  add_acquire_command(app, globals, action);
+  add_release_command(app, globals, action);
+  add_renew_command(app, globals, action);
+  add_status_command(app, globals, action);
+
+  try {
+    std::reverse(args.begin(), args.end());
+    app.parse(args);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) {
+      return app.exit(error);  // --help, --version
+    }
+    std::string message = error.what();
+    throw UsageError(fmt::format("{} (see 'rlock --help')", message));
+  }
+  if (globals.verbose && globals.quiet) throw UsageError("-v and -q contradict each other");
+  log::set_level(globals.quiet ? log::Level::quiet : globals.verbose ? log::Level::verbose : log::Level::normal);
+  if (saw_dashes && !app.got_subcommand("exec")) {
+    throw UsageError("only 'exec' takes a command after '--'");
+  }
+  if (!action) throw Error(ExitCode::internal, "no command was selected");
+  return action();
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+  // A closed pipe is an error to report (EPIPE), not a reason to die silently.
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run_parsed(argc, argv);
+  } catch (const Error& error) {
+    log::write_line("rlock: error: ", error.what());
+    return to_int(error.code());
+  } catch (const std::bad_alloc&) {
+    log::write_line("rlock: error: ", "out of memory");
+    return to_int(ExitCode::os_error);
+  } catch (const std::exception& error) {
+    log::write_line("rlock: error: ", fmt::format("internal error: {}", error.what()));
+    return to_int(ExitCode::internal);
+  }
+}
+
+} // namespace rlock::cli

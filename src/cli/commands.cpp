@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+// What the commands share: lock options, the Redis session, holder descriptions, waiting UX.
+#include "cli/commands.hpp"
+
+#include "lock/name.hpp"
+#include "util/duration.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/random.hpp"
+#include "util/strings.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <fmt/format.h>
+#include <fstream>
+#include <pwd.h>
+#include <unistd.h>
+
+namespace rlock::cli {
+
+void TakeOptions::add_to(CLI::App& command) {
+  command.add_option("--ttl", ttl, "lease length; renewed every TTL/3 while held (default 30s)")
+      ->type_name("DURATION");
+  command.add_option("-w,--wait", wait, "wait at most DURATION for the lock (default: forever; 0 = --no-wait)")
+      ->type_name("DURATION");
+  command.add_flag("-n,--no-wait", no_wait, "fail at once if the lock is busy");
+  command.add_option("-E,--conflict-exit-code", conflict_exit_code,
+                     "exit status when the lock is busy or the wait runs out (default 75)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 255));
+}
+
+lock::Millis TakeOptions::ttl_ms() const {
+  lock::Millis value = parse_duration(ttl, "--ttl");
+  if (value < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", ttl));
+  return value;
+}
+
+lock::WaitPolicy TakeOptions::wait_policy() const {
+  lock::WaitPolicy policy;
+  if (no_wait && !wait.empty()) throw UsageError("--no-wait and --wait contradict each other");
+  if (no_wait) policy.max_wait = lock::Millis(0);
+  if (!wait.empty()) policy.max_wait = parse_duration(wait, "--wait");
+  return policy;
+}
+
+Session::Session(const GlobalOptions& options)
+    : config(resolve_config(options)), connection(config.connect), store(connection, config.prefix) {}
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (::gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
+  return buffer;
+}
+
+lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
+  lock::HolderMeta meta;
+  meta.host = host_name();
+  meta.pid = pid;
+  if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) {
+    meta.user = entry->pw_name;
+  } else {
+    meta.user = std::to_string(::geteuid());
+  }
+  meta.command = std::move(command);
+  return meta;
+}
+
+std::string describe_holder(const lock::HolderInfo& holder) {
+  if (!holder.held) return "free";
+  if (holder.handoff) return "being handed to the next waiter";
+  if (!holder.has_metadata) {
+    if (holder.remaining_ms < 0) return "held by another client (no rlock metadata, no expiry)";
+    return fmt::format("held by another client (no rlock metadata), expires in {}",
+                       format_duration(lock::Millis(holder.remaining_ms)));
+  }
+  std::string who = fmt::format("held by {}@{} pid {}", printable(holder.meta.user), printable(holder.meta.host),
+                                holder.meta.pid);
+  if (!holder.meta.command.empty()) {
+    std::string command = printable(holder.meta.command);
+    if (command.size() > 60) command = command.substr(0, 57) + "...";
+    who += fmt::format(" ({})", command);
+  }
+  if (holder.acquired_at_ms > 0 && holder.server_now_ms >= holder.acquired_at_ms) {
+    who += fmt::format(" for {}", format_duration(lock::Millis(holder.server_now_ms - holder.acquired_at_ms)));
+  }
+  return who;
+}
+
+namespace {
+
+// The waiting line on a terminal: rewritten in place, cleared when done.
+class WaitingDisplay {
+public:
+  WaitingDisplay(std::string name, bool live) : m_name(std::move(name)), m_live(live) {}
+  WaitingDisplay(const WaitingDisplay&) = delete;
+  WaitingDisplay& operator=(const WaitingDisplay&) = delete;
+  ~WaitingDisplay() { clear(); }
+
+  void update(const lock::HolderInfo& holder, lock::Millis waited) {
+    std::string about = describe_holder(holder);
+    if (holder.waiters > 1) about += fmt::format(", {} waiting", holder.waiters);
+    if (m_live) {
+      std::string line = fmt::format("\r\033[Krlock: waiting for '{}': {}; waited {}", printable(m_name), about,
+                                     format_duration(waited));
+      ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+      (void)ignored;
+      m_shown = true;
+    } else if (about != m_last) {
+      log::verbose("waiting for '{}': {}", printable(m_name), about);
+    }
+    m_last = std::move(about);
+  }
+
+  void clear() noexcept {
+    if (!m_shown) return;
+    static constexpr char k_clear[] = "\r\033[K";
+    ssize_t ignored = ::write(STDERR_FILENO, k_clear, sizeof k_clear - 1);
+    (void)ignored;
+    m_shown = false;
+  }
+
+private:
+  std::string m_name;
+  bool m_live;
+  bool m_shown = false;
+  std::string m_last;
+};
+
+} // namespace
+
+std::optional<lock::Lease> take_lock(Session& session, const std::string& name, const TakeOptions& options,
+                                     lock::HolderMeta meta, int interrupt_fd) {
+  lock::AcquireRequest request;
+  request.name = name;
+  request.token = random_token();
+  request.ttl = options.ttl_ms();
+  request.meta = std::move(meta);
+  lock::WaitPolicy policy = options.wait_policy();
+
+  bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
+  if (live) policy.max_sleep = lock::Millis(1000);
+  WaitingDisplay display(name, live);
+  lock::HolderInfo last_holder;
+  session.store.set_interrupt_fd(interrupt_fd);
+  std::optional<lock::Lease> lease = lock::acquire(
+      session.store, std::move(request), policy,
+      [&](const lock::HolderInfo& holder, lock::Millis waited) {
+        last_holder = holder;
+        if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
+      });
+  session.store.set_interrupt_fd(-1);
+  display.clear();
+  if (!lease) {
+    if (policy.max_wait && policy.max_wait->count() > 0) {
+      log::info("lock '{}' is still busy after waiting {}: {}", printable(name),
+                format_duration(*policy.max_wait), describe_holder(last_holder));
+    } else {
+      log::info("lock '{}' is busy: {}", printable(name), describe_holder(last_holder));
+    }
+    return std::nullopt;
+  }
+  log::verbose("acquired '{}' (fence {}, ttl {})", printable(name), lease->fence(), format_duration(lease->ttl()));
+  return lease;
+}
+
+void stop_keeper(const lock::ReleaseResult& result) {
+  if (result.keeper_pid <= 0 || result.keeper_host != host_name()) return;
+  auto pid = static_cast<pid_t>(result.keeper_pid);
+  // Only signal the process if it is still our keeper, not a recycled pid.
+  std::ifstream comm(fmt::format("/proc/{}/comm", pid));
+  std::string name;
+  std::getline(comm, name);
+  if (name != "rlock-keeper") return;
+  if (::kill(pid, SIGTERM) == 0) log::verbose("stopped the keeper (pid {})", pid);
+}
+
+} // namespace rlock::cli

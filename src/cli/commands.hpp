@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// The commands and what they share: options for taking a lock, a Redis session, holder info.
+#pragma once
+
+#include "cli/config.hpp"
+#include "lock/acquirer.hpp"
+#include "lock/lock_store.hpp"
+#include "redis/connection.hpp"
+#include "redis/redis_lock_store.hpp"
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rlock::cli {
+
+// What a command runs once the command line has been parsed; returns the exit status.
+using Action = std::function<int()>;
+
+// Options shared by exec and acquire: how long to wait, how long the lease runs.
+struct TakeOptions {
+  std::string ttl = "30s";
+  std::string wait;
+  bool no_wait = false;
+  int conflict_exit_code = 75;
+
+  void add_to(CLI::App& command);
+  lock::Millis ttl_ms() const;  // validated: at least 10ms
+  lock::WaitPolicy wait_policy() const;
+};
+
+// A connection and the lock store on it, built from the global options.
+struct Session {
+  explicit Session(const GlobalOptions& options);
+  Config config;
+  redis::Connection connection;
+  redis::RedisLockStore store;
+};
+
+// The lock layer's holder metadata for this process: host, user, and the given pid/command.
+lock::HolderMeta holder_meta(std::int64_t pid, std::string command);
+std::string host_name();
+
+// Takes the lock with the waiting UX (live line on a terminal, plain lines with -v).
+// Returns nothing when it stayed busy; prints why unless quiet.
+std::optional<lock::Lease> take_lock(Session& session, const std::string& name, const TakeOptions& options,
+                                     lock::HolderMeta meta, int interrupt_fd);
+
+// "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.
+std::string describe_holder(const lock::HolderInfo& holder);
+
+// After a release, stops the keeper process of `acquire` if it runs on this host.
+void stop_keeper(const lock::ReleaseResult& result);
+
+// Each command registers its subcommand and sets `action` when it is the one chosen.
+void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& action,
+                      std::vector<std::string>& command_after_dashes);
+void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& action);
+void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& action);
+void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& action);
+void add_status_command(CLI::App& app, const GlobalOptions& globals, Action& action);
+
+} // namespace rlock::cli

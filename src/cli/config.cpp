@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+// Config: flags over environment over defaults.
+#include "cli/config.hpp"
+
+#include "util/duration.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace rlock::cli {
+
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+constexpr const char* k_default_url = "redis://127.0.0.1:6379";
+constexpr const char* k_default_prefix = "rlock:";
+
+} // namespace
+
+std::string read_secret_file(const std::string& path, const char* what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw ConfigError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
+  }
+  std::string content;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      throw ConfigError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(err)));
+    }
+    if (n == 0) break;
+    content.append(buffer, static_cast<std::size_t>(n));
+    if (content.size() > 65536) {
+      ::close(fd);
+      throw ConfigError(fmt::format("{} {} is larger than 64 KiB; is it the right file?", what, path));
+    }
+  }
+  ::close(fd);
+  auto newline = content.find_first_of("\r\n");
+  if (newline != std::string::npos) content.resize(newline);
+  if (content.empty()) throw ConfigError(fmt::format("{} {} is empty", what, path));
+  return content;
+}
+
+Config resolve_config(const GlobalOptions& options) {
+  Config config;
+  std::string url = options.url;
+  if (url.empty()) url = env_or_empty("RLOCK_URL");
+  if (url.empty()) url = env_or_empty("REDIS_URL");
+  if (url.empty()) url = k_default_url;
+  config.connect.endpoint = redis::parse_url(url);
+
+  if (!options.password.empty()) {
+    log::warn("using a password on the command line is not safe: other users can see it in ps; "
+              "use RLOCK_PASSWORD or --password-file");
+    config.connect.endpoint.password = options.password;
+  } else if (!options.password_file.empty()) {
+    config.connect.endpoint.password = read_secret_file(options.password_file, "password file");
+  } else if (!config.connect.endpoint.password) {
+    for (const char* name : {"RLOCK_PASSWORD", "REDISCLI_AUTH"}) {
+      std::string value = env_or_empty(name);
+      if (!value.empty()) {
+        config.connect.endpoint.password = value;
+        break;
+      }
+    }
+  }
+
+  config.prefix = options.prefix;
+  if (config.prefix.empty()) config.prefix = env_or_empty("RLOCK_PREFIX");
+  if (config.prefix.empty()) config.prefix = k_default_prefix;
+  for (char c : config.prefix) {
+    if (c == '{' || c == '}' || static_cast<unsigned char>(c) < 0x20) {
+      throw UsageError(fmt::format("invalid prefix '{}': braces and control characters are not allowed",
+                                   config.prefix));
+    }
+  }
+
+  if (!options.connect_timeout.empty()) {
+    config.connect.connect_timeout = parse_duration(options.connect_timeout, "--connect-timeout");
+  }
+  if (!options.io_timeout.empty()) {
+    config.connect.io_timeout = parse_duration(options.io_timeout, "--io-timeout");
+  }
+  if (config.connect.connect_timeout.count() <= 0 || config.connect.io_timeout.count() <= 0) {
+    throw UsageError("--connect-timeout and --io-timeout must be greater than zero");
+  }
+  return config;
+}
+
+} // namespace rlock::cli

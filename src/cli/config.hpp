@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// Config: the global options and environment, resolved into what the commands need.
+#pragma once
+
+#include "redis/connection.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace rlock::cli {
+
+// The global options as typed; empty means "not given".
+struct GlobalOptions {
+  std::string url;
+  std::string password;  // typed on the command line (draws a warning)
+  std::string password_file;
+  std::string prefix;
+  std::string connect_timeout;
+  std::string io_timeout;
+  bool verbose = false;
+  bool quiet = false;
+};
+
+struct Config {
+  redis::ConnectOptions connect;
+  std::string prefix;
+};
+
+// Resolves URL (--url, RLOCK_URL, REDIS_URL, default), password (URL, --password,
+// --password-file, RLOCK_PASSWORD, REDISCLI_AUTH — first found wins), prefix and timeouts.
+// Throws ConfigError for a bad URL or unreadable file, UsageError for bad durations.
+Config resolve_config(const GlobalOptions& options);
+
+// Reads a secret file: its first line, without the newline. Throws ConfigError.
+std::string read_secret_file(const std::string& path, const char* what);
+
+} // namespace rlock::cli

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+// `rlock release` and `rlock renew`: token-checked operations for the split form.
+#include "cli/commands.hpp"
+#include "cli/token_file.hpp"
+#include "lock/name.hpp"
+#include "util/duration.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+#include <cstdlib>
+#include <fmt/format.h>
+
+namespace rlock::cli {
+
+namespace {
+
+struct TokenOptions {
+  std::string name;
+  std::string token;
+  std::string token_file;
+  bool force = false;
+  std::string ttl = "30s";
+
+  void add_to(CLI::App& command) {
+    command.add_option("NAME", name, "the lock's name")->required();
+    command.add_option("--token", token, "the token acquire printed (visible in ps; prefer $RLOCK_TOKEN)")
+        ->type_name("TOKEN");
+    command.add_option("--token-file", token_file, "read the token from FILE")->type_name("FILE");
+  }
+
+  // --token, then --token-file, then $RLOCK_TOKEN; never none (that would be a blind DEL).
+  std::string resolve_token(const char* verb) const {
+    if (!token.empty()) return token;
+    if (!token_file.empty()) return read_token_file(token_file);
+    if (const char* env = std::getenv("RLOCK_TOKEN"); env != nullptr && *env != '\0') return env;
+    throw UsageError(fmt::format("no token to {} '{}' with: pass --token, --token-file or set RLOCK_TOKEN "
+                                 "(or --force to break someone else's lock)",
+                                 verb, printable(name)));
+  }
+};
+
+// The lock-lost error, saying who has the lock now.
+Error lost_error(Session& session, const std::string& name, lock::TokenCheck outcome, const char* verb) {
+  if (outcome == lock::TokenCheck::free) {
+    return Error(ExitCode::lost, fmt::format("cannot {} '{}': this token no longer holds it; the lock is free now "
+                                             "(the lease expired or was force-released)",
+                                             verb, printable(name)));
+  }
+  std::string holder;
+  try {
+    holder = describe_holder(session.store.inspect(name));
+  } catch (const Error&) {
+    holder = "held by someone else";
+  }
+  return Error(ExitCode::lost, fmt::format("cannot {} '{}': this token no longer holds it; it is {} now", verb,
+                                           printable(name), holder));
+}
+
+int run_release(const GlobalOptions& globals, const TokenOptions& options) {
+  lock::validate_name(options.name);
+  if (options.force) {
+    if (!options.token.empty() || !options.token_file.empty()) {
+      throw UsageError("--force breaks the lock whoever holds it; it takes no token");
+    }
+    Session session(globals);
+    lock::HolderInfo evicted = session.store.force_release(options.name);
+    if (!evicted.held) {
+      log::info("lock '{}' was not held", printable(options.name));
+      return 0;
+    }
+    log::info("released '{}' by force; evicted: {}", printable(options.name), describe_holder(evicted));
+    lock::ReleaseResult keeper;
+    keeper.keeper_pid = evicted.keeper_pid;
+    keeper.keeper_host = evicted.meta.host;
+    stop_keeper(keeper);
+    return 0;
+  }
+  std::string token = options.resolve_token("release");
+  Session session(globals);
+  lock::ReleaseResult result = session.store.release(options.name, token, lock::Millis(0));
+  if (result.outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, result.outcome, "release");
+  stop_keeper(result);
+  log::verbose("released '{}'", printable(options.name));
+  return 0;
+}
+
+int run_renew(const GlobalOptions& globals, const TokenOptions& options) {
+  lock::validate_name(options.name);
+  lock::Millis ttl = parse_duration(options.ttl, "--ttl");
+  if (ttl < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", options.ttl));
+  std::string token = options.resolve_token("renew");
+  Session session(globals);
+  lock::TokenCheck outcome = session.store.renew(options.name, token, ttl, 0, std::nullopt);
+  if (outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, outcome, "renew");
+  log::verbose("renewed '{}' for {}", printable(options.name), format_duration(ttl));
+  return 0;
+}
+
+} // namespace
+
+void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& action) {
+  auto options = std::make_shared<TokenOptions>();
+  CLI::App* command = app.add_subcommand("release", "Release a lock taken with acquire (token from --token, "
+                                                    "--token-file or $RLOCK_TOKEN).");
+  options->add_to(*command);
+  command->add_flag("--force", options->force, "break the lock whoever holds it, and say who was evicted");
+  command->callback([&action, &globals, options] { action = [&globals, options] { return run_release(globals, *options); }; });
+}
+
+void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& action) {
+  auto options = std::make_shared<TokenOptions>();
+  CLI::App* command = app.add_subcommand("renew", "Extend a lease taken with acquire --lease to --ttl from now.");
+  options->add_to(*command);
+  command->add_option("--ttl", options->ttl, "the new lease length from now (default 30s)")->type_name("DURATION");
+  command->callback([&action, &globals, options] { action = [&globals, options] { return run_renew(globals, *options); }; });
+}
+
+} // namespace rlock::cli

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+// `rlock status`: who holds a lock (or every lock), for people and for programs (--json).
+#include "cli/commands.hpp"
+#include "lock/name.hpp"
+#include "util/duration.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+#include <ctime>
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace rlock::cli {
+
+namespace {
+
+struct StatusOptions {
+  std::string name;
+  bool json = false;
+};
+
+std::string utc_time(std::int64_t unix_ms) {
+  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm parts{};
+  ::gmtime_r(&seconds, &parts);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &parts);
+  return fmt::format("{}.{:03}Z", buffer, unix_ms % 1000);
+}
+
+std::string json_string(std::string_view text) { return fmt::format("\"{}\"", json_escape(text)); }
+
+// One lock as a JSON object; the schema is documented in the man page (JSON OUTPUT).
+std::string to_json(const std::string& name, const lock::HolderInfo& info) {
+  std::string out = fmt::format("{{\"name\":{},\"held\":{}", json_string(name), info.held ? "true" : "false");
+  out += fmt::format(",\"waiters\":{}", info.waiters);
+  if (info.held) {
+    const char* state = info.handoff ? "handoff" : info.has_metadata ? "rlock" : "foreign";
+    out += fmt::format(",\"holder_kind\":\"{}\"", state);
+    out += fmt::format(",\"remaining_ms\":{}", info.remaining_ms);
+    if (info.has_metadata) {
+      out += fmt::format(",\"host\":{},\"pid\":{},\"user\":{},\"command\":{}", json_string(info.meta.host),
+                         info.meta.pid, json_string(info.meta.user), json_string(info.meta.command));
+      out += fmt::format(",\"acquired_at\":{},\"acquired_at_ms\":{},\"held_ms\":{}",
+                         json_string(utc_time(info.acquired_at_ms)), info.acquired_at_ms,
+                         std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0));
+      out += fmt::format(",\"ttl_ms\":{},\"fence\":{},\"renewals\":{}", info.ttl_ms, info.fence, info.renewals);
+      if (info.keeper_pid > 0) out += fmt::format(",\"keeper_pid\":{}", info.keeper_pid);
+    }
+  }
+  return out + "}";
+}
+
+std::string to_text(const std::string& name, const lock::HolderInfo& info) {
+  std::string shown = printable(name);
+  if (!info.held) {
+    std::string out = fmt::format("{}: free", shown);
+    if (info.waiters > 0) out += fmt::format(" ({} waiting)", info.waiters);
+    return out + "\n";
+  }
+  if (!info.has_metadata) return fmt::format("{}: {}\n", shown, describe_holder(info));
+  std::string out = fmt::format("{}: held by {}@{} pid {}", shown, printable(info.meta.user),
+                                printable(info.meta.host), info.meta.pid);
+  if (info.keeper_pid > 0) out += fmt::format(" (keeper pid {})", info.keeper_pid);
+  out += "\n";
+  out += fmt::format("  command:  {}\n", printable(info.meta.command));
+  out += fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
+                     format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
+  out += fmt::format("  lease:    {} left of {}, renewed {} time{}\n", format_duration(lock::Millis(info.remaining_ms)),
+                     format_duration(lock::Millis(info.ttl_ms)), info.renewals, info.renewals == 1 ? "" : "s");
+  out += fmt::format("  fence:    {}\n", info.fence);
+  out += fmt::format("  waiters:  {}\n", info.waiters);
+  return out;
+}
+
+void print(const std::string& text) {
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    ssize_t n = ::write(STDOUT_FILENO, rest.data(), rest.size());
+    if (n <= 0) throw SystemError("writing to stdout", errno);
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+int run_status(const GlobalOptions& globals, const StatusOptions& options) {
+  bool quiet = log::level() == log::Level::quiet;
+  if (!options.name.empty()) {
+    lock::validate_name(options.name);
+    Session session(globals);
+    lock::HolderInfo info = session.store.inspect(options.name);
+    if (options.json) {
+      print(fmt::format("{{\"version\":1,\"lock\":{}}}\n", to_json(options.name, info)));
+    } else if (!quiet) {
+      print(to_text(options.name, info));
+    }
+    return info.held ? 0 : to_int(ExitCode::status_free);
+  }
+  Session session(globals);
+  std::vector<std::string> names = session.store.list_names();
+  std::string out;
+  std::string json_items;
+  std::size_t held = 0;
+  for (const auto& name : names) {
+    lock::HolderInfo info = session.store.inspect(name);
+    if (!info.held) continue;  // released between SCAN and now
+    ++held;
+    if (options.json) {
+      if (!json_items.empty()) json_items += ",";
+      json_items += to_json(name, info);
+    } else {
+      out += to_text(name, info);
+    }
+  }
+  if (options.json) {
+    print(fmt::format("{{\"version\":1,\"locks\":[{}]}}\n", json_items));
+  } else if (!quiet) {
+    print(held == 0 ? std::string("no locks held\n") : out);
+  }
+  return held > 0 ? 0 : to_int(ExitCode::status_free);
+}
+
+} // namespace
+
+void add_status_command(CLI::App& app, const GlobalOptions& globals, Action& action) {
+  auto options = std::make_shared<StatusOptions>();
+  CLI::App* command = app.add_subcommand("status", "Show who holds NAME (exit 0 held, 1 free), or list every "
+                                                   "held lock under the prefix.");
+  command->add_option("NAME", options->name, "the lock's name (default: list all)");
+  command->add_flag("--json", options->json, "print one JSON document (schema in rlock(1))");
+  command->callback([&action, &globals, options] { action = [&globals, options] { return run_status(globals, *options); }; });
+}
+
+} // namespace rlock::cli

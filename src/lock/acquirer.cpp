@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// acquire(): the waiting loop.
+#include "lock/acquirer.hpp"
+
+#include "util/random.hpp"
+
+#include <algorithm>
+
+namespace rlock::lock {
+
+namespace {
+
+// How long to sleep before re-checking when no release wakes us: until the holder's lease
+// would run out (it may have died without releasing), a little after, and never long.
+Millis fallback_sleep(const HolderInfo& holder) {
+  if (holder.remaining_ms < 0) return k_max_fallback;  // a foreign key without a TTL
+  Millis until_expiry(holder.remaining_ms);
+  return std::clamp(until_expiry + Millis(5), Millis(5), k_max_fallback);
+}
+
+// Removes our ticket from the line when we stop waiting for any reason but success.
+class TicketGuard {
+public:
+  TicketGuard(LockStore& store, const AcquireRequest& request) : m_store(store), m_request(request) {}
+  TicketGuard(const TicketGuard&) = delete;
+  TicketGuard& operator=(const TicketGuard&) = delete;
+  ~TicketGuard() {
+    if (!m_armed || m_request.ticket.empty()) return;
+    try {
+      m_store.leave_queue(m_request.name, m_request.ticket);
+    } catch (...) {
+      // The ticket expires on its own (ticket_ttl).
+    }
+  }
+  void disarm() noexcept { m_armed = false; }
+
+private:
+  LockStore& m_store;
+  const AcquireRequest& m_request;
+  bool m_armed = true;
+};
+
+} // namespace
+
+std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const WaitPolicy& policy,
+                             const BusyObserver& on_busy, Clock clock) {
+  const TimePoint start = clock();
+  const bool try_once = policy.max_wait && policy.max_wait->count() == 0;
+  if (!try_once) {
+    request.ticket = random_token();
+    request.ticket_ttl = k_max_fallback + Millis(10'000);
+  }
+  std::optional<TimePoint> give_up_at;
+  if (policy.max_wait) give_up_at = start + *policy.max_wait;
+
+  TicketGuard guard(store, request);
+  for (;;) {
+    TimePoint sent = clock();
+    AcquireResult result = store.try_acquire(request);
+    if (result.acquired) {
+      guard.disarm();
+      return Lease(store, request.name, request.token, result.fence, request.ttl, sent, clock);
+    }
+    TimePoint now = clock();
+    if (on_busy) on_busy(result.holder, std::chrono::duration_cast<Millis>(now - start));
+    if (try_once || (give_up_at && now >= *give_up_at)) return std::nullopt;
+    Millis sleep = std::min(fallback_sleep(result.holder), policy.max_sleep);
+    if (give_up_at) sleep = std::min(sleep, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
+    store.wait_for_wake(request.name, request.ticket, sleep);
+  }
+}
+
+} // namespace rlock::lock
+

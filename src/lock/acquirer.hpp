@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+// acquire(): take a lock, waiting in line for it as the user asked.
+#pragma once
+
+#include "lock/lease.hpp"
+#include "lock/lock_store.hpp"
+
+#include <functional>
+#include <optional>
+
+namespace rlock::lock {
+
+// The longest a waiter sleeps before re-checking by itself, when no release wakes it.
+constexpr Millis k_max_fallback{30'000};
+
+struct WaitPolicy {
+  std::optional<Millis> max_wait;  // empty: wait forever; zero: try once
+  Millis max_sleep = k_max_fallback;  // shorter to refresh a live display between re-checks
+};
+
+// Called after each busy attempt with who holds the lock and how long we have waited.
+using BusyObserver = std::function<void(const HolderInfo& holder, Millis waited)>;
+
+// Takes the lock described by `request` (its token, ttl and meta; the ticket is made here).
+// Waiting joins the lock's line and sleeps until a release hands the lock over, or, failing
+// that, until the holder's lease would run out (at most k_max_fallback), then re-checks.
+// Returns nothing when the lock stayed busy for the whole wait. An Interrupted exception
+// from the store's wait leaves the line before it propagates.
+std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const WaitPolicy& policy,
+                             const BusyObserver& on_busy = {}, Clock clock = steady_now);
+
+} // namespace rlock::lock

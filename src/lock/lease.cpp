@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+// Lease: renewal and the safety deadline.
+//
+// Design. A lease is safe to rely on only while the server cannot have expired it. We never
+// read the server's clock for that: the TTL starts on the server no earlier than we *sent*
+// the request that set it, so measuring from the send time on our monotonic clock gives a
+// lower bound on the expiry. From that we subtract a margin for clock-rate drift and for
+// the job to be told. Renewal runs every TTL/3, leaving two more chances before the deadline;
+// a transient failure (timeout, reset, READONLY during a failover) is retried every
+// TTL/20, each attempt bounded so that no call can run past the deadline.
+#include "lock/lease.hpp"
+
+#include "util/error.hpp"
+
+#include <algorithm>
+
+namespace rlock::lock {
+
+TimePoint steady_now() { return std::chrono::steady_clock::now(); }
+
+Millis safety_margin(Millis ttl) { return std::max(ttl / 10, Millis(1)); }
+
+namespace {
+Millis retry_interval(Millis ttl) { return std::clamp(ttl / 20, Millis(20), Millis(1000)); }
+} // namespace
+
+Lease::Lease(LockStore& store, std::string name, std::string token, std::int64_t fence, Millis ttl,
+             TimePoint confirmed_from, Clock clock)
+    : m_store(&store), m_name(std::move(name)), m_token(std::move(token)), m_fence(fence), m_ttl(ttl),
+      m_confirmed_from(confirmed_from), m_clock(std::move(clock)) {}
+
+Lease::Lease(Lease&& other) noexcept
+    : m_store(other.m_store), m_name(std::move(other.m_name)), m_token(std::move(other.m_token)),
+      m_fence(other.m_fence), m_ttl(other.m_ttl), m_confirmed_from(other.m_confirmed_from),
+      m_retry_at(other.m_retry_at), m_clock(std::move(other.m_clock)), m_status(other.m_status),
+      m_last_error(std::move(other.m_last_error)) {
+  other.m_status = Status::released;
+}
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    release_quietly();
+    m_store = other.m_store;
+    m_name = std::move(other.m_name);
+    m_token = std::move(other.m_token);
+    m_fence = other.m_fence;
+    m_ttl = other.m_ttl;
+    m_confirmed_from = other.m_confirmed_from;
+    m_retry_at = other.m_retry_at;
+    m_clock = std::move(other.m_clock);
+    m_status = other.m_status;
+    m_last_error = std::move(other.m_last_error);
+    other.m_status = Status::released;
+  }
+  return *this;
+}
+
+Lease::~Lease() { release_quietly(); }
+
+void Lease::release_quietly() noexcept {
+  if (m_status != Status::held) return;
+  m_status = Status::released;
+  try {
+    m_store->release(m_name, m_token, Millis(0));
+  } catch (...) {
+    // Best effort while unwinding: the lease expires on its own.
+  }
+}
+
+TimePoint Lease::next_due() const noexcept {
+  TimePoint renewal = m_confirmed_from + m_ttl / 3;
+  if (m_retry_at > renewal) renewal = m_retry_at;
+  return std::min(renewal, safety_deadline());
+}
+
+Lease::Status Lease::renew_if_due() {
+  if (m_status != Status::held) return m_status;
+  TimePoint now = m_clock();
+  if (now >= safety_deadline()) {
+    m_status = Status::expired;
+    return m_status;
+  }
+  if (now < next_due()) return m_status;
+  TimePoint sent = now;
+  try {
+    TokenCheck check = m_store->renew(m_name, m_token, m_ttl, 0, safety_deadline());
+    switch (check) {
+    case TokenCheck::ok:
+      m_confirmed_from = sent;
+      m_retry_at = {};
+      m_last_error.clear();
+      break;
+    case TokenCheck::free: m_status = Status::lost_free; break;
+    case TokenCheck::taken: m_status = Status::lost_taken; break;
+    }
+  } catch (const UnavailableError& error) {
+    m_last_error = error.what();
+    if (m_clock() >= safety_deadline()) {
+      m_status = Status::expired;
+    } else {
+      m_retry_at = m_clock() + retry_interval(m_ttl);
+    }
+  }
+  return m_status;
+}
+
+ReleaseResult Lease::release(Millis min_hold) {
+  ReleaseResult result = m_store->release(m_name, m_token, min_hold);
+  m_status = Status::released;
+  return result;
+}
+
+} // namespace rlock::lock

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+// Lease: a held lock, its renewal schedule and the deadline after which it may be gone.
+#pragma once
+
+#include "lock/lock_store.hpp"
+
+#include <functional>
+#include <string>
+
+namespace rlock::lock {
+
+using Clock = std::function<TimePoint()>;
+
+// The steady clock; tests inject their own.
+TimePoint steady_now();
+
+// How long before the server could expire the lease we stop trusting it: covers clock-rate
+// drift between us and the server and the time the job needs to notice. A tenth of the TTL.
+Millis safety_margin(Millis ttl);
+
+class Lease {
+public:
+  enum class Status {
+    held,        // renewed, or still within the safety deadline while retrying
+    lost_free,   // the renewal found the lock gone (expired, or force-released)
+    lost_taken,  // another token holds it
+    expired,     // Redis stayed unreachable until the safety deadline
+    released,
+  };
+
+  // `confirmed_from` is when the request that took (or last renewed) the lock was sent: the
+  // server set its TTL no earlier, so the lease runs at least until confirmed_from + ttl.
+  Lease(LockStore& store, std::string name, std::string token, std::int64_t fence, Millis ttl,
+        TimePoint confirmed_from, Clock clock = steady_now);
+  Lease(Lease&& other) noexcept;
+  // Releases this lease first if it is still held, then takes over `other`.
+  Lease& operator=(Lease&& other) noexcept;
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  // Releases the lock if it is still held and not detached (best effort, errors swallowed).
+  ~Lease();
+
+  const std::string& name() const noexcept { return m_name; }
+  const std::string& token() const noexcept { return m_token; }
+  std::int64_t fence() const noexcept { return m_fence; }
+  Millis ttl() const noexcept { return m_ttl; }
+  Status status() const noexcept { return m_status; }
+
+  // When renew_if_due() next has work: the next renewal, or retry after a failed one.
+  TimePoint next_due() const noexcept;
+  // After this instant the lease may have expired on the server.
+  TimePoint safety_deadline() const noexcept { return m_confirmed_from + m_ttl - safety_margin(m_ttl); }
+  TimePoint confirmed_from() const noexcept { return m_confirmed_from; }
+
+  // Renews if due. Transient failures (UnavailableError) are retried until the safety
+  // deadline; each call is bounded so that it cannot run past it. Returns the new status.
+  Status renew_if_due();
+
+  // Why the last renewal failed, for messages ("timed out waiting for a reply from …").
+  const std::string& last_error() const noexcept { return m_last_error; }
+
+  // Releases (or, with min_hold, shortens the lease to the minimum). Marks the lease released.
+  ReleaseResult release(Millis min_hold = Millis(0));
+
+  // Forgets the lease without releasing it: another process (the keeper) takes over.
+  void detach() noexcept { m_status = Status::released; }
+
+private:
+  void release_quietly() noexcept;
+
+  LockStore* m_store;
+  std::string m_name;
+  std::string m_token;
+  std::int64_t m_fence;
+  Millis m_ttl;
+  TimePoint m_confirmed_from;
+  TimePoint m_retry_at{};  // set while retrying after a transient failure
+  Clock m_clock;
+  Status m_status = Status::held;
+  std::string m_last_error;
+};
+
+} // namespace rlock::lock

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+// spawn() and Child: fork + execvp with the exec result reported through a pipe, process
+// groups, the controlling terminal, and reaping.
+#include "process/child.hpp"
+
+#include "process/signals.hpp"
+#include "util/fd.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <string_view>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace rlock::process {
+
+namespace {
+
+// What the child reports through the exec-error pipe when it cannot exec. Nothing (EOF when
+// the pipe closes on exec) means the exec succeeded.
+enum class ChildStep : int { death_signal, process_group, signal_mask, exec };
+
+struct ChildFailure {
+  ChildStep step;
+  int error_number;
+};
+
+const char* describe_step(ChildStep step) {
+  switch (step) {
+  case ChildStep::death_signal: return "prctl(PR_SET_PDEATHSIG)";
+  case ChildStep::process_group: return "setpgid";
+  case ChildStep::signal_mask: return "sigprocmask";
+  case ChildStep::exec: return "exec";
+  }
+  return "exec";
+}
+
+// Runs fn with SIGTTOU blocked: tcsetpgrp() from a background group then succeeds instead of
+// stopping the caller.
+template <typename Fn> void with_sigttou_blocked(Fn fn) noexcept {
+  sigset_t ttou;
+  sigset_t saved;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, &saved);
+  fn();
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+}
+
+bool is_valid_env_name(std::string_view name) {
+  return !name.empty() && name.find('=') == std::string_view::npos;
+}
+
+std::vector<std::string> build_environment(const SpawnOptions& options) {
+  for (const auto& [name, value] : options.set_env) {
+    if (!is_valid_env_name(name)) {
+      throw UsageError(fmt::format("invalid environment variable name '{}'", name));
+    }
+  }
+  auto edited = [&](std::string_view entry) {
+    std::string_view name = entry.substr(0, entry.find('='));
+    return std::any_of(options.unset_env.begin(), options.unset_env.end(),
+                       [&](const std::string& unset) { return unset == name; }) ||
+           std::any_of(options.set_env.begin(), options.set_env.end(),
+                       [&](const auto& set) { return set.first == name; });
+  };
+  std::vector<std::string> environment;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    if (!edited(*entry)) environment.emplace_back(*entry);
+  }
+  for (const auto& [name, value] : options.set_env) {
+    environment.push_back(name + "=" + value);
+  }
+  return environment;
+}
+
+std::vector<char*> pointers_to(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  pointers.reserve(strings.size() + 1);
+  for (auto& text : strings) {
+    pointers.push_back(text.data());
+  }
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+// Everything the forked child needs, prepared before fork: after it the child may only make
+// async-signal-safe calls (rlock could have had other threads, and their locks are gone).
+struct ChildPlan {
+  char** argv;
+  char** envp;
+  sigset_t mask;
+  const std::vector<int>* default_signals;
+  pid_t parent;
+  int death_signal;
+  bool new_process_group;
+  bool take_terminal;
+  int report_fd;
+};
+
+[[noreturn]] void fail_in_child(const ChildPlan& plan, ChildStep step, int err) noexcept {
+  ChildFailure failure{step, err};
+  [[maybe_unused]] ssize_t ignored = write(plan.report_fd, &failure, sizeof failure);
+  _exit(127);
+}
+
+[[noreturn]] void run_child(const ChildPlan& plan) noexcept {
+  if (plan.death_signal != 0) {
+    if (prctl(PR_SET_PDEATHSIG, plan.death_signal) != 0) {
+      fail_in_child(plan, ChildStep::death_signal, errno);
+    }
+    // rlock may have died between fork and prctl, and then no signal will ever come: we
+    // were reparented already. Nobody is left to supervise us, so do not run.
+    if (getppid() != plan.parent) _exit(127);
+  }
+  if (plan.new_process_group && setpgid(0, 0) != 0) {
+    fail_in_child(plan, ChildStep::process_group, errno);
+  }
+  if (plan.take_terminal) {
+    // Our new group is in the background, so block SIGTTOU for tcsetpgrp. The parent makes the
+    // same call; whichever runs first wins, and a failure only costs terminal reads.
+    sigset_t ttou;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, nullptr);
+    tcsetpgrp(STDIN_FILENO, getpid());
+  }
+  for (int signo : *plan.default_signals) {
+    struct sigaction action {};
+    action.sa_handler = SIG_DFL;
+    sigaction(signo, &action, nullptr);
+  }
+  if (sigprocmask(SIG_SETMASK, &plan.mask, nullptr) != 0) {
+    fail_in_child(plan, ChildStep::signal_mask, errno);
+  }
+  execvpe(plan.argv[0], plan.argv, plan.envp);
+  fail_in_child(plan, ChildStep::exec, errno);
+}
+
+} // namespace
+
+SpawnError::SpawnError(const std::string& command, int err)
+    : Error(err == ENOENT || err == ENOTDIR ? ExitCode::not_found : ExitCode::cannot_run,
+            fmt::format("cannot run '{}': {}", command, std::strerror(err))),
+      m_errno(err) {}
+
+Child::Child(pid_t pid, bool own_group) noexcept
+    : m_pid(pid), m_pgid(own_group ? pid : getpgrp()), m_own_group(own_group) {}
+
+Child::Child(Child&& other) noexcept
+    : m_pid(std::exchange(other.m_pid, -1)), m_pgid(std::exchange(other.m_pgid, -1)),
+      m_own_group(other.m_own_group), m_terminal_fd(std::exchange(other.m_terminal_fd, -1)),
+      m_terminal_home(other.m_terminal_home), m_status(std::exchange(other.m_status, {})) {}
+
+Child& Child::operator=(Child&& other) noexcept {
+  if (this != &other) {
+    kill_and_reap();
+    m_pid = std::exchange(other.m_pid, -1);
+    m_pgid = std::exchange(other.m_pgid, -1);
+    m_own_group = other.m_own_group;
+    m_terminal_fd = std::exchange(other.m_terminal_fd, -1);
+    m_terminal_home = other.m_terminal_home;
+    m_status = std::exchange(other.m_status, {});
+  }
+  return *this;
+}
+
+Child::~Child() { kill_and_reap(); }
+
+void Child::kill_and_reap() noexcept {
+  if (m_pid <= 0 || m_status) return;
+  kill(m_own_group ? -m_pgid : m_pid, SIGKILL);
+  int wait_status = 0;
+  pid_t result;
+  do {
+    result = waitpid(m_pid, &wait_status, 0);
+  } while (result < 0 && errno == EINTR);
+  if (result == m_pid) reaped(wait_status);
+}
+
+void Child::reaped(int wait_status) noexcept {
+  m_status = ExitStatus::from_wait_status(wait_status);
+  take_terminal_back();
+  m_terminal_fd = -1;
+}
+
+void Child::hand_terminal_to_job() noexcept {
+  if (m_terminal_fd < 0) return;
+  with_sigttou_blocked([&] { tcsetpgrp(m_terminal_fd, m_pgid); });
+}
+
+void Child::take_terminal_back() noexcept {
+  // Only if the job still has it: after `bg` the shell owns the terminal, not us.
+  if (m_terminal_fd < 0 || tcgetpgrp(m_terminal_fd) != m_pgid) return;
+  with_sigttou_blocked([&] { tcsetpgrp(m_terminal_fd, m_terminal_home); });
+}
+
+void Child::suspend_with_job(int stop_signal) {
+  // A stop by SIGSTOP is someone's explicit act on the job, not the user at the terminal.
+  if (stop_signal != SIGTSTP && stop_signal != SIGTTIN && stop_signal != SIGTTOU) return;
+  take_terminal_back();
+  // Stops rlock before kill() returns; the shell that runs rlock reports the job as stopped
+  // and takes the terminal. We run on here after its SIGCONT (fg or bg).
+  kill(getpid(), SIGSTOP);
+  if (tcgetpgrp(m_terminal_fd) == m_terminal_home) hand_terminal_to_job();
+  kill(-m_pgid, SIGCONT);
+}
+
+std::optional<ExitStatus> Child::try_wait() {
+  if (m_status || m_pid <= 0) return m_status;
+  const int flags = WNOHANG | (m_terminal_fd >= 0 ? WUNTRACED : 0);
+  for (;;) {
+    int wait_status = 0;
+    pid_t result = waitpid(m_pid, &wait_status, flags);
+    if (result == 0) return std::nullopt;
+    if (result < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError(fmt::format("could not wait for process {}", m_pid), errno);
+    }
+    if (WIFSTOPPED(wait_status)) {
+      suspend_with_job(WSTOPSIG(wait_status));
+      continue;
+    }
+    reaped(wait_status);
+    return m_status;
+  }
+}
+
+ExitStatus Child::wait() {
+  if (m_status) return *m_status;
+  if (m_pid <= 0) throw SystemError("could not wait for a process", ECHILD);
+  for (;;) {
+    int wait_status = 0;
+    pid_t result = waitpid(m_pid, &wait_status, m_terminal_fd >= 0 ? WUNTRACED : 0);
+    if (result < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError(fmt::format("could not wait for process {}", m_pid), errno);
+    }
+    if (WIFSTOPPED(wait_status)) {
+      suspend_with_job(WSTOPSIG(wait_status));
+      continue;
+    }
+    reaped(wait_status);
+    return *m_status;
+  }
+}
+
+bool Child::signal(int signo) {
+  if (m_pid <= 0 || m_status) return false;
+  if (kill(m_pid, signo) == 0) return true;
+  if (errno == ESRCH) return false;
+  throw SystemError(fmt::format("could not send SIG{} to process {}", signal_name(signo), m_pid),
+                    errno);
+}
+
+bool Child::signal_group(int signo) {
+  if (m_pid <= 0) return false;
+  if (!m_own_group) return signal(signo);
+  if (kill(-m_pgid, signo) == 0) return true;
+  // EPERM: what is left of the group changed its credentials; there is nothing we can do.
+  if (errno == ESRCH || errno == EPERM) return false;
+  throw SystemError(
+      fmt::format("could not send SIG{} to process group {}", signal_name(signo), m_pgid), errno);
+}
+
+bool Child::group_alive() const noexcept {
+  if (m_pid <= 0) return false;
+  if (!m_own_group) return !m_status;
+  return kill(-m_pgid, 0) == 0 || errno == EPERM;
+}
+
+Child spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) throw UsageError("no command to run");
+
+  std::vector<std::string> arguments = options.argv;
+  std::vector<char*> argv = pointers_to(arguments);
+  std::vector<std::string> environment = build_environment(options);
+  std::vector<char*> envp = pointers_to(environment);
+
+  sigset_t mask;
+  if (options.signal_mask) {
+    mask = *options.signal_mask;
+  } else {
+    sigemptyset(&mask);
+  }
+  const bool take_terminal = options.take_terminal && options.new_process_group &&
+                             isatty(STDIN_FILENO) == 1 && tcgetpgrp(STDIN_FILENO) == getpgrp();
+
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    throw SystemError("could not create a pipe", errno);
+  }
+  Fd report_read(pipe_fds[0]);
+  Fd report_write(pipe_fds[1]);
+
+  const ChildPlan plan{argv.data(), envp.data(), mask,
+                       &options.default_signals, getpid(), options.death_signal,
+                       options.new_process_group, take_terminal, report_write.get()};
+  pid_t pid = fork();
+  if (pid < 0) throw SystemError("could not start a process (fork)", errno);
+  if (pid == 0) run_child(plan);
+
+  report_write.reset();
+  Child child(pid, options.new_process_group);
+  if (options.new_process_group) {
+    // Also here, so that the group exists before we signal it or give it the terminal. Fails
+    // harmlessly (EACCES) once the child has exec'd: it did it itself by then.
+    setpgid(pid, pid);
+  }
+  if (take_terminal) {
+    child.m_terminal_fd = STDIN_FILENO;
+    child.m_terminal_home = getpgrp();
+    child.hand_terminal_to_job();
+  }
+
+  ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = read(report_read.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return child;
+
+  child.wait();
+  if (n != static_cast<ssize_t>(sizeof failure)) {
+    throw SystemError("could not learn whether the command started", n < 0 ? errno : EIO);
+  }
+  if (failure.step == ChildStep::exec) {
+    throw SpawnError(options.argv.front(), failure.error_number);
+  }
+  throw SystemError(fmt::format("could not prepare the child process ({})",
+                                describe_step(failure.step)),
+                    failure.error_number);
+}
+
+} // namespace rlock::process

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// Finding and watching the process that owns a keeper's lock: /proc walking, pidfds, liveness.
+#pragma once
+
+#include <optional>
+#include <sys/types.h>
+
+#include "util/fd.hpp"
+
+namespace rlock::process {
+
+// The script that should own a lock taken by a process whose parent is `start`. Walks up from
+// `start` while a process has the same executable (/proc/PID/exe) and the same command line
+// (/proc/PID/cmdline) as its parent — a forked copy, such as the subshell bash runs for
+// `tok=$(rlock acquire x)` — and returns the topmost copy. Returns `start` itself when it is no
+// copy, or when /proc cannot tell (a process gone, another user's process). A script started
+// by an identical invocation of itself would also be walked past; --owner-pid is the way out.
+pid_t find_script_owner(pid_t start);
+
+// The parent of `pid` according to /proc/PID/stat, or nullopt if that cannot be read.
+std::optional<pid_t> parent_of(pid_t pid);
+
+// A pidfd for `pid` (close-on-exec; poll() reports it readable once the process has exited),
+// which, unlike the pid, can never come to name another process. Returns an invalid Fd when
+// the kernel has no pidfds (before Linux 5.3) and when the process no longer exists: in both
+// cases the caller falls back to process_alive(), which then answers at once for the latter.
+// Throws SystemError on other failures (out of descriptors).
+Fd open_pidfd(pid_t pid);
+
+// Whether `pid` exists and has not exited. A zombie (exited, not yet reaped by its parent)
+// counts as exited, as for a pidfd. Subject to pid reuse: prefer open_pidfd().
+bool process_alive(pid_t pid);
+
+} // namespace rlock::process

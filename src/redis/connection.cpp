@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+// Connection: framing commands, reading replies, logging in, EVALSHA with fallback.
+#include "redis/connection.hpp"
+
+#include "redis/scripts.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+
+namespace rlock::redis {
+
+namespace {
+
+// Appends one command in RESP framing, using hiredis's formatter.
+void append_command(std::string& out, const Args& argv) {
+  std::vector<const char*> pointers;
+  std::vector<std::size_t> lengths;
+  pointers.reserve(argv.size());
+  lengths.reserve(argv.size());
+  for (auto arg : argv) {
+    pointers.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  char* formatted = nullptr;
+  int length = ::redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), pointers.data(),
+                                        lengths.data());
+  if (length < 0 || formatted == nullptr) throw Error(ExitCode::internal, "could not format a Redis command");
+  out.append(formatted, static_cast<std::size_t>(length));
+  ::redisFreeCommand(formatted);
+}
+
+bool starts_with_code(std::string_view text, std::string_view code) {
+  return text.starts_with(code) && (text.size() == code.size() || text[code.size()] == ' ');
+}
+
+} // namespace
+
+void Connection::ReaderFree::operator()(redisReader* reader) const noexcept { ::redisReaderFree(reader); }
+
+Connection::Connection(ConnectOptions options) : m_options(std::move(options)) {}
+Connection::~Connection() = default;
+Connection::Connection(Connection&&) noexcept = default;
+Connection& Connection::operator=(Connection&&) noexcept = default;
+
+void Connection::set_interrupt_fd(int fd) noexcept {
+  m_interrupt_fd = fd;
+  if (m_transport) m_transport->set_interrupt_fd(fd);
+}
+
+void Connection::disconnect() noexcept {
+  m_transport.reset();
+  m_reader.reset();
+  m_first_bytes.clear();
+}
+
+void Connection::connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count) {
+  const Endpoint& endpoint = m_options.endpoint;
+  if (endpoint.tls) {
+    throw ConfigError(fmt::format("cannot connect to {}: TLS (rediss://) is not supported yet; "
+                                  "use redis:// through a TLS tunnel such as stunnel",
+                                  endpoint.redacted()));
+  }
+  Deadline connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + m_options.connect_timeout);
+  m_transport.emplace(Transport::connect(endpoint, connect_deadline));
+  m_transport->set_interrupt_fd(m_interrupt_fd);
+  m_reader.reset(::redisReaderCreate());
+  if (!m_reader) throw Error(ExitCode::internal, "out of memory creating a reply reader");
+  log::verbose("connected to {}", endpoint.redacted());
+  if (endpoint.password) {
+    if (endpoint.user.empty()) {
+      append_command(handshake, {"AUTH", *endpoint.password});
+    } else {
+      append_command(handshake, {"AUTH", endpoint.user, *endpoint.password});
+    }
+    ++handshake_count;
+  }
+  if (endpoint.db != 0) {
+    std::string db = std::to_string(endpoint.db);
+    append_command(handshake, {"SELECT", db});
+    ++handshake_count;
+  }
+}
+
+Reply Connection::read_reply(Deadline deadline) {
+  for (;;) {
+    void* raw = nullptr;
+    if (::redisReaderGetReply(m_reader.get(), &raw) != REDIS_OK) {
+      std::string seen = printable(m_first_bytes);
+      std::string peer = m_transport->peer();
+      disconnect();
+      throw UnavailableError(fmt::format("the server at {} does not speak the Redis protocol "
+                                         "(it sent \"{}\"); check the URL's host and port",
+                                         peer, seen));
+    }
+    if (raw != nullptr) return Reply(static_cast<redisReply*>(raw));
+    std::string chunk;
+    if (!m_transport->read_some(chunk, deadline)) {
+      std::string peer = m_transport->peer();
+      std::string seen = printable(m_first_bytes);
+      disconnect();
+      if (!seen.empty()) {
+        throw UnavailableError(fmt::format("the server at {} closed the connection after sending "
+                                           "\"{}\"; is it a Redis server?",
+                                           peer, seen));
+      }
+      throw UnavailableError(fmt::format("connection to {} closed by the server", peer));
+    }
+    if (m_first_bytes.size() < 40) {
+      m_first_bytes.append(chunk.substr(0, 40 - m_first_bytes.size()));
+    }
+    if (::redisReaderFeed(m_reader.get(), chunk.data(), chunk.size()) != REDIS_OK) {
+      throw Error(ExitCode::internal, "out of memory reading a reply");
+    }
+  }
+}
+
+std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline) {
+  Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
+  std::string out;
+  std::size_t handshake_count = 0;
+  try {
+    if (!m_transport) connect(until, out, handshake_count);
+    for (const auto& argv : commands) append_command(out, argv);
+    m_transport->write_all(out, until);
+    for (std::size_t i = 0; i < handshake_count; ++i) {
+      Reply reply = read_reply(until);
+      if (reply.view().is_error()) {
+        std::string text(reply.view().string());
+        disconnect();
+        if (i + 1 == handshake_count && m_options.endpoint.db != 0 && !text.starts_with("WRONGPASS") &&
+            !text.starts_with("NOAUTH") && !text.starts_with("ERR AUTH")) {
+          throw ConfigError(fmt::format("Redis refused SELECT {}: {}", m_options.endpoint.db, printable(text)));
+        }
+        throw AuthError(fmt::format("Redis at {} refused the credentials: {}", m_options.endpoint.redacted(),
+                                    printable(text)));
+      }
+    }
+    std::vector<Reply> replies;
+    replies.reserve(commands.size());
+    for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(until));
+    return replies;
+  } catch (...) {
+    // Whatever went wrong, the stream is out of step with our requests now.
+    disconnect();
+    throw;
+  }
+}
+
+Reply Connection::command(const Args& argv, std::optional<Deadline> deadline) {
+  return std::move(pipeline({argv}, deadline).front());
+}
+
+Reply Connection::eval(const scripts::Script& script, const Args& keys, const Args& args,
+                       std::optional<Deadline> deadline) {
+  std::string numkeys = std::to_string(keys.size());
+  Args argv{"EVALSHA", script.sha1, numkeys};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  Reply reply = command(argv, deadline);
+  if (reply.view().is_error() && reply.view().string().starts_with("NOSCRIPT")) {
+    log::verbose("script {} not cached on the server; sending it with EVAL", script.name);
+    argv[0] = "EVAL";
+    argv[1] = script.body;
+    reply = command(argv, deadline);
+  }
+  return reply;
+}
+
+void throw_reply_error(ReplyView reply, std::string_view context) {
+  std::string text = printable(reply.is_error() || reply.is_string() ? reply.string() : reply.describe());
+  if (starts_with_code(text, "NOAUTH")) {
+    throw AuthError(fmt::format("{}: Redis requires a password ({}); set RLOCK_PASSWORD, use "
+                                "--password-file, or put it in the URL",
+                                context, text));
+  }
+  if (starts_with_code(text, "WRONGPASS") || starts_with_code(text, "NOPERM")) {
+    throw AuthError(fmt::format("{}: Redis refused: {}", context, text));
+  }
+  if (starts_with_code(text, "WRONGTYPE")) {
+    throw ConfigError(fmt::format("{}: a key rlock needs holds another type of value ({}); another "
+                                  "program uses it: choose another --prefix",
+                                  context, text));
+  }
+  if (starts_with_code(text, "READONLY") || starts_with_code(text, "OOM") ||
+      starts_with_code(text, "LOADING") || starts_with_code(text, "BUSY") ||
+      starts_with_code(text, "MASTERDOWN") || starts_with_code(text, "TRYAGAIN") ||
+      starts_with_code(text, "CLUSTERDOWN")) {
+    throw UnavailableError(fmt::format("{}: Redis cannot serve it now: {}", context, text));
+  }
+  throw Error(ExitCode::internal, fmt::format("{}: Redis replied with an error: {}", context, text));
+}
+
+} // namespace rlock::redis

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+// Connection: one logged-in Redis connection over our own Transport, with hiredis's reply
+// reader and command formatter. Reconnects on the next call after a failure.
+#pragma once
+
+#include "redis/reply.hpp"
+#include "redis/transport.hpp"
+#include "redis/url.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisReader;
+
+namespace rlock::redis::scripts {
+struct Script;
+}
+
+namespace rlock::redis {
+
+struct ConnectOptions {
+  Endpoint endpoint;  // with the password already resolved from flags, files and environment
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds io_timeout{5000};
+};
+
+using Args = std::vector<std::string_view>;
+
+class Connection {
+public:
+  explicit Connection(ConnectOptions options);
+  ~Connection();
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends the commands in one write and reads their replies. Error replies are returned, not
+  // thrown. Connects (and sends AUTH and SELECT in the same write) if not connected. On a
+  // transport failure the connection is dropped and UnavailableError thrown; `deadline`
+  // defaults to now + io_timeout and bounds the connect too.
+  std::vector<Reply> pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline = {});
+  Reply command(const Args& argv, std::optional<Deadline> deadline = {});
+
+  // EVALSHA, falling back to EVAL when the server does not have the script cached.
+  Reply eval(const scripts::Script& script, const Args& keys, const Args& args,
+             std::optional<Deadline> deadline = {});
+
+  // Blocking calls also return early (throwing Interrupted) when this fd turns readable.
+  void set_interrupt_fd(int fd) noexcept;
+
+  void disconnect() noexcept;
+  bool connected() const noexcept { return m_transport.has_value(); }
+  const Endpoint& endpoint() const noexcept { return m_options.endpoint; }
+  std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
+
+private:
+  struct ReaderFree {
+    void operator()(redisReader* reader) const noexcept;
+  };
+
+  void connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count);
+  Reply read_reply(Deadline deadline);
+
+  ConnectOptions m_options;
+  std::optional<Transport> m_transport;
+  std::unique_ptr<redisReader, ReaderFree> m_reader;
+  std::string m_first_bytes;  // what the server sent first, to say what it is if not Redis
+  int m_interrupt_fd = -1;
+};
+
+// Throws the Error an error reply deserves: NOAUTH/WRONGPASS/NOPERM → AuthError (77),
+// WRONGTYPE → ConfigError (78), READONLY/OOM/LOADING/BUSY → UnavailableError (69), others →
+// internal (70). `context` says what rlock was doing.
+[[noreturn]] void throw_reply_error(ReplyView reply, std::string_view context);
+
+} // namespace rlock::redis

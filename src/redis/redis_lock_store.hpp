@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// RedisLockStore: the LockStore of the lock layer, on one Redis server, by Lua scripts.
+#pragma once
+
+#include "lock/lock_store.hpp"
+#include "redis/connection.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace rlock::redis {
+
+// The key schema (docs/redis-keys.md). Every key of a lock shares the hash tag {NAME}, so one
+// script touches one cluster slot.
+class KeySchema {
+public:
+  explicit KeySchema(std::string prefix) : m_prefix(std::move(prefix)) {}
+
+  std::string lock(std::string_view name) const;     // PREFIX{NAME}: the token, PX TTL
+  std::string meta(std::string_view name) const;     // PREFIX{NAME}:meta: holder hash, same TTL
+  std::string fence(std::string_view name) const;    // PREFIX{NAME}:fence: counter, no TTL
+  std::string waiters(std::string_view name) const;  // PREFIX{NAME}:waiters: zset ticket→expiry
+  std::string wake(std::string_view name) const;     // PREFIX{NAME}:wake: hand-off list
+  std::string scan_pattern() const;                  // matches lock keys only
+  // The lock name in a lock key, or empty if the key is not one.
+  std::string name_of(std::string_view key) const;
+
+private:
+  std::string m_prefix;
+};
+
+class RedisLockStore final : public lock::LockStore {
+public:
+  RedisLockStore(Connection& connection, std::string prefix);
+
+  lock::AcquireResult try_acquire(const lock::AcquireRequest& request) override;
+  lock::TokenCheck renew(std::string_view name, std::string_view token, lock::Millis ttl,
+                         std::int64_t keeper_pid, std::optional<lock::TimePoint> deadline) override;
+  lock::ReleaseResult release(std::string_view name, std::string_view token, lock::Millis min_hold) override;
+  lock::HolderInfo force_release(std::string_view name) override;
+  lock::HolderInfo inspect(std::string_view name) override;
+  std::vector<std::string> list_names() override;
+  bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout) override;
+  void leave_queue(std::string_view name, std::string_view ticket) override;
+
+  // The hand-off value popped by the last successful wait_for_wake, used by the next
+  // try_acquire of that ticket to claim the lock.
+  const std::string& pending_claim() const noexcept { return m_claim; }
+
+  // While waiting in wait_for_wake, also return (throwing Interrupted) when this fd (a
+  // signalfd) turns readable. Other calls are short and bounded by their deadlines.
+  void set_interrupt_fd(int fd) noexcept { m_interrupt_fd = fd; }
+
+private:
+
+  Connection& m_connection;
+  KeySchema m_keys;
+  std::string m_claim;
+  int m_interrupt_fd = -1;
+};
+
+} // namespace rlock::redis

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+// Transport: sockets with deadlines, by poll(2).
+#include "redis/transport.hpp"
+
+#include "util/error.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace rlock::redis {
+
+namespace {
+
+int remaining_ms(Deadline deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return 0;
+  // Round up so that a wait never ends just before the deadline and spins.
+  return static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1'000'000'000));
+}
+
+// Waits for a non-blocking connect to finish. Returns 0 or the socket's errno.
+int finish_connect(int fd, Deadline deadline) {
+  for (;;) {
+    pollfd pfd{fd, POLLOUT, 0};
+    int timeout = remaining_ms(deadline);
+    int n = ::poll(&pfd, 1, timeout);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return ETIMEDOUT;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+    return err;
+  }
+}
+
+std::string describe_errno(int err) {
+  switch (err) {
+  case ECONNREFUSED: return "connection refused (is redis-server running there?)";
+  case ETIMEDOUT: return "timed out";
+  case ENOENT: return "no such socket file";
+  default: return std::strerror(err);
+  }
+}
+
+} // namespace
+
+Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
+  if (endpoint.kind == Endpoint::Kind::unix_socket) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (endpoint.path.size() >= sizeof addr.sun_path) {
+      throw ConfigError(fmt::format("unix socket path is too long: {}", endpoint.path));
+    }
+    std::memcpy(addr.sun_path, endpoint.path.c_str(), endpoint.path.size() + 1);
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) throw SystemError("socket", errno);
+    int err = 0;
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+      err = errno == EINPROGRESS || errno == EAGAIN ? finish_connect(fd.get(), deadline) : errno;
+    }
+    if (err != 0) {
+      throw UnavailableError(fmt::format("could not connect to unix://{}: {}", endpoint.path,
+                                         describe_errno(err)));
+    }
+    return Transport(std::move(fd), endpoint.path);
+  }
+
+  std::string peer = endpoint.host.find(':') != std::string::npos
+                         ? fmt::format("[{}]:{}", endpoint.host, endpoint.port)
+                         : fmt::format("{}:{}", endpoint.host, endpoint.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(endpoint.port);
+  int rc = ::getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) {
+    throw UnavailableError(fmt::format("could not resolve {}: {}", endpoint.host, ::gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
+  int last_err = ECONNREFUSED;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd) {
+      last_err = errno;
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) < 0) {
+      err = errno == EINPROGRESS ? finish_connect(fd.get(), deadline) : errno;
+    }
+    if (err != 0) {
+      last_err = err;
+      if (err == ETIMEDOUT) break;
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return Transport(std::move(fd), peer);
+  }
+  throw UnavailableError(fmt::format("could not connect to {}: {}", peer, describe_errno(last_err)));
+}
+
+void Transport::wait_for(short events, Deadline deadline, const char* doing) {
+  for (;;) {
+    pollfd pfds[2] = {{m_fd.get(), events, 0}, {m_interrupt_fd, POLLIN, 0}};
+    nfds_t count = m_interrupt_fd >= 0 ? 2 : 1;
+    int timeout = remaining_ms(deadline);
+    int n = ::poll(pfds, count, timeout);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SystemError("poll", errno);
+    if (count == 2 && (pfds[1].revents & POLLIN) != 0) throw Interrupted(0);
+    if (n == 0) {
+      throw UnavailableError(fmt::format("timed out {} {}", doing, m_peer));
+    }
+    return;
+  }
+}
+
+void Transport::write_all(std::string_view bytes, Deadline deadline) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(m_fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      wait_for(POLLOUT, deadline, "writing to");
+      continue;
+    }
+    throw UnavailableError(fmt::format("could not write to {}: {}", m_peer, std::strerror(errno)));
+  }
+}
+
+bool Transport::read_some(std::string& out, Deadline deadline) {
+  char buffer[16384];
+  for (;;) {
+    ssize_t n = ::recv(m_fd.get(), buffer, sizeof buffer, 0);
+    if (n > 0) {
+      out.append(buffer, static_cast<std::size_t>(n));
+      return true;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      wait_for(POLLIN, deadline, "waiting for a reply from");
+      continue;
+    }
+    throw UnavailableError(fmt::format("could not read from {}: {}", m_peer, std::strerror(errno)));
+  }
+}
+
+} // namespace rlock::redis

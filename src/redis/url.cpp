@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+// URL parsing for Redis endpoints.
+#include "redis/url.hpp"
+
+#include "util/error.hpp"
+#include "util/strings.hpp"
+
+#include <fmt/format.h>
+
+namespace rlock::redis {
+
+namespace {
+
+ConfigError bad_url(std::string_view why) {
+  return ConfigError(fmt::format("invalid Redis URL: {} (expected redis://[user[:password]@]"
+                                 "host[:port][/db], rediss://… or unix:///path.sock[?db=N])",
+                                 why));
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%') {
+      if (i + 2 >= text.size()) throw bad_url("truncated %-escape");
+      int hi = hex_value(text[i + 1]);
+      int lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) throw bad_url("bad %-escape");
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+int parse_db(std::string_view text) {
+  std::int64_t db = 0;
+  if (!parse_int(text, db) || db < 0 || db > 1'000'000) {
+    throw bad_url(fmt::format("database '{}' is not a non-negative number", printable(text)));
+  }
+  return static_cast<int>(db);
+}
+
+} // namespace
+
+Endpoint parse_url(std::string_view url) {
+  Endpoint endpoint;
+  std::string_view rest;
+  if (url.starts_with("redis://")) {
+    rest = url.substr(8);
+  } else if (url.starts_with("rediss://")) {
+    endpoint.tls = true;
+    rest = url.substr(9);
+  } else if (url.starts_with("unix://")) {
+    endpoint.kind = Endpoint::Kind::unix_socket;
+    rest = url.substr(7);
+    auto query = rest.find('?');
+    endpoint.path = std::string(rest.substr(0, query));
+    if (endpoint.path.empty() || endpoint.path[0] != '/') {
+      throw bad_url("a unix socket URL needs an absolute path, as in unix:///run/redis.sock");
+    }
+    if (query != std::string_view::npos) {
+      std::string_view params = rest.substr(query + 1);
+      while (!params.empty()) {
+        auto amp = params.find('&');
+        std::string_view param = params.substr(0, amp);
+        if (param.starts_with("db=")) {
+          endpoint.db = parse_db(param.substr(3));
+        } else if (param.starts_with("password=")) {
+          endpoint.password = percent_decode(param.substr(9));
+        } else if (param.starts_with("user=")) {
+          endpoint.user = percent_decode(param.substr(5));
+        } else {
+          throw bad_url(fmt::format("unknown parameter '{}'", printable(param)));
+        }
+        params = amp == std::string_view::npos ? std::string_view{} : params.substr(amp + 1);
+      }
+    }
+    return endpoint;
+  } else {
+    auto scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos) throw bad_url(fmt::format("'{}' has no scheme", printable(url)));
+    throw bad_url(fmt::format("unsupported scheme '{}'", printable(url.substr(0, scheme_end))));
+  }
+
+  auto at = rest.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      // redis://secret@host is how redis-cli reads a bare password.
+      endpoint.password = percent_decode(userinfo);
+    } else {
+      endpoint.user = percent_decode(userinfo.substr(0, colon));
+      endpoint.password = percent_decode(userinfo.substr(colon + 1));
+    }
+  }
+  auto slash = rest.find('/');
+  std::string_view hostport = rest.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    std::string_view db = rest.substr(slash + 1);
+    if (!db.empty()) endpoint.db = parse_db(db);
+  }
+  std::string_view port_text;
+  if (hostport.starts_with('[')) {
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) throw bad_url("unterminated [IPv6] host");
+    endpoint.host = std::string(hostport.substr(1, close - 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') throw bad_url("junk after [IPv6] host");
+      port_text = after.substr(1);
+    }
+  } else {
+    auto colon = hostport.rfind(':');
+    endpoint.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = hostport.substr(colon + 1);
+  }
+  if (endpoint.host.empty()) throw bad_url("no host");
+  for (char c : endpoint.host) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '/' || c == '?' || c == '#') {
+      throw bad_url(fmt::format("bad host '{}'", printable(endpoint.host)));
+    }
+  }
+  if (!port_text.empty() || (hostport.size() > 0 && hostport.back() == ':')) {
+    std::int64_t port = 0;
+    if (!parse_int(port_text, port) || port < 1 || port > 65535) {
+      throw bad_url(fmt::format("port '{}' is not a number from 1 to 65535", printable(port_text)));
+    }
+    endpoint.port = static_cast<int>(port);
+  }
+  return endpoint;
+}
+
+std::string Endpoint::redacted() const {
+  std::string auth;
+  if (!user.empty() || password) {
+    auth = user;
+    if (password) auth += user.empty() ? "***" : ":***";
+    auth += '@';
+  }
+  if (kind == Kind::unix_socket) {
+    return db == 0 ? fmt::format("unix://{}", path) : fmt::format("unix://{}?db={}", path, db);
+  }
+  std::string host_text = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string out = fmt::format("{}://{}{}:{}", tls ? "rediss" : "redis", auth, host_text, port);
+  if (db != 0) out += fmt::format("/{}", db);
+  return out;
+}
+
+} // namespace rlock::redis

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+// Random tokens from getrandom(2).
+#include "util/random.hpp"
+
+#include "util/error.hpp"
+#include "util/strings.hpp"
+
+#include <array>
+#include <cerrno>
+#include <sys/random.h>
+
+namespace rlock {
+
+std::string random_token() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t filled = 0;
+  while (filled < bytes.size()) {
+    ssize_t n = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError("getrandom", errno);
+    }
+    filled += static_cast<std::size_t>(n);
+  }
+  return to_hex(bytes.data(), bytes.size());
+}
+
+} // namespace rlock

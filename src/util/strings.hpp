@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+// String helpers: quoting for shells and terminals, JSON escaping, hex.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rlock {
+
+// Single-quotes `text` for POSIX sh when it needs quoting ("it's" -> 'it'\''s').
+std::string shell_quote(std::string_view text);
+
+// Joins argv into one line a user could paste into a shell.
+std::string shell_join(const std::vector<std::string>& argv);
+
+// Escapes for a JSON string literal (without the surrounding quotes).
+std::string json_escape(std::string_view text);
+
+// Replaces control characters with '?' so that a hostile name cannot drive the terminal.
+std::string printable(std::string_view text);
+
+std::string to_hex(const unsigned char* data, std::size_t size);
+
+// Parses a whole decimal integer; false on any junk.
+bool parse_int(std::string_view text, std::int64_t& value);
+
+} // namespace rlock
