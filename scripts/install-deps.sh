@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what rlock needs to build and test, from Debian/Ubuntu packages. Idempotent: does
+# nothing when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libhiredis-dev libcli11-dev libfmt-dev doctest-dev libssl-dev
+  redis-server redis-tools
+  asciidoctor
+  python3 python3-redis
+  clang clang-tidy clang-format libclang-rt-14-dev
+  tmux procps
+  rpm file
+)
+if [ "${RLOCK_DEPS_EXTRA:-}" != "" ]; then
+  read -r -a extra <<<"$RLOCK_DEPS_EXTRA"
+  packages+=("${extra[@]}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
