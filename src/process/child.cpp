@@ -51,6 +51,17 @@ template <typename Fn> void with_sigttou_blocked(Fn fn) noexcept {
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
 }
 
+// Whether sending ourselves `signo` would stop us: default action, not blocked.
+bool stops_us(int signo) noexcept {
+  struct sigaction action {};
+  sigset_t mask;
+  if (sigaction(signo, nullptr, &action) != 0 ||
+      pthread_sigmask(SIG_SETMASK, nullptr, &mask) != 0) {
+    return false;
+  }
+  return action.sa_handler == SIG_DFL && sigismember(&mask, signo) == 0;
+}
+
 bool is_valid_env_name(std::string_view name) {
   return !name.empty() && name.find('=') == std::string_view::npos;
 }
@@ -204,8 +215,9 @@ void Child::suspend_with_job(int stop_signal) {
   if (stop_signal != SIGTSTP && stop_signal != SIGTTIN && stop_signal != SIGTTOU) return;
   take_terminal_back();
   // Stops rlock before kill() returns; the shell that runs rlock reports the job as stopped
-  // and takes the terminal. We run on here after its SIGCONT (fg or bg).
-  kill(getpid(), SIGSTOP);
+  // (as "Stopped", like any ^Z, when we can use the job's own signal) and takes the terminal.
+  // We run on here after its SIGCONT (fg or bg).
+  kill(getpid(), stops_us(stop_signal) ? stop_signal : SIGSTOP);
   if (tcgetpgrp(m_terminal_fd) == m_terminal_home) hand_terminal_to_job();
   kill(-m_pgid, SIGCONT);
 }
