@@ -86,6 +86,7 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
   spawn_options.default_signals = {SIGPIPE};
   spawn_options.take_terminal = true;
   // A failure to start leaves through the Lease's destructor, which releases the lock.
+  process::become_subreaper();
   process::Child child = process::spawn(spawn_options);
   log::verbose("started pid {}: {}", child.pid(), shell_join(argv));
 

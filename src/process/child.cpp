@@ -285,6 +285,16 @@ bool Child::group_alive() const noexcept {
   return kill(-m_pgid, 0) == 0 || errno == EPERM;
 }
 
+void Child::reap_orphans() noexcept {
+  if (!m_own_group || !m_status) return;
+  while (waitpid(-m_pgid, nullptr, WNOHANG) > 0) {
+  }
+}
+
+void become_subreaper() {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) throw SystemError("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+}
+
 Child spawn(const SpawnOptions& options) {
   if (options.argv.empty()) throw UsageError("no command to run");
 

@@ -86,9 +86,17 @@ public:
   // Whether any process of the job may still run: a member of its group, or without an own
   // group the unreaped child. Zombies count.
   bool group_alive() const noexcept;
+  // Reaps members of the job's group that were orphaned to rlock (see become_subreaper())
+  // and have exited, once the direct child is gone, so that they stop counting as alive.
+  void reap_orphans() noexcept;
 
 private:
   friend Child spawn(const SpawnOptions& options);
+
+// Makes rlock the reaper of its descendants orphaned while it runs (PR_SET_CHILD_SUBREAPER):
+// a job's background processes then stay rlock's to see, signal and reap, rather than
+// passing to an init that may reap them late (a zombie still counts as a group member).
+void become_subreaper();
   Child(pid_t pid, bool own_group) noexcept;
 
   void reaped(int wait_status) noexcept;
@@ -114,5 +122,10 @@ private:
 // exactly what rlock inherited from its caller — stdin/stdout/stderr and any descriptor the
 // calling script passed down on purpose (a flock fd, a pipe it reads), as a shell would.
 Child spawn(const SpawnOptions& options);
+
+// Makes rlock the reaper of its descendants orphaned while it runs (PR_SET_CHILD_SUBREAPER):
+// a job's background processes then stay rlock's to see, signal and reap, rather than
+// passing to an init that may reap them late (a zombie still counts as a group member).
+void become_subreaper();
 
 } // namespace rlock::process

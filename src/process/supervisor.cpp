@@ -104,6 +104,7 @@ SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hoo
       continue;
     }
 
+    child.reap_orphans();
     if (!result.killed && now >= kill_at && child.group_alive()) {
       log::verbose("the job outlived its grace: SIGKILL to process group {}", child.pgid());
       child.signal_group(SIGKILL);
