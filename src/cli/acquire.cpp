@@ -151,7 +151,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     session.store.renew(options.name, lease->token(), lease->ttl(), keeper, std::nullopt);
     log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner);
   }
-  std::string line = options.export_form ? fmt::format("export RLOCK_TOKEN={}\n", shell_quote(lease->token()))
+  std::string line = options.export_form ? fmt::format("export RLOCK_TOKEN='{}'\n", lease->token())
                                          : lease->token() + "\n";
   if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     // Nobody got the token: give the lock back rather than leave it held by no one's script.

@@ -5,6 +5,7 @@
 #include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/strings.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -84,9 +85,9 @@ Config resolve_config(const GlobalOptions& options) {
   if (config.prefix.empty()) config.prefix = env_or_empty("RLOCK_PREFIX");
   if (config.prefix.empty()) config.prefix = k_default_prefix;
   for (char c : config.prefix) {
-    if (c == '{' || c == '}' || static_cast<unsigned char>(c) < 0x20) {
+    if (c == '{' || c == '}' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       throw UsageError(fmt::format("invalid prefix '{}': braces and control characters are not allowed",
-                                   config.prefix));
+                                   printable(config.prefix)));
     }
   }
 

@@ -27,8 +27,8 @@ struct Config {
   std::string prefix;
 };
 
-// Resolves URL (--url, RLOCK_URL, REDIS_URL, default), password (URL, --password,
-// --password-file, RLOCK_PASSWORD, REDISCLI_AUTH — first found wins), prefix and timeouts.
+// Resolves URL (--url, RLOCK_URL, REDIS_URL, default), password (--password, --password-file,
+// the URL's, RLOCK_PASSWORD, REDISCLI_AUTH — first found wins), prefix and timeouts.
 // Throws ConfigError for a bad URL or unreadable file, UsageError for bad durations.
 Config resolve_config(const GlobalOptions& options);
 

@@ -32,6 +32,9 @@ std::string loss_reason(const lock::Lease& lease) {
   case lock::Lease::Status::lost_free: return "the renewal found it gone (expired, or force-released)";
   case lock::Lease::Status::lost_taken: return "the renewal found it held by another token";
   case lock::Lease::Status::expired:
+    if (lease.last_error().empty()) {
+      return "the lease's safety deadline passed before rlock could renew it (was rlock stopped or starved?)";
+    }
     return fmt::format("Redis stayed unreachable until the lease's safety deadline ({})", lease.last_error());
   default: return "unknown";
   }
@@ -84,7 +87,9 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
   spawn_options.unset_env = {"RLOCK_PASSWORD", "REDISCLI_AUTH"};
   spawn_options.signal_mask = block.original_mask();
   spawn_options.default_signals = {SIGPIPE};
-  spawn_options.take_terminal = true;
+  // The job takes the terminal only when both its ends are on it: in `rlock exec x -- cmd |
+  // less` the pager must keep it, so there the job runs in the background group instead.
+  spawn_options.take_terminal = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
   // A failure to start leaves through the Lease's destructor, which releases the lock.
   process::become_subreaper();
   process::Child child = process::spawn(spawn_options);
@@ -149,8 +154,8 @@ void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& actio
   auto options = std::make_shared<ExecOptions>();
   CLI::App* command = app.add_subcommand(
       "exec", "Run COMMAND while holding the lock: renew it while the command runs, release it when the "
-              "command ends, stop the command if the lock is lost. Exits with the command's status.\n"
-              "Usage: rlock exec NAME [options] -- COMMAND [ARG...]");
+              "command ends, stop the command if the lock is lost. Exits with the command's status. "
+              "The command goes after '--': rlock exec NAME [options] -- COMMAND [ARG...]");
   command->add_option("NAME", options->name, "the lock's name")->required();
   options->take.add_to(*command);
   command->add_option("-c,--shell-command", options->shell_command, "run STRING with /bin/sh -c instead of a command")

@@ -17,6 +17,7 @@ namespace {
 
 struct StatusOptions {
   std::string name;
+  bool name_given = false;  // `status ""` is a bad name, not "list everything"
   bool json = false;
 };
 
@@ -85,7 +86,7 @@ void print(const std::string& text) {
 
 int run_status(const GlobalOptions& globals, const StatusOptions& options) {
   bool quiet = log::level() == log::Level::quiet;
-  if (!options.name.empty()) {
+  if (options.name_given) {
     lock::validate_name(options.name);
     Session session(globals);
     lock::HolderInfo info = session.store.inspect(options.name);
@@ -126,9 +127,12 @@ void add_status_command(CLI::App& app, const GlobalOptions& globals, Action& act
   auto options = std::make_shared<StatusOptions>();
   CLI::App* command = app.add_subcommand("status", "Show who holds NAME (exit 0 held, 1 free), or list every "
                                                    "held lock under the prefix.");
-  command->add_option("NAME", options->name, "the lock's name (default: list all)");
+  CLI::Option* name = command->add_option("NAME", options->name, "the lock's name (default: list all)");
   command->add_flag("--json", options->json, "print one JSON document (schema in rlock(1))");
-  command->callback([&action, &globals, options] { action = [&globals, options] { return run_status(globals, *options); }; });
+  command->callback([&action, &globals, options, name] {
+    options->name_given = name->count() > 0;
+    action = [&globals, options] { return run_status(globals, *options); };
+  });
 }
 
 } // namespace rlock::cli

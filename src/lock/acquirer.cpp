@@ -13,9 +13,10 @@ namespace {
 // How long to sleep before re-checking when no release wakes us: until the holder's lease
 // would run out (it may have died without releasing), a little after, and never long.
 Millis fallback_sleep(const HolderInfo& holder) {
-  if (holder.remaining_ms < 0) return k_max_fallback;  // a foreign key without a TTL
-  Millis until_expiry(holder.remaining_ms);
-  return std::clamp(until_expiry + Millis(5), Millis(5), k_max_fallback);
+  // Another client (redis-py, redsync) releases without waking anyone: look again soon.
+  Millis cap = holder.has_metadata || holder.handoff ? k_max_fallback : k_foreign_recheck;
+  if (holder.remaining_ms < 0) return cap;  // a key without a TTL
+  return std::clamp(Millis(holder.remaining_ms) + Millis(5), Millis(5), cap);
 }
 
 // Removes our ticket from the line when we stop waiting for any reason but success.

@@ -11,7 +11,10 @@
 namespace rlock::lock {
 
 // The longest a waiter sleeps before re-checking by itself, when no release wakes it.
+// An rlock holder wakes its waiters when it releases, so only its lease's end needs a timer.
 constexpr Millis k_max_fallback{30'000};
+// A lock held by another client (no rlock metadata) is re-checked this often.
+constexpr Millis k_foreign_recheck{1'000};
 
 struct WaitPolicy {
   std::optional<Millis> max_wait;  // empty: wait forever; zero: try once

@@ -44,8 +44,9 @@ struct AcquireRequest {
   std::string token;
   Millis ttl{0};
   HolderMeta meta;
-  // Waiting queue ticket; empty means "try once, do not queue". A queued waiter is served
-  // in arrival order; `ticket_ttl` bounds how long a dead waiter can hold up the queue.
+  // Waiting queue ticket; empty means "try once, do not queue". A release hands the lock to
+  // the waiter blocked longest in wait_for_wake (first come, first served while all wait);
+  // `ticket_ttl` bounds how long a dead waiter's ticket counts.
   std::string ticket;
   Millis ticket_ttl{0};
 };

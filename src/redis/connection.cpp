@@ -123,8 +123,9 @@ std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::
   std::size_t handshake_count = 0;
   try {
     if (!m_transport) connect(until, out, handshake_count);
-    for (const auto& argv : commands) append_command(out, argv);
-    m_transport->write_all(out, until);
+    // AUTH and SELECT get their own round trip: pipelined with the commands, a refused AUTH
+    // would still let the commands run, as the default user, perhaps on database 0.
+    if (handshake_count > 0) m_transport->write_all(out, until);
     for (std::size_t i = 0; i < handshake_count; ++i) {
       Reply reply = read_reply(until);
       if (reply.view().is_error()) {
@@ -138,6 +139,9 @@ std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::
                                     printable(text)));
       }
     }
+    out.clear();
+    for (const auto& argv : commands) append_command(out, argv);
+    m_transport->write_all(out, until);
     std::vector<Reply> replies;
     replies.reserve(commands.size());
     for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(until));
@@ -171,7 +175,7 @@ Reply Connection::eval(const scripts::Script& script, const Args& keys, const Ar
 
 void throw_reply_error(ReplyView reply, std::string_view context) {
   std::string text = printable(reply.is_error() || reply.is_string() ? reply.string() : reply.describe());
-  if (starts_with_code(text, "NOAUTH")) {
+  if (starts_with_code(text, "NOAUTH") || text.find("Protocol error: unauthenticated") != std::string::npos) {
     throw AuthError(fmt::format("{}: Redis requires a password ({}); set RLOCK_PASSWORD, use "
                                 "--password-file, or put it in the URL",
                                 context, text));
@@ -179,7 +183,7 @@ void throw_reply_error(ReplyView reply, std::string_view context) {
   if (starts_with_code(text, "WRONGPASS") || starts_with_code(text, "NOPERM")) {
     throw AuthError(fmt::format("{}: Redis refused: {}", context, text));
   }
-  if (starts_with_code(text, "WRONGTYPE")) {
+  if (text.find("WRONGTYPE") != std::string::npos || text.find("not an integer") != std::string::npos) {
     throw ConfigError(fmt::format("{}: a key rlock needs holds another type of value ({}); another "
                                   "program uses it: choose another --prefix",
                                   context, text));

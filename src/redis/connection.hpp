@@ -40,7 +40,7 @@ public:
   Connection& operator=(const Connection&) = delete;
 
   // Sends the commands in one write and reads their replies. Error replies are returned, not
-  // thrown. Connects (and sends AUTH and SELECT in the same write) if not connected. On a
+  // thrown. Connects (and logs in with AUTH and SELECT, one round trip) if not connected. On a
   // transport failure the connection is dropped and UnavailableError thrown; `deadline`
   // defaults to now + io_timeout and bounds the connect too.
   std::vector<Reply> pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline = {});
@@ -74,7 +74,7 @@ private:
 };
 
 // Throws the Error an error reply deserves: NOAUTH/WRONGPASS/NOPERM → AuthError (77),
-// WRONGTYPE → ConfigError (78), READONLY/OOM/LOADING/BUSY → UnavailableError (69), others →
+// WRONGTYPE or a counter that is not one → ConfigError (78), READONLY/OOM/LOADING/BUSY → UnavailableError (69), others →
 // internal (70). `context` says what rlock was doing.
 [[noreturn]] void throw_reply_error(ReplyView reply, std::string_view context);
 

@@ -112,7 +112,10 @@ lock::TokenCheck RedisLockStore::renew(std::string_view name, std::string_view t
   std::string meta_key = m_keys.meta(name);
   std::string ttl_text = std::to_string(ttl.count());
   std::string keeper = std::to_string(keeper_pid);
-  Reply reply = checked(m_connection.eval(scripts::k_renew, {lock_key, meta_key}, {token, ttl_text, keeper}, deadline),
+  // Bounded by the I/O timeout as well, so that one stuck attempt leaves time for retries.
+  Deadline until = std::chrono::steady_clock::now() + m_connection.io_timeout();
+  if (deadline) until = std::min(until, *deadline);
+  Reply reply = checked(m_connection.eval(scripts::k_renew, {lock_key, meta_key}, {token, ttl_text, keeper}, until),
                         fmt::format("renewing {}", lock_key));
   switch (reply.view().integer()) {
   case 1: return lock::TokenCheck::ok;

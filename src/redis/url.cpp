@@ -79,7 +79,7 @@ Endpoint parse_url(std::string_view url) {
         } else if (param.starts_with("user=")) {
           endpoint.user = percent_decode(param.substr(5));
         } else {
-          throw bad_url(fmt::format("unknown parameter '{}'", printable(param)));
+          throw bad_url(fmt::format("unknown parameter '{}'", printable(param.substr(0, param.find('=')))));
         }
         params = amp == std::string_view::npos ? std::string_view{} : params.substr(amp + 1);
       }
@@ -87,7 +87,8 @@ Endpoint parse_url(std::string_view url) {
     return endpoint;
   } else {
     auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) throw bad_url(fmt::format("'{}' has no scheme", printable(url)));
+    // The URL itself is not echoed: without a scheme we cannot tell where a password sits.
+    if (scheme_end == std::string_view::npos) throw bad_url("no scheme such as redis://");
     throw bad_url(fmt::format("unsupported scheme '{}'", printable(url.substr(0, scheme_end))));
   }
 
@@ -101,7 +102,8 @@ Endpoint parse_url(std::string_view url) {
       endpoint.password = percent_decode(userinfo);
     } else {
       endpoint.user = percent_decode(userinfo.substr(0, colon));
-      endpoint.password = percent_decode(userinfo.substr(colon + 1));
+      // redis://user:@host names the user and leaves the password to the environment.
+      if (colon + 1 < userinfo.size()) endpoint.password = percent_decode(userinfo.substr(colon + 1));
     }
   }
   auto slash = rest.find('/');

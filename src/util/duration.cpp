@@ -3,6 +3,7 @@
 #include "util/duration.hpp"
 
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 #include <cctype>
 #include <cmath>
@@ -29,7 +30,7 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   auto fail = [&]() -> UsageError {
     return UsageError(fmt::format("invalid {} '{}': use a number of seconds (2.5) or units "
                                   "such as 250ms, 30s, 10m, 1h30m",
-                                  what, text));
+                                  what, printable(text)));
   };
   if (text.empty()) throw fail();
   double total_ms = 0.0;
@@ -68,7 +69,7 @@ std::string format_duration(std::chrono::milliseconds duration) {
   auto ms = duration.count();
   if (ms < 0) return "-" + format_duration(std::chrono::milliseconds(-ms));
   if (ms < 1000) return fmt::format("{}ms", ms);
-  if (ms < 60'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
+  if (ms < 60'000) return fmt::format("{}.{}s", ms / 1000, (ms % 1000) / 100);
   auto s = ms / 1000;
   if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
   if (s < 86'400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);

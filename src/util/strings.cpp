@@ -37,10 +37,44 @@ std::string shell_join(const std::vector<std::string>& argv) {
   return out;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence starting at text[at], or 0 if the bytes there are not one
+// (overlong forms, surrogates and code points past U+10FFFF included).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t at) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  unsigned char lead = byte(at);
+  std::size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (at + length > text.size()) return 0;
+  if (byte(at + 1) < low || byte(at + 1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(at + i) < 0x80 || byte(at + i) > 0xbf) return 0;
+  }
+  return length;
+}
+
+} // namespace
+
 std::string json_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
     auto u = static_cast<unsigned char>(c);
     switch (c) {
     case '"': out += "\\\""; break;
@@ -51,8 +85,13 @@ std::string json_escape(std::string_view text) {
     default:
       if (u < 0x20 || u == 0x7f) {
         out += fmt::format("\\u{:04x}", u);
-      } else {
+      } else if (u < 0x80) {
         out += c;
+      } else if (std::size_t length = utf8_sequence_length(text, i); length > 0) {
+        out.append(text.substr(i, length));
+        i += length - 1;
+      } else {
+        out += "\\ufffd";  // not UTF-8: JSON must be, so say "unknown character"
       }
     }
   }

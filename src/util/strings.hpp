@@ -15,7 +15,8 @@ std::string shell_quote(std::string_view text);
 // Joins argv into one line a user could paste into a shell.
 std::string shell_join(const std::vector<std::string>& argv);
 
-// Escapes for a JSON string literal (without the surrounding quotes).
+// Escapes for a JSON string literal (without the surrounding quotes); bytes that are not
+// UTF-8 become U+FFFD, so the output is always valid JSON.
 std::string json_escape(std::string_view text);
 
 // Replaces control characters with '?' so that a hostile name cannot drive the terminal.

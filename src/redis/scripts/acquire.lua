@@ -12,12 +12,16 @@
 -- The fence counter never expires: fencing tokens must keep increasing across the lock's
 -- whole life, not just while it is held.
 -- Returns {1, fence} when taken; otherwise {0, <holder block>} (see inspect.lua).
+-- Redis does not roll a script back when a command in it fails (a key of the wrong type), so
+-- every command that can fail that way runs before the first write: a failed acquire must
+-- leave nothing behind.
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local current = redis.call('GET', KEYS[1])
 if (not current) or (ARGV[9] ~= '' and current == ARGV[9]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   local fence = redis.call('INCR', KEYS[3])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'token', ARGV[1], 'host', ARGV[3], 'pid', ARGV[4], 'user', ARGV[5],
              'command', ARGV[6], 'acquired_ms', now, 'ttl_ms', ARGV[2], 'fence', fence,
@@ -28,6 +32,8 @@ if (not current) or (ARGV[9] ~= '' and current == ARGV[9]) then
   end
   return {1, fence}
 end
+local meta = redis.call('HMGET', KEYS[2], 'token', 'host', 'pid', 'user', 'command', 'acquired_ms',
+                        'ttl_ms', 'fence', 'renewals', 'keeper_pid')
 if ARGV[7] ~= '' then
   -- A waiter's ticket lives until its expiry score: a waiter killed with SIGKILL stops
   -- counting (and stops attracting hand-offs) once it passes.
@@ -37,9 +43,6 @@ if ARGV[7] ~= '' then
     redis.call('PEXPIRE', KEYS[4], ticket_ttl)
   end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-local meta = redis.call('HMGET', KEYS[2], 'token', 'host', 'pid', 'user', 'command', 'acquired_ms',
-                        'ttl_ms', 'fence', 'renewals', 'keeper_pid')
 local has_meta = 0
 if meta[1] == current then has_meta = 1 end
 local handoff = 0

@@ -3,7 +3,8 @@
 -- KEYS: lock, meta, waiters, wake
 -- ARGV: token, min_hold_ms, handoff_ttl_ms
 -- Returns {1, kept_ms, keeper_pid, host} released (kept_ms > 0: shortened to honour
--- --min-hold, measured on the server's clock from acquisition), {0} free, {-1} taken.
+-- --min-hold, measured on the server's clock from acquisition; the first waiter is told to
+-- re-check), {0} free, {-1} taken.
 --
 -- When live waiters are queued, the lock is not deleted but set to a one-time hand-off value
 -- that is pushed to the wake list: the waiter blocked longest in BLPOP gets it and claims the
@@ -16,6 +17,9 @@ if current ~= ARGV[1] then
 end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+-- Reads that fail on a foreign key's type come before any write (no rollback in scripts).
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local waiters = redis.call('ZCARD', KEYS[3])
 local meta = redis.call('HMGET', KEYS[2], 'token', 'keeper_pid', 'host', 'acquired_ms')
 local keeper_pid = 0
 local host = ''
@@ -28,13 +32,19 @@ if meta[1] == ARGV[1] then
     if remaining > 0 then
       redis.call('PEXPIRE', KEYS[1], remaining)
       redis.call('PEXPIRE', KEYS[2], remaining)
+      if waiters > 0 then
+        -- The first waiter sleeps until the old lease's end: wake it to re-check and sleep
+        -- only until the shortened one's.
+        redis.call('DEL', KEYS[4])
+        redis.call('RPUSH', KEYS[4], 'recheck')
+        redis.call('PEXPIRE', KEYS[4], remaining)
+      end
       return {1, remaining, keeper_pid, host}
     end
   end
 end
 redis.call('DEL', KEYS[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if redis.call('ZCARD', KEYS[3]) > 0 then
+if waiters > 0 then
   local grant = 'handoff:' .. now_parts[1] .. '.' .. now_parts[2]
   redis.call('SET', KEYS[1], grant, 'PX', ARGV[3])
   redis.call('DEL', KEYS[4])

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// Small helpers for the integration tests.
+#include "helpers.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace rlock::test {
+
+std::string trim(std::string_view text) {
+  const auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return std::string(text);
+}
+
+std::string to_lower(std::string_view text) {
+  std::string result(text);
+  std::transform(result.begin(), result.end(), result.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  return result;
+}
+
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
+bool icontains(std::string_view text, std::string_view part) { return contains(to_lower(text), to_lower(part)); }
+
+std::vector<std::string> split_lines(std::string_view text) {
+  std::vector<std::string> lines;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    lines.emplace_back(text.substr(0, end));
+    if (end == std::string_view::npos) {
+      break;
+    }
+    text.remove_prefix(end + 1);
+  }
+  return lines;
+}
+
+bool is_token(std::string_view text) {
+  return text.size() == 32 && std::all_of(text.begin(), text.end(),
+                                          [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+std::string host_name() {
+  std::array<char, 256> buffer{};
+  if (::gethostname(buffer.data(), buffer.size() - 1) != 0) {
+    return {};
+  }
+  return std::string(buffer.data());
+}
+
+RunResult run_python(const std::string& script, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{k_python, "-c", script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions options;
+  options.unset_env = {"PYTHONPATH", "PYTHONHOME"};
+  return run_program(argv, options);
+}
+
+bool is_valid_json(const std::string& text) {
+  RunOptions options;
+  options.stdin_data = text;
+  return run_program({k_python, "-c", "import json,sys; json.load(sys.stdin)"}, options).exit_code == 0;
+}
+
+std::string lock_key(std::string_view name, std::string_view prefix) { return fmt::format("{}{{{}}}", prefix, name); }
+
+std::string meta_key(std::string_view name, std::string_view prefix) { return lock_key(name, prefix) + ":meta"; }
+
+std::string fence_key(std::string_view name, std::string_view prefix) { return lock_key(name, prefix) + ":fence"; }
+
+std::vector<std::string> at(const RedisServer& server, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"--url", server.url()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+std::string acquire_lease(const RedisServer& server, const std::string& name, const std::string& ttl,
+                          const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"acquire", name, "--lease", "--ttl", ttl};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const RunResult result = run_rlock(at(server, args));
+  INFO("rlock acquire ", name, ": ", result.describe());
+  REQUIRE(result.exit_code == 0);
+  const auto lines = split_lines(result.out);
+  REQUIRE(lines.size() == 1);
+  REQUIRE(is_token(lines[0]));
+  return lines[0];
+}
+
+long long pttl(const RedisServer& server, const std::string& key) { return std::stoll(server.command({"PTTL", key})); }
+
+void check_error_line(const RunResult& result) {
+  INFO(result.describe());
+  const auto lines = split_lines(result.err);
+  CHECK(lines.size() == 1);
+  if (!lines.empty()) {
+    CHECK(lines[0].rfind("rlock: error: ", 0) == 0);
+  }
+}
+
+} // namespace rlock::test

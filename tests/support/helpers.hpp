@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+// Small helpers for the integration tests: text checks, the host name, Python (redis-py) runs.
+#pragma once
+
+#include "redis_server.hpp"
+#include "run.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rlock::test {
+
+// Without leading and trailing whitespace.
+std::string trim(std::string_view text);
+std::string to_lower(std::string_view text);
+bool contains(std::string_view text, std::string_view part);
+// Case-insensitive contains.
+bool icontains(std::string_view text, std::string_view part);
+// Lines without their '\n'; a trailing newline does not make an empty last line.
+std::vector<std::string> split_lines(std::string_view text);
+// 32 lowercase or uppercase hex digits: a 128-bit rlock token.
+bool is_token(std::string_view text);
+// gethostname(), as rlock records it.
+std::string host_name();
+
+// The Python that has python3-redis: /usr/bin/python3 (a pyenv shim on PATH may not).
+inline constexpr const char* k_python = "/usr/bin/python3";
+
+// Runs `script` with /usr/bin/python3 -c, sys.argv[1:] = args.
+RunResult run_python(const std::string& script, const std::vector<std::string>& args = {});
+
+// True when `text` is one JSON document (checked by Python's json module).
+bool is_valid_json(const std::string& text);
+
+// The lock key of NAME: PREFIX{NAME} (SPEC §4).
+std::string lock_key(std::string_view name, std::string_view prefix = "rlock:");
+std::string meta_key(std::string_view name, std::string_view prefix = "rlock:");
+std::string fence_key(std::string_view name, std::string_view prefix = "rlock:");
+
+// {"--url", server.url(), args...}
+std::vector<std::string> at(const RedisServer& server, const std::vector<std::string>& args);
+
+// `rlock --url URL acquire NAME --lease --ttl TTL EXTRA...`; REQUIREs exit 0 and one token line,
+// returns the token.
+std::string acquire_lease(const RedisServer& server, const std::string& name, const std::string& ttl = "30s",
+                          const std::vector<std::string>& extra = {});
+
+// PTTL of `key` (-2 when missing, -1 without expiry).
+long long pttl(const RedisServer& server, const std::string& key);
+
+// CHECKs SPEC §3's error form: stderr is exactly one line, starting "rlock: error: ".
+void check_error_line(const RunResult& result);
+
+} // namespace rlock::test

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+// RedisServer: a real redis-server on a free loopback port in a temp dir, for integration tests.
+#pragma once
+
+#include "run.hpp"
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rlock::test {
+
+struct RedisServerOptions {
+  std::string password;                  // requirepass; command() then AUTHs with it
+  std::vector<std::string> extra_config; // raw config lines, e.g. ACL "user ..." lines
+  bool unix_socket = false;              // also listen on <dir>/redis.sock
+  bool appendfsync_always = false;       // appendonly yes + appendfsync always
+};
+
+// A port on 127.0.0.1 that was free a moment ago (bound with port 0, read back, closed).
+int free_port();
+
+// One RESP command over a fresh blocking TCP connection to 127.0.0.1:port, with a 5 s timeout.
+// AUTHs first with `user`/`password` when a password is given. The reply as text: bulk and
+// simple strings as their bytes, integers in decimal, nil as "(nil)", errors as their text
+// ("ERR ...", "WRONGPASS ..."), arrays as their elements joined by '\n'. Throws SupportError
+// when the server cannot be reached or does not answer.
+std::string redis_command(int port, const std::vector<std::string>& argv, const std::string& password = {},
+                          const std::string& user = {});
+
+// The path of redis-server: $RLOCK_REDIS_SERVER, else redis-server on PATH. Throws
+// SupportError when there is none: a missing server fails the tests, never skips them.
+std::string redis_server_bin();
+
+// Starts redis-server with a generated config in a fresh temp dir, waits until it answers
+// PING (10 s at most, else throws with its log) and stops it on destruction (SIGTERM, then
+// SIGKILL), removing the dir.
+class RedisServer {
+ public:
+  explicit RedisServer(RedisServerOptions options = {});
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  int port() const noexcept { return m_port; }
+  std::string url() const;              // redis://127.0.0.1:PORT
+  std::string unix_socket_path() const; // empty unless options.unix_socket
+  pid_t pid() const noexcept { return m_process ? m_process->pid() : -1; }
+  const std::string& dir() const noexcept { return m_dir.path(); }
+  const std::string& password() const noexcept { return m_options.password; }
+  std::string log() const; // the server's log file
+  bool running() const noexcept { return m_process.has_value(); }
+
+  // Stops the server (SIGTERM, wait up to 10 s, then SIGKILL); no-op when stopped.
+  void stop();
+  // Starts it again on the same port and waits for PING; no-op when running.
+  void start();
+  // SIGSTOP / SIGCONT: the server keeps its connections but answers nothing while paused.
+  void pause();
+  void resume();
+
+  // One command, as redis_command(), with the configured password.
+  std::string command(const std::vector<std::string>& argv) const;
+
+ private:
+  void write_config() const;
+  bool launch(); // false when the port was taken meanwhile
+
+  RedisServerOptions m_options;
+  TempDir m_dir;
+  int m_port = 0;
+  std::optional<BackgroundProcess> m_process;
+  bool m_paused = false;
+};
+
+} // namespace rlock::test

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+// Tests for the pure parts shared by the commands: TTL and wait options, holder descriptions.
+#include "cli/commands.hpp"
+
+#include "util/error.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace std::chrono_literals;
+using rlock::cli::describe_holder;
+using rlock::cli::TakeOptions;
+using rlock::lock::HolderInfo;
+
+TEST_CASE("TakeOptions::ttl_ms: default 30s, at least 10ms") {
+  TakeOptions options;
+  CHECK(options.ttl_ms() == 30s);
+  options.ttl = "10ms";
+  CHECK(options.ttl_ms() == 10ms);
+  options.ttl = "2m";
+  CHECK(options.ttl_ms() == 2min);
+  for (const char* bad : {"9ms", "0", "0.001", "abc", ""}) {
+    CAPTURE(bad);
+    options.ttl = bad;
+    CHECK_THROWS_AS(options.ttl_ms(), rlock::UsageError);
+  }
+  options.ttl = "5ms";
+  CHECK_THROWS_WITH(options.ttl_ms(), doctest::Contains("--ttl"));
+}
+
+TEST_CASE("TakeOptions::wait_policy: forever, -n, -w 0 and -w DURATION") {
+  TakeOptions forever;
+  CHECK_FALSE(forever.wait_policy().max_wait.has_value());
+  CHECK(forever.wait_policy().max_sleep == rlock::lock::k_max_fallback);
+
+  TakeOptions no_wait;
+  no_wait.no_wait = true;
+  CHECK(no_wait.wait_policy().max_wait == 0ms);
+
+  TakeOptions wait_zero; // -w 0 equals -n
+  wait_zero.wait = "0";
+  CHECK(wait_zero.wait_policy().max_wait == 0ms);
+
+  TakeOptions bounded;
+  bounded.wait = "1m30s";
+  CHECK(bounded.wait_policy().max_wait == 90s);
+
+  TakeOptions contradictory;
+  contradictory.no_wait = true;
+  contradictory.wait = "5s";
+  CHECK_THROWS_AS(contradictory.wait_policy(), rlock::UsageError);
+
+  TakeOptions bad;
+  bad.wait = "forever";
+  CHECK_THROWS_WITH_AS(bad.wait_policy(), doctest::Contains("--wait"), rlock::UsageError);
+  CHECK(TakeOptions{}.conflict_exit_code == 75);
+}
+
+namespace {
+
+HolderInfo rlock_holder() {
+  HolderInfo holder;
+  holder.held = true;
+  holder.has_metadata = true;
+  holder.meta.user = "alice";
+  holder.meta.host = "web1";
+  holder.meta.pid = 4242;
+  holder.meta.command = "backup.sh";
+  holder.acquired_at_ms = 1'700'000'000'000;
+  holder.server_now_ms = holder.acquired_at_ms + 185'000;
+  holder.remaining_ms = 20'000;
+  return holder;
+}
+
+} // namespace
+
+TEST_CASE("describe_holder: free, handing off, foreign clients") {
+  CHECK(describe_holder(HolderInfo{}) == "free");
+
+  HolderInfo handoff = rlock_holder();
+  handoff.handoff = true;
+  CHECK(describe_holder(handoff) == "being handed to the next waiter");
+
+  HolderInfo foreign;
+  foreign.held = true;
+  foreign.remaining_ms = -1;
+  CHECK(describe_holder(foreign) == "held by another client (no rlock metadata, no expiry)");
+  foreign.remaining_ms = 2'000;
+  CHECK(describe_holder(foreign) == "held by another client (no rlock metadata), expires in 2.0s");
+}
+
+TEST_CASE("describe_holder: who, what and for how long") {
+  CHECK(describe_holder(rlock_holder()) == "held by alice@web1 pid 4242 (backup.sh) for 3m05s");
+
+  HolderInfo no_command = rlock_holder();
+  no_command.meta.command.clear();
+  CHECK(describe_holder(no_command) == "held by alice@web1 pid 4242 for 3m05s");
+
+  HolderInfo clock_skew = rlock_holder(); // server clock reads before the acquisition
+  clock_skew.server_now_ms = clock_skew.acquired_at_ms - 1;
+  CHECK(describe_holder(clock_skew) == "held by alice@web1 pid 4242 (backup.sh)");
+}
+
+TEST_CASE("describe_holder: defuses control characters and shortens long commands") {
+  HolderInfo hostile = rlock_holder();
+  hostile.meta.user = "al\x1b[2Jice";
+  hostile.meta.host = "web\n1";
+  hostile.meta.command = "rm\r-rf";
+  std::string text = describe_holder(hostile);
+  CHECK(text == "held by al?[2Jice@web?1 pid 4242 (rm?-rf) for 3m05s");
+
+  HolderInfo verbose = rlock_holder();
+  verbose.meta.command = std::string(200, 'c');
+  std::string shortened = describe_holder(verbose);
+  CHECK(shortened.find("(" + std::string(57, 'c') + "...)") != std::string::npos);
+  CHECK(shortened.find(std::string(58, 'c')) == std::string::npos);
+
+  HolderInfo exactly = rlock_holder();
+  exactly.meta.command = std::string(60, 'c');
+  CHECK(describe_holder(exactly).find("(" + std::string(60, 'c') + ")") != std::string::npos);
+}

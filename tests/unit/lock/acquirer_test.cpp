@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+// Tests for acquire(): try-once, bounded and unbounded waits (lock/acquirer) on a fake store.
+#include "lock/acquirer.hpp"
+
+#include "fake_lock_store.hpp"
+
+#include <csignal>
+#include <doctest/doctest.h>
+#include <set>
+
+using namespace std::chrono_literals;
+using rlock::lock::acquire;
+using rlock::lock::AcquireRequest;
+using rlock::lock::HolderInfo;
+using rlock::lock::k_max_fallback;
+using rlock::lock::k_foreign_recheck;
+using rlock::lock::HolderMeta;
+using rlock::lock::Lease;
+using rlock::lock::Millis;
+using rlock::lock::WaitPolicy;
+using rlock::lock::test::FakeClock;
+using rlock::lock::test::FakeLockStore;
+
+namespace {
+
+AcquireRequest request_for(const std::string& name) {
+  AcquireRequest request;
+  request.name = name;
+  request.token = "my-token";
+  request.ttl = 30s;
+  request.meta.host = "here";
+  request.meta.pid = 100;
+  request.meta.user = "me";
+  request.meta.command = "job.sh";
+  return request;
+}
+
+rlock::lock::HolderMeta someone_else() {
+  rlock::lock::HolderMeta meta;
+  meta.host = "web1";
+  meta.pid = 4242;
+  meta.user = "alice";
+  meta.command = "backup.sh";
+  return meta;
+}
+
+WaitPolicy try_once() {
+  WaitPolicy policy;
+  policy.max_wait = 0ms;
+  return policy;
+}
+
+WaitPolicy wait_for(Millis max_wait) {
+  WaitPolicy policy;
+  policy.max_wait = max_wait;
+  return policy;
+}
+
+bool is_hex_token(const std::string& text) {
+  return text.size() == 32 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+struct BusyCall {
+  HolderInfo holder;
+  Millis waited;
+};
+
+} // namespace
+
+TEST_CASE("try-once on a free lock takes it and returns a held lease") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.latency = 40ms;
+  auto sent = clock.now();
+  std::optional<Lease> lease = acquire(store, request_for("job"), try_once(), {}, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK(lease->status() == Lease::Status::held);
+  CHECK(lease->name() == "job");
+  CHECK(lease->token() == "my-token");
+  CHECK(lease->ttl() == 30s);
+  CHECK(lease->fence() == 1);
+  CHECK(lease->confirmed_from() == sent); // when the request left, not when it came back
+  CHECK(store.holder_token("job") == "my-token");
+
+  REQUIRE(store.acquire_calls.size() == 1);
+  const AcquireRequest& sent_request = store.acquire_calls[0];
+  CHECK(sent_request.ticket.empty());
+  CHECK(sent_request.ttl == 30s);
+  CHECK(sent_request.meta.command == "job.sh");
+  CHECK(store.wait_calls.empty());
+  CHECK(store.leave_calls.empty());
+
+  lease.reset(); // the lease's clock still refers to `clock`: release while it lives
+  CHECK_FALSE(store.is_held("job"));
+}
+
+TEST_CASE("fences increase with each acquisition") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  for (std::int64_t expected = 1; expected <= 3; ++expected) {
+    auto lease = acquire(store, request_for("job"), try_once(), {}, clock.clock());
+    REQUIRE(lease.has_value());
+    CHECK(lease->fence() == expected);
+  }
+}
+
+TEST_CASE("try-once on a busy lock makes one attempt and never queues") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 20s, someone_else());
+  std::vector<BusyCall> busy;
+  auto lease = acquire(
+      store, request_for("job"), try_once(),
+      [&](const HolderInfo& holder, Millis waited) {
+        busy.push_back({holder, waited});
+      },
+      clock.clock());
+  CHECK_FALSE(lease.has_value());
+  REQUIRE(store.acquire_calls.size() == 1);
+  CHECK(store.acquire_calls[0].ticket.empty());
+  CHECK(store.queues["job"].empty());
+  CHECK(store.wait_calls.empty());
+  CHECK(store.leave_calls.empty());
+  CHECK(store.holder_token("job") == "foreign-token");
+
+  REQUIRE(busy.size() == 1);
+  CHECK(busy[0].holder.held);
+  CHECK(busy[0].holder.meta.user == "alice");
+  CHECK(busy[0].holder.meta.pid == 4242);
+  CHECK(busy[0].holder.remaining_ms == 20'000);
+  CHECK(busy[0].waited == 0ms);
+}
+
+TEST_CASE("a bounded wait gives up after max_wait on the clock and leaves the line") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 1h, someone_else());
+  std::vector<BusyCall> busy;
+  auto lease = acquire(
+      store, request_for("job"), wait_for(5s),
+      [&](const HolderInfo& holder, Millis waited) {
+        busy.push_back({holder, waited});
+      },
+      clock.clock());
+  CHECK_FALSE(lease.has_value());
+
+  // Gave up once the wait was over, and not long after.
+  CHECK(clock.elapsed() >= 5s);
+  CHECK(clock.elapsed() <= 5s + 10ms);
+  // Slept once, cut to the remaining wait, then re-checked a last time.
+  REQUIRE(store.wait_calls.size() == 1);
+  CHECK(store.wait_calls[0].timeout >= 5s);
+  CHECK(store.wait_calls[0].timeout <= 5s + 1ms);
+  REQUIRE(store.acquire_calls.size() == 2);
+
+  // One ticket, queued for the whole wait, removed on giving up.
+  std::string ticket = store.acquire_calls[0].ticket;
+  CHECK(is_hex_token(ticket));
+  CHECK(store.acquire_calls[1].ticket == ticket);
+  CHECK(store.acquire_calls[0].ticket_ttl == k_max_fallback + 10s);
+  CHECK(store.wait_calls[0].ticket == ticket);
+  CHECK(store.wait_calls[0].name == "job");
+  REQUIRE(store.leave_calls.size() == 1);
+  CHECK(store.leave_calls[0] == std::pair<std::string, std::string>("job", ticket));
+  CHECK(store.queues["job"].empty());
+
+  REQUIRE(busy.size() == 2);
+  CHECK(busy[0].waited == 0ms);
+  CHECK(busy[1].waited >= 5s);
+  CHECK(busy[1].holder.meta.host == "web1");
+}
+
+TEST_CASE("a bounded wait succeeds when the holder's lease runs out within it") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 2s, someone_else());
+  auto lease = acquire(store, request_for("job"), wait_for(10s), {}, clock.clock());
+  REQUIRE(lease.has_value());
+  // Slept until just after the holder's expiry, not the whole wait.
+  REQUIRE(store.wait_calls.size() == 1);
+  CHECK(store.wait_calls[0].timeout == 2005ms);
+  CHECK(clock.elapsed() == 2005ms);
+  CHECK(store.leave_calls.empty()); // the store took our ticket off the line on success
+  CHECK(store.queues["job"].empty());
+  CHECK(store.holder_token("job") == "my-token");
+}
+
+TEST_CASE("waiting forever succeeds when the lock is freed after K attempts") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", std::nullopt, someone_else());
+  store.free_on_attempt = 4;
+  int busy_calls = 0;
+  WaitPolicy forever;
+  auto lease = acquire(
+      store, request_for("job"), forever, [&](const HolderInfo&, Millis) { ++busy_calls; }, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK(lease->fence() == 1);
+  CHECK(store.acquire_calls.size() == 4);
+  CHECK(store.wait_calls.size() == 3);
+  CHECK(busy_calls == 3);
+  std::set<std::string> tickets;
+  for (const auto& request : store.acquire_calls) tickets.insert(request.ticket);
+  CHECK(tickets.size() == 1);
+  CHECK(is_hex_token(*tickets.begin()));
+  CHECK(store.leave_calls.empty());
+  CHECK(store.queues["job"].empty());
+}
+
+TEST_CASE("a foreign holder without a TTL makes the waiter re-check every k_foreign_recheck, not spin") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", std::nullopt); // a foreign client's key: no metadata, no expiry
+  store.free_on_attempt = 3;
+  std::vector<BusyCall> busy;
+  auto lease = acquire(
+      store, request_for("job"), WaitPolicy{},
+      [&](const HolderInfo& holder, Millis waited) {
+        busy.push_back({holder, waited});
+      },
+      clock.clock());
+  REQUIRE(lease.has_value());
+  REQUIRE(store.wait_calls.size() == 2);
+  for (const auto& call : store.wait_calls) CHECK(call.timeout == k_foreign_recheck);
+  REQUIRE(busy.size() == 2);
+  CHECK(busy[0].holder.remaining_ms == -1);
+  CHECK_FALSE(busy[0].holder.has_metadata);
+  CHECK(busy[1].waited == k_foreign_recheck);
+}
+
+TEST_CASE("an rlock holder without a TTL makes the waiter sleep k_max_fallback (its release wakes us)") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  HolderMeta meta;
+  meta.host = "web1";
+  store.hold_elsewhere("job", std::nullopt, meta);
+  store.free_on_attempt = 2;
+  auto lease = acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock());
+  REQUIRE(lease.has_value());
+  REQUIRE(store.wait_calls.size() == 1);
+  CHECK(store.wait_calls[0].timeout == k_max_fallback);
+}
+
+TEST_CASE("the fallback sleep follows the holder's remaining lease, within bounds") {
+  struct Case {
+    std::optional<Millis> holder_ttl;
+    Millis max_sleep;
+    Millis expected;
+    bool foreign = false;
+  };
+  for (Case c : {Case{std::nullopt, k_max_fallback, k_max_fallback}, Case{std::nullopt, 1s, 1s},
+                 Case{2s, k_max_fallback, 2005ms}, Case{2s, 500ms, 500ms}, Case{1h, k_max_fallback, k_max_fallback},
+                 Case{0ms, k_max_fallback, 5ms}, Case{1h, k_max_fallback, k_foreign_recheck, true},
+                 Case{300ms, k_max_fallback, 305ms, true}}) {
+    CAPTURE(c.expected.count());
+    FakeClock clock;
+    FakeLockStore store(clock);
+    if (c.holder_ttl && *c.holder_ttl == 0ms) {
+      // Free, but another waiter is first in line: the store reports no remaining lease.
+      store.queues["job"].push_back("someone-elses-ticket");
+    } else {
+      HolderMeta meta;
+      if (!c.foreign) meta.host = "web1";
+      store.hold_elsewhere("job", c.holder_ttl, meta);
+    }
+    store.free_on_attempt = 2;
+    store.on_wait = [&] { store.queues["job"].clear(); };
+    WaitPolicy policy;
+    policy.max_sleep = c.max_sleep;
+    auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+    REQUIRE(lease.has_value());
+    REQUIRE(store.wait_calls.size() == 1);
+    CHECK(store.wait_calls[0].timeout == c.expected);
+    CHECK(store.wait_calls[0].timeout > 0ms);
+  }
+}
+
+TEST_CASE("a signal while waiting leaves the line and propagates Interrupted") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 1h, someone_else());
+  store.interrupt_wait_with = SIGTERM;
+  int signal_number = 0;
+  try {
+    (void)acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock());
+    FAIL_CHECK("acquire returned instead of throwing Interrupted");
+  } catch (const rlock::Interrupted& interrupted) {
+    signal_number = interrupted.signal_number();
+  }
+  CHECK(signal_number == SIGTERM);
+  REQUIRE(store.acquire_calls.size() == 1);
+  std::string ticket = store.acquire_calls[0].ticket;
+  CHECK(is_hex_token(ticket));
+  REQUIRE(store.leave_calls.size() == 1);
+  CHECK(store.leave_calls[0] == std::pair<std::string, std::string>("job", ticket));
+  CHECK(store.queues["job"].empty());
+  CHECK(store.holder_token("job") == "foreign-token");
+}
+
+TEST_CASE("Redis failing mid-wait leaves the line and propagates the error") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 1h, someone_else());
+  store.on_wait = [&] { store.fail_next = 1; };
+  CHECK_THROWS_AS((void)acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock()), rlock::UnavailableError);
+  REQUIRE(store.acquire_calls.size() == 2);
+  REQUIRE(store.leave_calls.size() == 1);
+  CHECK(store.leave_calls[0].second == store.acquire_calls[0].ticket);
+}
+
+TEST_CASE("each acquire() uses a fresh ticket") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 1h);
+  (void)acquire(store, request_for("job"), wait_for(1s), {}, clock.clock());
+  (void)acquire(store, request_for("job"), wait_for(1s), {}, clock.clock());
+  REQUIRE(store.acquire_calls.size() == 4);
+  CHECK(store.acquire_calls[0].ticket != store.acquire_calls[2].ticket);
+}

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+// A fake LockStore and a hand-driven clock for the lease and acquirer tests.
+#pragma once
+
+#include "lock/lease.hpp"
+#include "lock/lock_store.hpp"
+#include "util/error.hpp"
+
+#include <csignal>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rlock::lock::test {
+
+using namespace std::chrono_literals;
+
+// Time that moves only when a test (or the fake store, to simulate latency and sleep) says so.
+class FakeClock {
+ public:
+  TimePoint now() const { return m_now; }
+  void advance(Millis by) { m_now += by; }
+  void set(TimePoint at) { m_now = at; }
+  // Since the clock's start, for readable checks.
+  Millis elapsed() const { return std::chrono::duration_cast<Millis>(m_now - k_start); }
+  TimePoint at(Millis offset) const { return k_start + offset; }
+  Clock clock() {
+    return [this] { return m_now; };
+  }
+
+  static constexpr TimePoint k_start = TimePoint(std::chrono::hours(1000));
+
+ private:
+  TimePoint m_now = k_start;
+};
+
+// Locks in a map on the fake clock, a fence counter per name and a FIFO of tickets, with
+// knobs to make calls fail, slow or lie, and a record of every call.
+class FakeLockStore : public LockStore {
+ public:
+  struct Entry {
+    std::string token;
+    std::optional<TimePoint> expires; // empty: no TTL (a foreign client's key)
+    HolderMeta meta;
+  };
+  struct RenewCall {
+    std::string name, token;
+    Millis ttl;
+    std::int64_t keeper_pid;
+    std::optional<TimePoint> deadline;
+    TimePoint at;
+  };
+  struct ReleaseCall {
+    std::string name, token;
+    Millis min_hold;
+  };
+  struct WaitCall {
+    std::string name, ticket;
+    Millis timeout;
+  };
+
+  explicit FakeLockStore(FakeClock& clock) : m_clock(clock) {}
+
+  // --- knobs ---
+  int fail_next = 0;                      // the next N calls throw UnavailableError
+  Millis latency{0};                      // each call advances the clock this much
+  std::optional<TokenCheck> renew_answer; // renew reports this instead of the truth
+  int free_on_attempt = 0;                // try_acquire number K removes the holder first
+  std::optional<int> interrupt_wait_with; // wait_for_wake throws Interrupted(signal)
+  std::function<void()> on_wait;          // runs inside each wait_for_wake
+
+  // --- state ---
+  std::map<std::string, Entry, std::less<>> locks;
+  std::map<std::string, std::int64_t, std::less<>> fences;
+  std::map<std::string, std::deque<std::string>, std::less<>> queues;
+
+  // --- record ---
+  std::vector<AcquireRequest> acquire_calls;
+  std::vector<RenewCall> renew_calls;
+  std::vector<ReleaseCall> release_calls;
+  std::vector<WaitCall> wait_calls;
+  std::vector<std::pair<std::string, std::string>> leave_calls;
+
+  // Puts a lock held by someone else in place; `ttl` empty means no expiry.
+  void hold_elsewhere(const std::string& name, std::optional<Millis> ttl, HolderMeta meta = {}) {
+    Entry entry{"foreign-token", std::nullopt, std::move(meta)};
+    if (ttl) entry.expires = m_clock.now() + *ttl;
+    locks[name] = entry;
+  }
+
+  bool is_held(std::string_view name) const {
+    auto it = locks.find(name);
+    return it != locks.end() && (!it->second.expires || m_clock.now() < *it->second.expires);
+  }
+  std::string holder_token(std::string_view name) const { return is_held(name) ? locks.find(name)->second.token : ""; }
+
+  AcquireResult try_acquire(const AcquireRequest& request) override {
+    acquire_calls.push_back(request);
+    begin_call();
+    if (free_on_attempt > 0 && static_cast<int>(acquire_calls.size()) == free_on_attempt) locks.erase(request.name);
+    auto& queue = queues[request.name];
+    bool first_in_line = queue.empty() || (!request.ticket.empty() && queue.front() == request.ticket);
+    AcquireResult result;
+    if (!is_held(request.name) && first_in_line) {
+      locks[request.name] = Entry{request.token, m_clock.now() + request.ttl, request.meta};
+      result.acquired = true;
+      result.fence = ++fences[request.name];
+      if (!queue.empty() && queue.front() == request.ticket) queue.pop_front();
+      return result;
+    }
+    if (!request.ticket.empty() && std::find(queue.begin(), queue.end(), request.ticket) == queue.end()) {
+      queue.push_back(request.ticket);
+    }
+    result.holder = inspect_now(request.name);
+    return result;
+  }
+
+  TokenCheck renew(std::string_view name, std::string_view token, Millis ttl, std::int64_t keeper_pid,
+                   std::optional<TimePoint> deadline) override {
+    renew_calls.push_back(RenewCall{std::string(name), std::string(token), ttl, keeper_pid, deadline, m_clock.now()});
+    begin_call();
+    if (renew_answer) return *renew_answer;
+    if (!is_held(name)) return TokenCheck::free;
+    auto& entry = locks.find(name)->second;
+    if (entry.token != token) return TokenCheck::taken;
+    entry.expires = m_clock.now() + ttl;
+    return TokenCheck::ok;
+  }
+
+  ReleaseResult release(std::string_view name, std::string_view token, Millis min_hold) override {
+    release_calls.push_back(ReleaseCall{std::string(name), std::string(token), min_hold});
+    begin_call();
+    ReleaseResult result;
+    if (!is_held(name)) {
+      result.outcome = TokenCheck::free;
+      return result;
+    }
+    auto it = locks.find(name);
+    if (it->second.token != token) {
+      result.outcome = TokenCheck::taken;
+      return result;
+    }
+    result.outcome = TokenCheck::ok;
+    if (min_hold > Millis(0)) {
+      it->second.expires = m_clock.now() + min_hold;
+      result.kept_for = min_hold;
+    } else {
+      locks.erase(it);
+    }
+    return result;
+  }
+
+  HolderInfo force_release(std::string_view name) override {
+    begin_call();
+    HolderInfo info = inspect_now(name);
+    if (auto it = locks.find(name); it != locks.end()) locks.erase(it);
+    return info;
+  }
+
+  HolderInfo inspect(std::string_view name) override {
+    begin_call();
+    return inspect_now(name);
+  }
+
+  std::vector<std::string> list_names() override {
+    begin_call();
+    std::vector<std::string> names;
+    for (const auto& [name, entry] : locks) {
+      if (is_held(name)) names.push_back(name);
+    }
+    return names;
+  }
+
+  bool wait_for_wake(std::string_view name, std::string_view ticket, Millis timeout) override {
+    wait_calls.push_back(WaitCall{std::string(name), std::string(ticket), timeout});
+    if (interrupt_wait_with) throw Interrupted(*interrupt_wait_with);
+    if (on_wait) on_wait();
+    m_clock.advance(timeout); // sleeping until the timeout: nobody woke us
+    return false;
+  }
+
+  void leave_queue(std::string_view name, std::string_view ticket) override {
+    leave_calls.emplace_back(std::string(name), std::string(ticket));
+    auto& queue = queues[std::string(name)];
+    std::erase(queue, std::string(ticket));
+  }
+
+ private:
+  void begin_call() {
+    m_clock.advance(latency);
+    if (fail_next > 0) {
+      --fail_next;
+      throw UnavailableError("timed out waiting for a reply from redis://fake:6379");
+    }
+  }
+
+  HolderInfo inspect_now(std::string_view name) const {
+    HolderInfo info;
+    if (!is_held(name)) return info;
+    const Entry& entry = locks.find(name)->second;
+    info.held = true;
+    info.has_metadata = !entry.meta.host.empty();
+    info.meta = entry.meta;
+    info.remaining_ms = entry.expires ? std::chrono::duration_cast<Millis>(*entry.expires - m_clock.now()).count() : -1;
+    if (auto fence = fences.find(name); fence != fences.end()) info.fence = fence->second;
+    if (auto queue = queues.find(name); queue != queues.end()) {
+      info.waiters = static_cast<std::int64_t>(queue->second.size());
+    }
+    return info;
+  }
+
+  FakeClock& m_clock;
+};
+
+} // namespace rlock::lock::test

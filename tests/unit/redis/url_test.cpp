@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+// Tests for parsing Redis URLs into endpoints and redacting them (redis/url).
+#include "redis/url.hpp"
+
+#include "util/error.hpp"
+
+#include <doctest/doctest.h>
+#include <string>
+
+using rlock::redis::Endpoint;
+using rlock::redis::parse_url;
+
+namespace {
+
+// Parses `url` expecting a ConfigError (exit 78); returns its message.
+std::string config_error_of(std::string_view url) {
+  try {
+    Endpoint endpoint = parse_url(url);
+    FAIL_CHECK("'" << std::string(url) << "' parsed as " << endpoint.redacted());
+  } catch (const rlock::ConfigError& error) {
+    CHECK(rlock::to_int(error.code()) == 78);
+    return error.what();
+  }
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("parse_url: redis://host with defaults") {
+  Endpoint endpoint = parse_url("redis://cache.example.com");
+  CHECK(endpoint.kind == Endpoint::Kind::tcp);
+  CHECK_FALSE(endpoint.tls);
+  CHECK(endpoint.host == "cache.example.com");
+  CHECK(endpoint.port == 6379);
+  CHECK(endpoint.db == 0);
+  CHECK(endpoint.user.empty());
+  CHECK_FALSE(endpoint.password.has_value());
+}
+
+TEST_CASE("parse_url: port and database") {
+  Endpoint with_port = parse_url("redis://10.0.0.5:6380");
+  CHECK(with_port.host == "10.0.0.5");
+  CHECK(with_port.port == 6380);
+  CHECK(with_port.db == 0);
+
+  Endpoint with_db = parse_url("redis://localhost/3");
+  CHECK(with_db.host == "localhost");
+  CHECK(with_db.port == 6379);
+  CHECK(with_db.db == 3);
+
+  Endpoint both = parse_url("redis://localhost:1/15");
+  CHECK(both.port == 1);
+  CHECK(both.db == 15);
+
+  CHECK(parse_url("redis://localhost:65535").port == 65535);
+  CHECK(parse_url("redis://localhost/").db == 0);
+  CHECK(parse_url("redis://localhost:7000/").port == 7000);
+}
+
+TEST_CASE("parse_url: user and password") {
+  Endpoint acl = parse_url("redis://alice:s3cret@redis.local:6380/2");
+  CHECK(acl.user == "alice");
+  REQUIRE(acl.password.has_value());
+  CHECK(*acl.password == "s3cret");
+  CHECK(acl.host == "redis.local");
+  CHECK(acl.port == 6380);
+  CHECK(acl.db == 2);
+
+  // redis-cli reads a bare userinfo as the password.
+  Endpoint password_only = parse_url("redis://s3cret@redis.local");
+  CHECK(password_only.user.empty());
+  REQUIRE(password_only.password.has_value());
+  CHECK(*password_only.password == "s3cret");
+  CHECK(password_only.host == "redis.local");
+
+  Endpoint empty_user = parse_url("redis://:s3cret@redis.local");
+  CHECK(empty_user.user.empty());
+  REQUIRE(empty_user.password.has_value());
+  CHECK(*empty_user.password == "s3cret");
+
+  // The last '@' ends the userinfo, so an unescaped '@' in a password still works.
+  Endpoint at_in_password = parse_url("redis://bob:p@ss@redis.local");
+  CHECK(at_in_password.user == "bob");
+  CHECK(at_in_password.password.value_or("") == "p@ss");
+  CHECK(at_in_password.host == "redis.local");
+}
+
+TEST_CASE("parse_url: %-escapes in user and password") {
+  Endpoint endpoint = parse_url("redis://al%69ce:p%40ss%3Aw%2Fo%25rd%2f@h");
+  CHECK(endpoint.user == "alice");
+  CHECK(endpoint.password.value_or("") == "p@ss:w/o%rd/");
+  CHECK(endpoint.host == "h");
+  CHECK(parse_url("redis://%41%62@h").password.value_or("") == "Ab");
+}
+
+TEST_CASE("parse_url: bracketed IPv6 hosts") {
+  Endpoint with_port = parse_url("redis://[::1]:6380");
+  CHECK(with_port.host == "::1");
+  CHECK(with_port.port == 6380);
+
+  Endpoint default_port = parse_url("redis://[fe80::1%25eth0]/4");
+  CHECK(default_port.port == 6379);
+  CHECK(default_port.db == 4);
+
+  Endpoint plain = parse_url("redis://u:p@[2001:db8::7]");
+  CHECK(plain.host == "2001:db8::7");
+  CHECK(plain.user == "u");
+}
+
+TEST_CASE("parse_url: rediss:// sets the TLS flag") {
+  Endpoint endpoint = parse_url("rediss://secure.example.com:6380/1");
+  CHECK(endpoint.tls);
+  CHECK(endpoint.kind == Endpoint::Kind::tcp);
+  CHECK(endpoint.host == "secure.example.com");
+  CHECK(endpoint.port == 6380);
+  CHECK(endpoint.db == 1);
+  CHECK_FALSE(parse_url("redis://secure.example.com").tls);
+}
+
+TEST_CASE("parse_url: unix sockets") {
+  Endpoint plain = parse_url("unix:///run/redis/redis.sock");
+  CHECK(plain.kind == Endpoint::Kind::unix_socket);
+  CHECK(plain.path == "/run/redis/redis.sock");
+  CHECK(plain.db == 0);
+  CHECK_FALSE(plain.tls);
+  CHECK_FALSE(plain.password.has_value());
+
+  Endpoint with_db = parse_url("unix:///tmp/r.sock?db=3");
+  CHECK(with_db.path == "/tmp/r.sock");
+  CHECK(with_db.db == 3);
+
+  Endpoint with_auth = parse_url("unix:///tmp/r.sock?user=bob&password=p%40ss&db=2");
+  CHECK(with_auth.user == "bob");
+  CHECK(with_auth.password.value_or("") == "p@ss");
+  CHECK(with_auth.db == 2);
+}
+
+TEST_CASE("parse_url: malformed URLs are ConfigErrors") {
+  for (const char* bad : {
+           "",
+           "localhost",
+           "localhost:6379",
+           "http://localhost",
+           "tcp://localhost:6379",
+           "redis:/localhost",
+           "redis://",
+           "redis://:6379",
+           "redis://u:p@",
+           "redis://u:p@:6379",
+           "redis:///0",
+           "redis://localhost:0",
+           "redis://localhost:65536",
+           "redis://localhost:abc",
+           "redis://localhost:",
+           "redis://localhost:-1",
+           "redis://localhost:+80",
+           "redis://localhost:80x",
+           "redis://localhost/-1",
+           "redis://localhost/abc",
+           "redis://localhost/1/2",
+           "redis://localhost/0?timeout=1",
+           "redis://local host",
+           "redis://[::1",
+           "redis://[::1]x",
+           "redis://[::1]:",
+           "redis://[]:6379",
+           "unix://",
+           "unix://relative.sock",
+           "unix://run/redis.sock",
+           "unix:///tmp/r.sock?db=-1",
+           "unix:///tmp/r.sock?db=abc",
+           "unix:///tmp/r.sock?timeout=5",
+           "unix:///tmp/r.sock?password=%4",
+           "redis://u:p%@h",
+           "redis://u:p%4@h",
+           "redis://u:%4@h",
+           "redis://u:p%zz@h",
+           "redis://u:p%g1@h",
+       }) {
+    CAPTURE(bad);
+    config_error_of(bad);
+  }
+}
+
+TEST_CASE("parse_url: errors say what is wrong") {
+  CHECK(config_error_of("http://localhost").find("http") != std::string::npos);
+  CHECK(config_error_of("redis://localhost:99999").find("99999") != std::string::npos);
+  CHECK(config_error_of("redis://localhost/abc").find("abc") != std::string::npos);
+  CHECK(config_error_of("redis://u:p%4@h").find("%-escape") != std::string::npos);
+  CHECK(config_error_of("unix://x.sock").find("absolute") != std::string::npos);
+  CHECK(config_error_of("unix:///x.sock?tls=1").find("tls") != std::string::npos);
+}
+
+TEST_CASE("parse_url: errors never echo a password") {
+  // A forgotten scheme or a misspelt parameter must not put the secret on stderr (or in CI logs).
+  CHECK(config_error_of("alice:hunter2@redis.local:6379").find("hunter2") == std::string::npos);
+  CHECK(config_error_of("unix:///tmp/r.sock?pasword=hunter2").find("hunter2") == std::string::npos);
+  CHECK(config_error_of("redis://alice:hunter2@redis.local:abc").find("hunter2") == std::string::npos);
+  CHECK(config_error_of("redis://alice:hunter2@redis.local/x").find("hunter2") == std::string::npos);
+  CHECK(config_error_of("redis://alice:hunter2@").find("hunter2") == std::string::npos);
+  CHECK(config_error_of("http://alice:hunter2@redis.local").find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("Endpoint::redacted hides the password and keeps the rest") {
+  CHECK(parse_url("redis://alice:hunter2@redis.local:6380/2").redacted() == "redis://alice:***@redis.local:6380/2");
+  CHECK(parse_url("redis://hunter2@redis.local").redacted() == "redis://***@redis.local:6379");
+  CHECK(parse_url("rediss://redis.local").redacted() == "rediss://redis.local:6379");
+  CHECK(parse_url("redis://[::1]:6380").redacted() == "redis://[::1]:6380");
+  CHECK(parse_url("unix:///tmp/r.sock?db=3&password=hunter2").redacted() == "unix:///tmp/r.sock?db=3");
+  CHECK(parse_url("unix:///tmp/r.sock").redacted() == "unix:///tmp/r.sock");
+
+  for (const char* url : {"redis://alice:hunter2@h", "redis://hunter2@h", "redis://:hunter2@h/1",
+                          "rediss://bob:hunter2@[::1]:7000", "redis://bob:hunter2%40x@h",
+                          "unix:///s.sock?password=hunter2", "unix:///s.sock?user=u&password=hunter2&db=1"}) {
+    CAPTURE(url);
+    CHECK(parse_url(url).redacted().find("hunter2") == std::string::npos);
+  }
+  Endpoint set_directly;
+  set_directly.password = "hunter2";
+  CHECK(set_directly.redacted() == "redis://***@127.0.0.1:6379");
+}
+
+TEST_CASE("Endpoint::redacted output parses back to the same endpoint (without the password)") {
+  for (const char* url : {"redis://h", "redis://alice@h:1/2", "rediss://[::1]:6380/9", "unix:///tmp/r.sock?db=3"}) {
+    CAPTURE(url);
+    Endpoint original = parse_url(url);
+    Endpoint again = parse_url(original.redacted());
+    CHECK(again.kind == original.kind);
+    CHECK(again.tls == original.tls);
+    CHECK(again.host == original.host);
+    CHECK(again.port == original.port);
+    CHECK(again.path == original.path);
+    CHECK(again.db == original.db);
+  }
+}
