@@ -8,7 +8,9 @@
 #include "util/version.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
+#include <signal.h>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <string_view>
@@ -22,6 +24,19 @@ std::string version_text() {
   if (std::string_view(k_git_revision).size() > 0) text += fmt::format(" (git {})", k_git_revision);
   text += fmt::format("\nbuilt with hiredis {}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
   return text;
+}
+
+// The subcommand the arguments name, or "" when they name none. CLI11 builds every option of
+// every subcommand up front, and rlock is started once per job, so only the chosen one is built.
+std::string_view chosen_subcommand(const std::vector<std::string>& args) {
+  static constexpr std::string_view k_takes_value[] = {"--url", "--password", "--password-file",
+                                                       "--prefix", "--connect-timeout", "--io-timeout"};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (!arg.starts_with('-')) return arg;
+    if (std::find(std::begin(k_takes_value), std::end(k_takes_value), arg) != std::end(k_takes_value)) ++i;
+  }
+  return {};
 }
 
 int run_parsed(int argc, char** argv) {
@@ -67,11 +82,14 @@ int run_parsed(int argc, char** argv) {
   app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors");
 
   Action action;
-  add_exec_command(app, globals, action, command_after_dashes);
-  add_acquire_command(app, globals, action);
-  add_release_command(app, globals, action);
-  add_renew_command(app, globals, action);
-  add_status_command(app, globals, action);
+  const std::string_view chosen = chosen_subcommand(args);
+  const bool known = chosen == "exec" || chosen == "acquire" || chosen == "release" ||
+                     chosen == "renew" || chosen == "status";
+  if (!known || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);
+  if (!known || chosen == "acquire") add_acquire_command(app, globals, action);
+  if (!known || chosen == "release") add_release_command(app, globals, action);
+  if (!known || chosen == "renew") add_renew_command(app, globals, action);
+  if (!known || chosen == "status") add_status_command(app, globals, action);
 
   try {
     std::reverse(args.begin(), args.end());
@@ -94,11 +112,31 @@ int run_parsed(int argc, char** argv) {
 
 } // namespace
 
+int g_die_of_signal = 0;
+
+namespace {
+
+// Delivers the ^C the job took to rlock's own process group, as the terminal would have had
+// rlock not handed it to the job: rlock dies of it, and a script running rlock sees it too
+// (bash abandons a loop only when it got the SIGINT itself). Every destructor has run by now.
+int die_of(int signo, int code) {
+  (void)std::signal(signo, SIG_DFL);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, signo);
+  pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
+  ::kill(0, signo);
+  return code;  // not reached unless the signal is somehow held off
+}
+
+} // namespace
+
 int run(int argc, char** argv) {
   // A closed pipe is an error to report (EPIPE), not a reason to die silently.
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return run_parsed(argc, argv);
+    int code = run_parsed(argc, argv);
+    return g_die_of_signal != 0 ? die_of(g_die_of_signal, code) : code;
   } catch (const Error& error) {
     log::write_line("rlock: error: ", error.what());
     return to_int(error.code());

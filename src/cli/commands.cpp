@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
 #include <pwd.h>
@@ -57,7 +58,12 @@ lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
   lock::HolderMeta meta;
   meta.host = host_name();
   meta.pid = pid;
-  if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) {
+  // The user name is for people reading `status`; $USER is what they know it by, and costs
+  // no NSS lookup at every start (getpwuid is the fallback).
+  const char* user = std::getenv("USER");
+  if (user != nullptr && *user != '\0') {
+    meta.user = user;
+  } else if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) {
     meta.user = entry->pw_name;
   } else {
     meta.user = std::to_string(::geteuid());
@@ -138,6 +144,7 @@ std::optional<lock::Lease> take_lock(Session& session, const std::string& name, 
   request.meta = std::move(meta);
   lock::WaitPolicy policy = options.wait_policy();
 
+  policy.outage_patience = lock::Millis(30'000);
   bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
   if (live) policy.max_sleep = lock::Millis(1000);
   WaitingDisplay display(name, live);

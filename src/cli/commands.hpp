@@ -19,6 +19,11 @@ namespace rlock::cli {
 // What a command runs once the command line has been parsed; returns the exit status.
 using Action = std::function<int()>;
 
+// A signal rlock should die of once everything is cleaned up (0: none). Set by exec when the
+// job, holding the terminal, died of ^C or ^\: the shell that ran rlock must see a death by
+// that signal, or a script looping over rlock would carry on after the user's ^C.
+extern int g_die_of_signal;
+
 // Options shared by exec and acquire: how long to wait, how long the lease runs.
 struct TakeOptions {
   std::string ttl = "30s";

@@ -10,6 +10,7 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
+#include <cstdlib>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -85,6 +86,18 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
                            {"RLOCK_TOKEN", lease->token()},
                            {"RLOCK_FENCE", std::to_string(lease->fence())}};
   spawn_options.unset_env = {"RLOCK_PASSWORD", "REDISCLI_AUTH"};
+  // The job may run rlock itself, so it keeps the URL, but not a password written in it.
+  if (const char* url = std::getenv("RLOCK_URL"); url != nullptr && session.config.connect.endpoint.password) {
+    try {
+      redis::Endpoint endpoint = redis::parse_url(url);
+      if (endpoint.password) {
+        endpoint.password.reset();
+        spawn_options.set_env.emplace_back("RLOCK_URL", endpoint.url());
+      }
+    } catch (const Error&) {
+      spawn_options.unset_env.emplace_back("RLOCK_URL");
+    }
+  }
   spawn_options.signal_mask = block.original_mask();
   spawn_options.default_signals = {SIGPIPE};
   // The job takes the terminal only when both its ends are on it: in `rlock exec x -- cmd |
@@ -126,7 +139,20 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
   }
 
   try {
-    lock::ReleaseResult released = lease->release(min_hold);
+    lock::ReleaseResult released;
+    try {
+      released = lease->release(min_hold);
+    } catch (const UnavailableError& error) {
+      // One blip must not leave the lock idle for a whole TTL: try once more, reconnected.
+      log::verbose("release failed ({}); retrying once", error.what());
+      released = lease->release(min_hold);
+      if (released.outcome != lock::TokenCheck::ok) {
+        // The first attempt may have gone through with only its reply lost (and the lock may
+        // have been handed on since): not a sign that the job ran without the lock.
+        log::verbose("the retried release found the lock already released");
+        released.outcome = lock::TokenCheck::ok;
+      }
+    }
     if (released.outcome != lock::TokenCheck::ok) {
       log::write_line("rlock: error: ",
                       fmt::format("lock '{}' was lost before the job ended: at release it was {}; the job ({}) "
@@ -143,6 +169,9 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
   } catch (const UnavailableError& error) {
     log::warn("could not release '{}': {}; it expires on its own within {}", printable(options.name), error.what(),
               format_duration(lease->ttl()));
+  }
+  if (child.held_terminal() && result.job.signaled && (result.job.value == SIGINT || result.job.value == SIGQUIT)) {
+    g_die_of_signal = result.job.value;
   }
   return result.exit_code();
 }

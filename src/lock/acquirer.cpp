@@ -2,9 +2,11 @@
 // acquire(): the waiting loop.
 #include "lock/acquirer.hpp"
 
+#include "util/error.hpp"
 #include "util/random.hpp"
 
 #include <algorithm>
+#include <thread>
 
 namespace rlock::lock {
 
@@ -55,9 +57,28 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
   if (policy.max_wait) give_up_at = start + *policy.max_wait;
 
   TicketGuard guard(store, request);
+  bool contacted = false;
+  std::optional<TimePoint> outage_since;
+  Millis backoff{50};
   for (;;) {
     TimePoint sent = clock();
-    AcquireResult result = store.try_acquire(request);
+    AcquireResult result;
+    try {
+      result = store.try_acquire(request);
+      contacted = true;
+      outage_since.reset();
+      backoff = Millis(50);
+    } catch (const UnavailableError&) {
+      // A blip while waiting (a failover, a reset connection) is worth riding out; Redis
+      // being unreachable from the start is reported at once.
+      TimePoint now = clock();
+      if (!outage_since) outage_since = now;
+      bool out_of_time = (give_up_at && now >= *give_up_at) || now - *outage_since >= policy.outage_patience;
+      if (!contacted || try_once || out_of_time) throw;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, Millis(1000));
+      continue;
+    }
     if (result.acquired) {
       guard.disarm();
       return Lease(store, request.name, request.token, result.fence, request.ttl, sent, clock);
@@ -67,7 +88,12 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
     if (try_once || (give_up_at && now >= *give_up_at)) return std::nullopt;
     Millis sleep = std::min(fallback_sleep(result.holder), policy.max_sleep);
     if (give_up_at) sleep = std::min(sleep, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
-    store.wait_for_wake(request.name, request.ticket, sleep);
+    try {
+      store.wait_for_wake(request.name, request.ticket, sleep);
+    } catch (const UnavailableError&) {
+      if (policy.outage_patience.count() == 0) throw;
+      if (!outage_since) outage_since = clock();  // the next attempt decides whether to go on
+    }
   }
 }
 

@@ -165,7 +165,8 @@ Child::Child(pid_t pid, bool own_group) noexcept
 Child::Child(Child&& other) noexcept
     : m_pid(std::exchange(other.m_pid, -1)), m_pgid(std::exchange(other.m_pgid, -1)),
       m_own_group(other.m_own_group), m_terminal_fd(std::exchange(other.m_terminal_fd, -1)),
-      m_terminal_home(other.m_terminal_home), m_status(std::exchange(other.m_status, {})) {}
+      m_terminal_home(other.m_terminal_home), m_held_terminal(other.m_held_terminal),
+      m_status(std::exchange(other.m_status, {})) {}
 
 Child& Child::operator=(Child&& other) noexcept {
   if (this != &other) {
@@ -175,6 +176,7 @@ Child& Child::operator=(Child&& other) noexcept {
     m_own_group = other.m_own_group;
     m_terminal_fd = std::exchange(other.m_terminal_fd, -1);
     m_terminal_home = other.m_terminal_home;
+    m_held_terminal = other.m_held_terminal;
     m_status = std::exchange(other.m_status, {});
   }
   return *this;
@@ -336,6 +338,7 @@ Child spawn(const SpawnOptions& options) {
   if (take_terminal) {
     child.m_terminal_fd = STDIN_FILENO;
     child.m_terminal_home = getpgrp();
+    child.m_held_terminal = true;
     child.hand_terminal_to_job();
   }
 

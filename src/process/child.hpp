@@ -64,6 +64,8 @@ public:
   // The job's process group: the child's pid, or rlock's own group without new_process_group.
   pid_t pgid() const noexcept { return m_pgid; }
   bool has_own_group() const noexcept { return m_own_group; }
+  // Whether the job was given the terminal's foreground (SpawnOptions::take_terminal took).
+  bool held_terminal() const noexcept { return m_held_terminal; }
   // The child's status once it has been reaped.
   const std::optional<ExitStatus>& status() const noexcept { return m_status; }
 
@@ -111,6 +113,7 @@ void become_subreaper();
   // The terminal given to the job (stdin), and the group it goes back to; -1 when none.
   int m_terminal_fd = -1;
   pid_t m_terminal_home = -1;
+  bool m_held_terminal = false;
   std::optional<ExitStatus> m_status;
 };
 

@@ -101,7 +101,8 @@ Reply Connection::read_reply(Deadline deadline) {
       std::string peer = m_transport->peer();
       std::string seen = printable(m_first_bytes);
       disconnect();
-      if (!seen.empty()) {
+      bool looks_like_resp = !seen.empty() && std::string_view("+-:$*").find(seen[0]) != std::string_view::npos;
+      if (!seen.empty() && !looks_like_resp) {
         throw UnavailableError(fmt::format("the server at {} closed the connection after sending "
                                            "\"{}\"; is it a Redis server?",
                                            peer, seen));

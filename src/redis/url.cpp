@@ -5,6 +5,7 @@
 #include "util/error.hpp"
 #include "util/strings.hpp"
 
+#include <cctype>
 #include <fmt/format.h>
 
 namespace rlock::redis {
@@ -144,20 +145,51 @@ Endpoint parse_url(std::string_view url) {
   return endpoint;
 }
 
-std::string Endpoint::redacted() const {
-  std::string auth;
-  if (!user.empty() || password) {
-    auth = user;
-    if (password) auth += user.empty() ? "***" : ":***";
-    auth += '@';
+namespace {
+
+std::string percent_encode(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += fmt::format("%{:02X}", u);
+    }
   }
-  if (kind == Kind::unix_socket) {
-    return db == 0 ? fmt::format("unix://{}", path) : fmt::format("unix://{}?db={}", path, db);
-  }
-  std::string host_text = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::string out = fmt::format("{}://{}{}:{}", tls ? "rediss" : "redis", auth, host_text, port);
-  if (db != 0) out += fmt::format("/{}", db);
   return out;
 }
+
+// The URL with the password rendered by `show_password`.
+std::string render(const Endpoint& endpoint, std::string_view shown_password) {
+  std::string auth;
+  if (!endpoint.user.empty() || endpoint.password) {
+    auth = percent_encode(endpoint.user);
+    if (endpoint.password) {
+      auth += endpoint.user.empty() ? "" : ":";
+      auth += shown_password;
+    } else {
+      auth += ':';  // user only: "user:@host", or it would read back as a password
+    }
+    auth += '@';
+  }
+  if (endpoint.kind == Endpoint::Kind::unix_socket) {
+    std::string query;
+    if (endpoint.db != 0) query += fmt::format("db={}", endpoint.db);
+    if (!endpoint.user.empty()) query += fmt::format("{}user={}", query.empty() ? "" : "&", percent_encode(endpoint.user));
+    if (endpoint.password) query += fmt::format("{}password={}", query.empty() ? "" : "&", shown_password);
+    return query.empty() ? fmt::format("unix://{}", endpoint.path) : fmt::format("unix://{}?{}", endpoint.path, query);
+  }
+  std::string host_text = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
+  std::string out = fmt::format("{}://{}{}:{}", endpoint.tls ? "rediss" : "redis", auth, host_text, endpoint.port);
+  if (endpoint.db != 0) out += fmt::format("/{}", endpoint.db);
+  return out;
+}
+
+} // namespace
+
+std::string Endpoint::url() const { return render(*this, password ? percent_encode(*password) : std::string()); }
+
+std::string Endpoint::redacted() const { return render(*this, "***"); }
 
 } // namespace rlock::redis

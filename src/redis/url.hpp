@@ -21,6 +21,8 @@ struct Endpoint {
 
   // The URL with any password replaced by "***", safe for messages and -v output.
   std::string redacted() const;
+  // The URL, password included if there is one: what parse_url reads back as this endpoint.
+  std::string url() const;
 };
 
 // Parses redis://[user[:password]@]host[:port][/db], rediss://… and unix:///path[?db=N].

@@ -10,7 +10,7 @@
 -- longest-waiting client (BLPOP serves blocked clients first come, first served) without a
 -- newcomer or the releaser itself slipping in between.
 -- The fence counter never expires: fencing tokens must keep increasing across the lock's
--- whole life, not just while it is held.
+-- whole life, not just while it is held; a counter that is lost restarts from the clock.
 -- Returns {1, fence} when taken; otherwise {0, <holder block>} (see inspect.lua).
 -- Redis does not roll a script back when a command in it fails (a key of the wrong type), so
 -- every command that can fail that way runs before the first write: a failed acquire must
@@ -19,8 +19,24 @@ local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  -- Ours already: a retry after a reply lost on the way back. Same lease, same fence.
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  if ARGV[7] ~= '' then
+    redis.call('ZREM', KEYS[4], ARGV[7])
+  end
+  return {1, tonumber(redis.call('HGET', KEYS[2], 'fence') or '0')}
+end
 if (not current) or (ARGV[9] ~= '' and current == ARGV[9]) then
   local fence = redis.call('INCR', KEYS[3])
+  if fence == 1 then
+    -- A new counter: for a new lock, or because the server lost its data (a restart without
+    -- persistence). Start from the server clock in microseconds so that fences keep rising
+    -- across such a loss (as long as the server's clock does not step back).
+    fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+    redis.call('SET', KEYS[3], fence)
+  end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'token', ARGV[1], 'host', ARGV[3], 'pid', ARGV[4], 'user', ARGV[5],

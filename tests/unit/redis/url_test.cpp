@@ -201,12 +201,32 @@ TEST_CASE("parse_url: errors never echo a password") {
   CHECK(config_error_of("http://alice:hunter2@redis.local").find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("Endpoint::url reads back as the same endpoint, password included") {
+  for (const char* url : {"redis://alice:hun%3Ater2@redis.local:6380/2", "redis://hunter2@h", "redis://bob:@h",
+                          "rediss://[::1]:7000", "unix:///s.sock?user=u&password=p%26w&db=1", "unix:///s.sock"}) {
+    CAPTURE(url);
+    Endpoint first = parse_url(url);
+    Endpoint again = parse_url(first.url());
+    CHECK(again.host == first.host);
+    CHECK(again.port == first.port);
+    CHECK(again.db == first.db);
+    CHECK(again.user == first.user);
+    CHECK(again.password == first.password);
+    CHECK(again.path == first.path);
+    CHECK(again.tls == first.tls);
+  }
+  Endpoint without = parse_url("redis://alice:secret@h");
+  without.password.reset();
+  CHECK(without.url() == "redis://alice:@h:6379");
+}
+
 TEST_CASE("Endpoint::redacted hides the password and keeps the rest") {
   CHECK(parse_url("redis://alice:hunter2@redis.local:6380/2").redacted() == "redis://alice:***@redis.local:6380/2");
   CHECK(parse_url("redis://hunter2@redis.local").redacted() == "redis://***@redis.local:6379");
   CHECK(parse_url("rediss://redis.local").redacted() == "rediss://redis.local:6379");
   CHECK(parse_url("redis://[::1]:6380").redacted() == "redis://[::1]:6380");
-  CHECK(parse_url("unix:///tmp/r.sock?db=3&password=hunter2").redacted() == "unix:///tmp/r.sock?db=3");
+  CHECK(parse_url("unix:///tmp/r.sock?db=3&password=hunter2").redacted() == "unix:///tmp/r.sock?db=3&password=***");
+  CHECK(parse_url("redis://alice:@redis.local").redacted() == "redis://alice:@redis.local:6379");
   CHECK(parse_url("unix:///tmp/r.sock").redacted() == "unix:///tmp/r.sock");
 
   for (const char* url : {"redis://alice:hunter2@h", "redis://hunter2@h", "redis://:hunter2@h/1",

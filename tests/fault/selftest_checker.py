@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Proves the checker can fail: synthetic histories, each with one planted fault, must be
+rejected for the right reason; clean ones (including legitimate overlaps under a SIGSTOP
+fault) must pass. Needs no rlock and no Redis. Exit status 0 when every case behaves."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check_history  # noqa: E402
+
+MS = 1_000_000
+
+
+class History:
+    """Builds a run directory the way the worker and the driver would have written it."""
+
+    def __init__(self, ttl_ms=1000):
+        self.lines = []
+        self.journal = {}
+        self.events = [{"ev": "config", "ttl_ms": ttl_ms, "progress_timeout_ms": 10_000},
+                       {"ev": "phase", "phase": "workload", "t": 0}]
+        self.counter = {}
+        self.iters = {}
+
+    def job(self, w, start_ms, end_ms, fence, lock="a", outcome="ok", stage="", admit_ms=None,
+            commit_ms=None, pid=None, exit_status=None, write=True, counter=None, with_end=True,
+            signaled_by=None):
+        i = self.iters.get(w, 0)
+        self.iters[w] = i + 1
+        pid = pid or 10_000 + 100 * w + i
+        t0, t1 = start_ms * MS, end_ms * MS
+        admit = (admit_ms if admit_ms is not None else start_ms + 0.1) * MS
+        commit = (commit_ms if commit_ms is not None else end_ms - 0.1) * MS
+        self.events.append({"ev": "spawn", "t": int(t0 - MS), "slot": w, "iter": i, "lock": lock, "pid": pid - 1})
+        self.lines.append((t0, f"B w={w} i={i} lock={lock} pid={pid} ppid={pid - 1} pgid={pid} fence={fence} t_start={int(t0)}\n"))
+        prefix = f"E w={w} i={i} lock={lock} pid={pid} fence={fence} t_start={int(t0)}"
+        if outcome == "ok" and write:
+            n = counter if counter is not None else self.counter.get(lock, 0) + 1
+            self.counter[lock] = n
+            self.journal.setdefault(lock, []).append((commit, f"n={n} fence={fence} w={w} i={i} pid={pid} t={int(commit)}\n"))
+            if with_end:
+                self.lines.append((t1, f"{prefix} outcome=ok read={n - 1} wrote={n} t_admit={int(admit)} t_commit={int(commit)} t_end={int(t1)}\n"))
+        elif outcome == "rejected_stale":
+            self.lines.append((t1, f"{prefix} outcome=rejected_stale stage={stage or 'commit'} highest={fence + 1} t_admit={int(admit)} t_commit={int(commit)} t_end={int(t1)}\n"))
+        elif outcome == "terminated":
+            self.lines.append((t1, f"{prefix} outcome=terminated sig=15 stage=work t_end={int(t1)}\n"))
+        if exit_status is None:
+            exit_status = {"ok": 0, "rejected_stale": 3, "terminated": 76}.get(outcome, -9)
+        event = {"ev": "exit", "t": int(t1 + MS), "slot": w, "iter": i, "pid": pid - 1, "status": exit_status}
+        if signaled_by:
+            event["signaled_by"] = signaled_by
+        self.events.append(event)
+        return (w, i, pid)
+
+    def fault(self, kind, start_ms, heal_ms, **fields):
+        self.events.append({"ev": "fault", "kind": kind, "t_start": start_ms * MS, "t_heal": heal_ms * MS, **fields})
+
+    def write(self, directory, end_ms):
+        self.events.append({"ev": "phase", "phase": "drain", "t": end_ms * MS})
+        with open(os.path.join(directory, "history.log"), "w") as f:
+            for _, line in sorted(self.lines, key=lambda x: x[0]):
+                f.write(line)
+        for lock, entries in self.journal.items():
+            with open(os.path.join(directory, f"resource.{lock}"), "w") as f:
+                for _, line in sorted(entries, key=lambda x: x[0]):
+                    f.write(line)
+        with open(os.path.join(directory, "events.jsonl"), "w") as f:
+            for event in self.events:
+                f.write(json.dumps(event) + "\n")
+
+
+def sequential(h, count=5, start=0, fence=1, step=10, lock="a"):
+    for k in range(count):
+        h.job(k % 3, start + k * step, start + k * step + 5, fence + k, lock=lock)
+    return start + count * step
+
+
+def case_clean(h):
+    sequential(h, 20)
+    return 200
+
+
+def case_overlap(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 8, 10)
+    h.job(2, end + 4, end + 12, 11, admit_ms=end + 9, commit_ms=end + 11)  # starts while fence 10 runs
+    return end + 20
+
+
+def case_overlap_terminated(h):
+    # A lost lease noticed too late: the old holder is stopped only after the new one started.
+    end = sequential(h, 3)
+    h.job(1, end, end + 30, 10, outcome="terminated")
+    h.fault("blackhole", end + 2, end + 25, lock=None)
+    h.job(2, end + 20, end + 40, 11)
+    return end + 50
+
+
+def case_stale_accepted(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 20, 10, admit_ms=end + 1, commit_ms=end + 19)
+    h.job(2, end + 5, end + 10, 11, admit_ms=end + 6, commit_ms=end + 9)
+    h.fault("stop", end + 2, end + 15, slot=1, iter=3, lock="a")
+    return end + 30
+
+
+def case_lost_update(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 5, 10, counter=3)  # writes 3 again: a lost update
+    return end + 10
+
+
+def case_stop_excused(h):
+    # A holder paused past its lease: the next holder starts while it is frozen; on resume its
+    # write is refused and rlock stops it at once. Legitimate: must pass.
+    end = sequential(h, 3)
+    h.job(1, end, end + 3005, 10, outcome="rejected_stale", stage="commit", admit_ms=end + 1, commit_ms=end + 3004)
+    h.fault("stop", end + 2, end + 3000, slot=1, iter=1, lock="a")
+    h.job(2, end + 1100, end + 1110, 11)
+    h.job(0, end + 1200, end + 1210, 12)
+    return end + 3100
+
+
+def case_stop_too_long(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 6000, 10, outcome="terminated", admit_ms=end + 1)
+    h.fault("stop", end + 2, end + 3000, slot=1, iter=1, lock="a")
+    h.job(2, end + 1100, end + 1110, 11)
+    return end + 6100
+
+
+def case_fence_backwards(h):
+    end = sequential(h, 3, fence=100)
+    h.job(1, end, end + 5, 50, write=False, outcome="rejected_stale", stage="admit")
+    return end + 10
+
+
+def case_fence_reset_by_restart(h):
+    end = sequential(h, 3, fence=100)
+    h.fault("restart-volatile", end + 1, end + 50)
+    h.job(1, end + 60, end + 65, 1, write=False, outcome="rejected_stale", stage="admit")
+    h.job(2, end + 70, end + 75, 2, write=False, outcome="rejected_stale", stage="admit")
+    return end + 80
+
+
+def case_duplicate_fence(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 5, 3, write=False, outcome="rejected_stale", stage="admit")
+    return end + 10
+
+
+def case_ok_without_write(h):
+    end = sequential(h, 3)
+    h.lines.append(((end + 1) * MS, f"B w=9 i=0 lock=a pid=999 ppid=998 pgid=999 fence=50 t_start={(end + 1) * MS}\n"))
+    h.lines.append(((end + 2) * MS, f"E w=9 i=0 lock=a pid=999 fence=50 t_start={(end + 1) * MS} outcome=ok read=3 wrote=4 t_admit={int((end + 1.1) * MS)} t_commit={int((end + 1.9) * MS)} t_end={(end + 2) * MS}\n"))
+    return end + 10
+
+
+def case_orphan(h):
+    end = sequential(h, 3)
+    w, i, pid = h.job(1, end, end + 5, 10, outcome="killed", write=False, exit_status=-9, signaled_by="nemesis")
+    h.fault("kill", end + 2, end + 2, slot=w, iter=i, lock="a")
+    h.events.append({"ev": "orphan", "t": (end + 2500) * MS, "pid": pid, "status": -9})
+    h.job(2, end + 1000, end + 1005, 11)
+    return end + 3000
+
+
+def case_no_progress(h):
+    end = sequential(h, 3)
+    h.fault("blackhole", end, end + 100, lock=None)
+    h.job(1, end + 15_000, end + 15_005, 10)
+    return end + 15_010
+
+
+def case_bad_exit(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 5, 10, exit_status=70)
+    return end + 10
+
+
+def case_terminated_wrong_exit(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 5, 10, outcome="terminated", write=False, exit_status=143)
+    h.job(2, end + 10, end + 15, 11)
+    return end + 20
+
+
+def case_pexpire_excused(h):
+    end = sequential(h, 3)
+    h.job(1, end, end + 300, 10, outcome="terminated", admit_ms=end + 1)
+    h.fault("pexpire", end + 50, end + 50, lock="a")
+    h.job(2, end + 60, end + 70, 11)
+    return end + 400
+
+
+CASES = [
+    # name, builder, expected to pass, words the first violation must contain
+    ("clean history", case_clean, True, None),
+    ("legit overlap: holder SIGSTOPped past its TTL", case_stop_excused, True, None),
+    ("legit overlap: key expired early (PEXPIRE)", case_pexpire_excused, True, None),
+    ("planted overlap of two ok jobs", case_overlap, False, "held the lock at once"),
+    ("lost lease noticed after the next holder started", case_overlap_terminated, False, "held the lock at once"),
+    ("stale write accepted", case_stale_accepted, False, "stale write"),
+    ("lost update", case_lost_update, False, "lost update"),
+    ("paused holder not stopped after resuming", case_stop_too_long, False, "ran on"),
+    ("fence went backwards", case_fence_backwards, False, "fence went backwards"),
+    ("fence counter lost by a restart", case_fence_reset_by_restart, False, "without persistence"),
+    ("fence handed out twice", case_duplicate_fence, False, "handed out twice"),
+    ("ok recorded without a write", case_ok_without_write, False, "not in resource"),
+    ("job outlived its rlock", case_orphan, False, "outlived"),
+    ("no progress after a fault healed", case_no_progress, False, "no accepted write"),
+    ("rlock internal error", case_bad_exit, False, "unexpected exit 70"),
+    ("job stopped but rlock did not exit 76", case_terminated_wrong_exit, False, "not 76"),
+]
+
+
+def main() -> int:
+    failures = 0
+    for name, build, should_pass, words in CASES:
+        with tempfile.TemporaryDirectory(prefix="rlock-fault-selftest.") as directory:
+            h = History()
+            end = build(h)
+            h.write(directory, end)
+            report = check_history.check(directory)
+            passed = not report.violations
+            good = passed == should_pass
+            if good and not should_pass and words and words not in report.violations[0]:
+                good = any(words in v for v in report.violations)
+            if good:
+                detail = "passes" if passed else f"fails: {report.violations[0]}"
+                print(f"ok   {name}: {detail}")
+            else:
+                failures += 1
+                print(f"FAIL {name}: expected {'pass' if should_pass else 'violation with ' + repr(words)}, got:")
+                buf = io.StringIO()
+                check_history.print_report(report, out=buf)
+                print("    " + buf.getvalue().replace("\n", "\n    "))
+    print(f"checker self-test: {len(CASES) - failures}/{len(CASES)} cases behave")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

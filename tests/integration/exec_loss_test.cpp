@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: MIT
+// Black-box tests of lock loss under `rlock exec`: the job is stopped (exit 76) before its lease can expire.
+#include "helpers.hpp"
+#include "redis_server.hpp"
+#include "run.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+namespace rlock::test {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* k_other_token = "0123456789abcdef0123456789abcdef";
+
+bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
+
+std::vector<std::string> exec_argv(const RedisServer& redis, const std::string& name,
+                                   const std::vector<std::string>& options, const std::vector<std::string>& command) {
+  std::vector<std::string> argv{rlock_bin(), "--url", redis.url(), "exec", name};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.emplace_back("--");
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+// True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
+bool process_gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!stat || !std::getline(stat, text)) {
+    return true;
+  }
+  const auto paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text.size()) {
+    return true;
+  }
+  const char state = text[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+pid_t read_pid(const std::string& path) { return static_cast<pid_t>(std::stol(trim(read_file(path)))); }
+
+// Kills what a pid file names (and its group) on scope exit: a failed test leaves nothing running.
+class PidReaper {
+ public:
+  explicit PidReaper(std::vector<std::string> pid_files) : m_pid_files(std::move(pid_files)) {}
+  ~PidReaper() {
+    for (const auto& path : m_pid_files) {
+      try {
+        if (const auto text = try_read_file(path); text && !trim(*text).empty()) {
+          const auto pid = static_cast<pid_t>(std::stol(trim(*text)));
+          ::kill(-pid, SIGKILL);
+          ::kill(pid, SIGKILL);
+        }
+      } catch (...) {
+        // best effort
+      }
+    }
+  }
+  PidReaper(const PidReaper&) = delete;
+  PidReaper& operator=(const PidReaper&) = delete;
+
+ private:
+  std::vector<std::string> m_pid_files;
+};
+
+// Waits until the job is running under rlock; REQUIREs that rlock did not end first.
+void require_ready(BackgroundProcess& rlock, const std::string& ready) {
+  const bool ok = wait_until([&] { return file_exists(ready) || !rlock.running(); }, 10s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(ok);
+  REQUIRE(rlock.running());
+}
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of steady_clock and of Python's time.CLOCK_MONOTONIC.
+long long monotonic_ns(Clock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+}
+
+// A job that writes "SIGNAME MONOTONIC_NS" when it receives a forwarded signal, then dies of it:
+// the test child cannot timestamp. argv: RECORD READY.
+constexpr const char* k_timed_recorder = R"(import os, resource, signal, sys, time
+record, ready = sys.argv[1], sys.argv[2]
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def on_signal(signo, frame):
+    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    os.write(fd, ('%s %d\n' % (signal.Signals(signo).name[3:], now)).encode())
+    signal.signal(signo, signal.SIG_DFL)
+    os.kill(os.getpid(), signo)
+for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2'):
+    signal.signal(getattr(signal, 'SIG' + name), on_signal)
+with open(ready + '.tmp', 'w') as f:
+    f.write('%d\n' % time.clock_gettime_ns(time.CLOCK_MONOTONIC))
+os.rename(ready + '.tmp', ready)
+while True:
+    signal.pause()
+)";
+
+struct OutageTiming {
+  milliseconds pause_after_seen{0}; // from the key's appearance to the pause
+  milliseconds term_after_start{0}; // upper bound of the delay from acquisition to TERM
+  milliseconds term_after_seen{0};  // lower bound of the same
+  milliseconds term_after_pause{0}; // from the moment Redis stopped answering
+  milliseconds exit_after_term{0};
+};
+
+enum class Outage { sigstop, client_pause };
+
+// Runs a job under --ttl `ttl`, makes Redis stop answering right after the acquisition (before
+// the first renewal, TTL/3 later) and returns when the job got TERM. The lease was set by the
+// acquire, which Redis executed after `start`: it cannot expire on the server before start+TTL.
+OutageTiming measure_outage(Outage outage, milliseconds ttl) {
+  RedisServer redis;
+  TempDir dir;
+  write_file(dir.file("recorder.py"), k_timed_recorder);
+  const auto start = Clock::now();
+  BackgroundProcess rlock(exec_argv(redis, "outage", {"--ttl", fmt::format("{}ms", ttl.count())},
+                                    {k_python, dir.file("recorder.py"), dir.file("record"), dir.file("ready")}));
+  REQUIRE(wait_until([&] { return key_exists(redis, lock_key("outage")) || !rlock.running(); }, 10s));
+  const auto seen = Clock::now();
+  if (outage == Outage::sigstop) {
+    redis.pause();
+  } else {
+    REQUIRE(redis.command({"CLIENT", "PAUSE", std::to_string(ttl.count() + 1000), "ALL"}) == "OK");
+  }
+  const auto paused = Clock::now();
+  INFO("rlock stderr: ", rlock.err());
+  // The outage began before any renewal could have been sent, so the acquisition's lease is
+  // the one that counts.
+  REQUIRE(paused - start < ttl / 3);
+  REQUIRE(rlock.running());
+
+  const auto code = rlock.try_wait(ttl * 3);
+  const auto exited = Clock::now();
+  redis.resume();
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  CHECK(icontains(rlock.err(), "lost"));
+  const auto record = split_lines(try_read_file(dir.file("record")).value_or(""));
+  INFO("record: ", fmt::format("{}", fmt::join(record, " | ")));
+  REQUIRE(record.size() == 1);
+  REQUIRE(record[0].rfind("TERM ", 0) == 0);
+  const long long term_ns = std::stoll(record[0].substr(5));
+  auto since = [&](Clock::time_point from) { return milliseconds((term_ns - monotonic_ns(from)) / 1'000'000); };
+  OutageTiming timing;
+  timing.pause_after_seen = std::chrono::duration_cast<milliseconds>(paused - seen);
+  timing.term_after_start = since(start);
+  timing.term_after_seen = since(seen);
+  timing.term_after_pause = since(paused);
+  timing.exit_after_term = milliseconds((monotonic_ns(exited) - term_ns) / 1'000'000);
+  MESSAGE(fmt::format("{} --ttl {}ms: TERM {}..{} ms after acquisition ({:.0f}%..{:.0f}% of the TTL), {} ms after "
+                      "Redis stopped answering; margin to the earliest server expiry >= {} ms; rlock exited {} ms "
+                      "after the TERM",
+                      outage == Outage::sigstop ? "SIGSTOP" : "CLIENT PAUSE", ttl.count(),
+                      timing.term_after_seen.count(), timing.term_after_start.count(),
+                      100.0 * static_cast<double>(timing.term_after_seen.count()) / static_cast<double>(ttl.count()),
+                      100.0 * static_cast<double>(timing.term_after_start.count()) / static_cast<double>(ttl.count()),
+                      timing.term_after_pause.count(), (ttl - timing.term_after_start).count(),
+                      timing.exit_after_term.count()));
+  // Before the lease could have run out on the server...
+  CHECK(timing.term_after_start < ttl);
+  // ...but not at the first failed renewal: errors are retried until the safety deadline.
+  CHECK(timing.term_after_seen >= ttl / 2);
+  return timing;
+}
+
+} // namespace
+
+TEST_CASE("the key deleted while the job runs: the job gets TERM and rlock exits 76, saying the lock was lost") {
+  RedisServer redis;
+  TempDir dir;
+  BackgroundProcess rlock(exec_argv(
+      redis, "deleted", {"--ttl", "900ms"},
+      {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"), "--sleep", "forever"}));
+  require_ready(rlock, dir.file("ready"));
+  const auto deleted = Clock::now();
+  REQUIRE(redis.command({"DEL", lock_key("deleted")}) == "1");
+  const auto code = rlock.try_wait(10s);
+  const auto took = Clock::now() - deleted;
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  CHECK(read_file(dir.file("record")) == "TERM\n");
+  CHECK(icontains(rlock.err(), "lost"));
+  CHECK(contains(rlock.err(), "rlock: error: "));
+  // Noticed at the next renewal, TTL/3 = 300ms later at most (with slack for a slow machine).
+  CHECK(took < 3s);
+  CHECK_FALSE(key_exists(redis, lock_key("deleted")));
+}
+
+TEST_CASE("another token takes the key: the job is stopped, rlock exits 76 and leaves the new holder alone") {
+  RedisServer redis;
+  TempDir dir;
+  BackgroundProcess rlock(exec_argv(
+      redis, "taken", {"--ttl", "900ms"},
+      {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"), "--sleep", "forever"}));
+  require_ready(rlock, dir.file("ready"));
+  REQUIRE(redis.command({"SET", lock_key("taken"), k_other_token, "PX", "60000"}) == "OK");
+  const auto code = rlock.try_wait(10s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  CHECK(read_file(dir.file("record")) == "TERM\n");
+  CHECK(icontains(rlock.err(), "lost"));
+  CHECK(redis.command({"GET", lock_key("taken")}) == k_other_token);
+  CHECK(pttl(redis, lock_key("taken")) > 50000);
+}
+
+TEST_CASE("--lost-signal chooses the signal the job gets on loss") {
+  RedisServer redis;
+  TempDir dir;
+  BackgroundProcess rlock(exec_argv(redis, "lostsig", {"--ttl", "900ms", "--lost-signal", "USR1"},
+                                    {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"),
+                                     "--exit-on-signal", "--sleep", "forever"}));
+  require_ready(rlock, dir.file("ready"));
+  REQUIRE(redis.command({"DEL", lock_key("lostsig")}) == "1");
+  const auto code = rlock.try_wait(10s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  CHECK(read_file(dir.file("record")) == "USR1\n");
+}
+
+TEST_CASE("a loss found at release (no renewal was due) exits 76 and says the lock was free") {
+  RedisServer redis;
+  TempDir dir;
+  BackgroundProcess rlock(
+      exec_argv(redis, "atrelease", {"--ttl", "60s"},
+                {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"), "--sleep", "1"}));
+  require_ready(rlock, dir.file("ready"));
+  REQUIRE(redis.command({"DEL", lock_key("atrelease")}) == "1");
+  const auto code = rlock.try_wait(10s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  // The job ran to its end: no renewal was due to notice sooner.
+  CHECK(try_read_file(dir.file("record")).value_or("").empty());
+  CHECK(icontains(rlock.err(), "free"));
+}
+
+TEST_CASE("grandchildren and background processes of a -c job are stopped on loss") {
+  RedisServer redis;
+  TempDir dir;
+  PidReaper reaper({dir.file("grandchild"), dir.file("background"), dir.file("child")});
+  BackgroundOptions options;
+  options.env = {"CHILD=" + test_child_bin(), "DIR=" + dir.path()};
+  const std::string script =
+      "sleep 300 & echo $! > \"$DIR/background\"; \"$CHILD\" --spawn-grandchild \"$DIR/grandchild\" --pid-file "
+      "\"$DIR/child\" --ready \"$DIR/ready\" --sleep forever; echo after";
+  BackgroundProcess rlock({rlock_bin(), "--url", redis.url(), "exec", "tree", "--ttl", "900ms", "-c", script}, options);
+  require_ready(rlock, dir.file("ready"));
+  REQUIRE(wait_until([&] { return file_exists(dir.file("grandchild")) && file_exists(dir.file("background")); }, 10s));
+  const pid_t child = read_pid(dir.file("child"));
+  const pid_t grandchild = read_pid(dir.file("grandchild"));
+  const pid_t background = read_pid(dir.file("background"));
+  REQUIRE_FALSE(process_gone(grandchild));
+  REQUIRE_FALSE(process_gone(background));
+
+  REQUIRE(redis.command({"DEL", lock_key("tree")}) == "1");
+  const auto code = rlock.try_wait(15s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  // rlock returns once nothing of the job is left.
+  CHECK(process_gone(child));
+  CHECK(process_gone(grandchild));
+  CHECK(process_gone(background));
+}
+
+TEST_CASE("a job that ignores TERM is SIGKILLed after --grace") {
+  RedisServer redis;
+  TempDir dir;
+  PidReaper reaper({dir.file("pid")});
+  BackgroundProcess rlock(exec_argv(redis, "stubborn", {"--ttl", "900ms", "--grace", "300ms"},
+                                    {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"),
+                                     "--pid-file", dir.file("pid"), "--ignore-term", "--sleep", "forever"}));
+  require_ready(rlock, dir.file("ready"));
+  const pid_t child = read_pid(dir.file("pid"));
+  REQUIRE(redis.command({"DEL", lock_key("stubborn")}) == "1");
+  // The TERM comes at the next renewal; the SIGKILL a grace later.
+  REQUIRE(wait_until([&] { return !try_read_file(dir.file("record")).value_or("").empty() || !rlock.running(); }, 10s));
+  const auto termed = Clock::now();
+  const auto code = rlock.try_wait(10s);
+  const auto took = Clock::now() - termed;
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  CHECK(read_file(dir.file("record")) == "TERM\n");
+  CHECK(took >= 250ms);
+  CHECK(took < 5s);
+  CHECK(process_gone(child));
+  CHECK(contains(rlock.err(), "SIGKILL"));
+}
+
+TEST_CASE("Redis stops answering (SIGSTOP): the job is signalled before the lease could expire, --ttl 1500ms") {
+  measure_outage(Outage::sigstop, 1500ms);
+}
+
+TEST_CASE("Redis stops answering (SIGSTOP): the job is signalled before the lease could expire, --ttl 3s") {
+  measure_outage(Outage::sigstop, 3000ms);
+}
+
+TEST_CASE(
+    "Redis stops answering (CLIENT PAUSE ALL): the job is signalled before the lease could expire, --ttl 1500ms") {
+  measure_outage(Outage::client_pause, 1500ms);
+}
+
+TEST_CASE("Redis shut down: the job is signalled before the lease could have expired, --ttl 1500ms") {
+  RedisServer redis;
+  TempDir dir;
+  write_file(dir.file("recorder.py"), k_timed_recorder);
+  const auto start = Clock::now();
+  BackgroundProcess rlock(exec_argv(redis, "down", {"--ttl", "1500ms"},
+                                    {k_python, dir.file("recorder.py"), dir.file("record"), dir.file("ready")}));
+  REQUIRE(wait_until([&] { return key_exists(redis, lock_key("down")) || !rlock.running(); }, 10s));
+  redis.stop();
+  REQUIRE(Clock::now() - start < 500ms);
+  const auto code = rlock.try_wait(5s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  const auto record = split_lines(try_read_file(dir.file("record")).value_or(""));
+  REQUIRE(record.size() == 1);
+  REQUIRE(record[0].rfind("TERM ", 0) == 0);
+  const auto term_after_start = milliseconds((std::stoll(record[0].substr(5)) - monotonic_ns(start)) / 1'000'000);
+  MESSAGE(
+      fmt::format("redis-server shut down, --ttl 1500ms: TERM <= {} ms after acquisition", term_after_start.count()));
+  CHECK(term_after_start < 1500ms);
+  CHECK(term_after_start >= 750ms);
+}
+
+TEST_CASE("an outage shorter than the margin does not stop the job") {
+  // --ttl 3s: renewals every 1s, safety deadline 2.7s after the last good one. Redis stops
+  // answering for 400ms across the first renewal; the retry after it keeps the lease, and the
+  // job, which runs longer than one TTL, ends on its own.
+  RedisServer redis;
+  TempDir dir;
+  BackgroundProcess rlock(exec_argv(
+      redis, "blip", {"--ttl", "3s"},
+      {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"), "--sleep", "4", "--exit", "0"}));
+  REQUIRE(wait_until([&] { return key_exists(redis, lock_key("blip")) || !rlock.running(); }, 10s));
+  const auto seen = Clock::now();
+  // Inject the outage at a chosen time (not a wait for some state): from 800ms to 1200ms after
+  // the acquisition, around the first renewal at 1000ms.
+  std::this_thread::sleep_until(seen + 800ms);
+  redis.pause();
+  std::this_thread::sleep_until(seen + 1200ms);
+  redis.resume();
+  REQUIRE(rlock.running());
+  const auto code = rlock.try_wait(15s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(try_read_file(dir.file("record")).value_or("").empty());
+  CHECK_FALSE(key_exists(redis, lock_key("blip")));
+}
+
+TEST_CASE("an outage during every renewal, each shorter than the margin, does not stop the job") {
+  // Three 500ms outages, one across each renewal: each renewal is late, none is missed for
+  // longer than the margin.
+  RedisServer redis;
+  TempDir dir;
+  BackgroundProcess rlock(
+      exec_argv(redis, "flaky", {"--ttl", "3s"},
+                {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"), "--sleep", "4"}));
+  REQUIRE(wait_until([&] { return key_exists(redis, lock_key("flaky")) || !rlock.running(); }, 10s));
+  const auto seen = Clock::now();
+  for (const auto at : {750ms, 1750ms, 2750ms}) {
+    std::this_thread::sleep_until(seen + at);
+    redis.pause();
+    std::this_thread::sleep_until(seen + at + 500ms);
+    redis.resume();
+  }
+  const auto code = rlock.try_wait(15s);
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(try_read_file(dir.file("record")).value_or("").empty());
+}
+
+} // namespace rlock::test
