@@ -21,7 +21,7 @@ namespace {
 
 std::string version_text() {
   std::string text = fmt::format("rlock {}", k_version);
-  if (std::string_view(k_git_revision).size() > 0) text += fmt::format(" (git {})", k_git_revision);
+  if (!std::string_view(k_git_revision).empty()) text += fmt::format(" (git {})", k_git_revision);
   text += fmt::format("\nbuilt with hiredis {}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
   return text;
 }
@@ -133,7 +133,7 @@ int die_of(int signo, int code) {
 
 int run(int argc, char** argv) {
   // A closed pipe is an error to report (EPIPE), not a reason to die silently.
-  std::signal(SIGPIPE, SIG_IGN);
+  (void)std::signal(SIGPIPE, SIG_IGN);
   try {
     int code = run_parsed(argc, argv);
     return g_die_of_signal != 0 ? die_of(g_die_of_signal, code) : code;

@@ -26,7 +26,7 @@ std::string utc_time(std::int64_t unix_ms) {
   std::tm parts{};
   ::gmtime_r(&seconds, &parts);
   char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &parts);
+  if (std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &parts) == 0) return std::to_string(unix_ms);
   return fmt::format("{}.{:03}Z", buffer, unix_ms % 1000);
 }
 

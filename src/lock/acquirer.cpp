@@ -46,7 +46,7 @@ private:
 } // namespace
 
 std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const WaitPolicy& policy,
-                             const BusyObserver& on_busy, Clock clock) {
+                             const BusyObserver& on_busy, const Clock& clock) {
   const TimePoint start = clock();
   const bool try_once = policy.max_wait && policy.max_wait->count() == 0;
   if (!try_once) {

@@ -33,6 +33,6 @@ using BusyObserver = std::function<void(const HolderInfo& holder, Millis waited)
 // Returns nothing when the lock stayed busy for the whole wait. An Interrupted exception
 // from the store's wait leaves the line before it propagates.
 std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const WaitPolicy& policy,
-                             const BusyObserver& on_busy = {}, Clock clock = steady_now);
+                             const BusyObserver& on_busy = {}, const Clock& clock = steady_now);
 
 } // namespace rlock::lock

@@ -84,7 +84,9 @@ std::vector<std::string> build_environment(const SpawnOptions& options) {
     if (!edited(*entry)) environment.emplace_back(*entry);
   }
   for (const auto& [name, value] : options.set_env) {
-    environment.push_back(name + "=" + value);
+    std::string entry = name;
+    entry.append("=").append(value);
+    environment.push_back(std::move(entry));
   }
   return environment;
 }

@@ -135,7 +135,7 @@ Endpoint parse_url(std::string_view url) {
       throw bad_url(fmt::format("bad host '{}'", printable(endpoint.host)));
     }
   }
-  if (!port_text.empty() || (hostport.size() > 0 && hostport.back() == ':')) {
+  if (!port_text.empty() || (!hostport.empty() && hostport.back() == ':')) {
     std::int64_t port = 0;
     if (!parse_int(port_text, port) || port < 1 || port > 65535) {
       throw bad_url(fmt::format("port '{}' is not a number from 1 to 65535", printable(port_text)));
