@@ -37,22 +37,7 @@ std::vector<std::string> exec_argv(const RedisServer& redis, const std::string& 
   return argv;
 }
 
-// True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
-bool process_gone(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!stat || !std::getline(stat, text)) {
-    return true;
-  }
-  const auto paren = text.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= text.size()) {
-    return true;
-  }
-  const char state = text[paren + 2];
-  return state == 'Z' || state == 'X';
-}
 
-pid_t read_pid(const std::string& path) { return static_cast<pid_t>(std::stol(trim(read_file(path)))); }
 
 // Kills what a pid file names (and its group) on scope exit: a failed test leaves nothing running.
 class PidReaper {

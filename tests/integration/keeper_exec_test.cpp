@@ -22,24 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
 
-int status_of(const RedisServer& redis, const std::string& name) {
-  return run_rlock(at(redis, {"status", name, "-q"})).exit_code;
-}
 
-// True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
-bool process_gone(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!stat || !std::getline(stat, text)) {
-    return true;
-  }
-  const auto paren = text.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= text.size()) {
-    return true;
-  }
-  const char state = text[paren + 2];
-  return state == 'Z' || state == 'X';
-}
 
 std::string comm_of(pid_t pid) { return trim(try_read_file("/proc/" + std::to_string(pid) + "/comm").value_or("")); }
 

@@ -124,9 +124,6 @@ class TmuxShell {
   int m_marker = 0;
 };
 
-int status_of(const RedisServer& redis, const std::string& name) {
-  return run_rlock(at(redis, {"status", name, "-q"})).exit_code;
-}
 
 // The command line typed at the shell: RLOCK_URL=... 'rlock' exec NAME -- ARGS...
 std::string exec_line(const RedisServer& redis, const std::string& name, const std::vector<std::string>& command) {

@@ -2,6 +2,8 @@
 // Small helpers for the integration tests.
 #include "helpers.hpp"
 
+#include <fstream>
+
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -109,6 +111,27 @@ void check_error_line(const RunResult& result) {
   if (!lines.empty()) {
     CHECK(lines[0].rfind("rlock: error: ", 0) == 0);
   }
+}
+
+// True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
+bool process_gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!stat || !std::getline(stat, text)) {
+    return true;
+  }
+  const auto paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text.size()) {
+    return true;
+  }
+  const char state = text[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+pid_t read_pid(const std::string& path) { return static_cast<pid_t>(std::stol(trim(read_file(path)))); }
+
+int status_of(const RedisServer& redis, const std::string& name) {
+  return run_rlock(at(redis, {"status", name, "-q"})).exit_code;
 }
 
 } // namespace rlock::test

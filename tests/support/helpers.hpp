@@ -52,4 +52,13 @@ long long pttl(const RedisServer& server, const std::string& key);
 // CHECKs SPEC §3's error form: stderr is exactly one line, starting "rlock: error: ".
 void check_error_line(const RunResult& result);
 
+// True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
+bool process_gone(pid_t pid);
+
+// The pid written in a pid file.
+pid_t read_pid(const std::string& path);
+
+// `rlock status NAME -q`'s exit status: 0 held, 1 free.
+int status_of(const RedisServer& redis, const std::string& name);
+
 } // namespace rlock::test
