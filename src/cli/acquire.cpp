@@ -151,8 +151,8 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     session.store.renew(options.name, lease->token(), lease->ttl(), keeper, std::nullopt);
     log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner);
   }
-  std::string line = options.export_form ? fmt::format("export RLOCK_TOKEN='{}'\n", lease->token())
-                                         : lease->token() + "\n";
+  std::string line =
+      options.export_form ? fmt::format("export RLOCK_TOKEN='{}'\n", lease->token()) : lease->token() + "\n";
   if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     // Nobody got the token: give the lock back rather than leave it held by no one's script.
     int err = errno;
@@ -179,10 +179,12 @@ void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& ac
                     "print export RLOCK_TOKEN='...' for eval \"$(rlock acquire NAME --export)\"");
   command->add_option("--token-file", options->token_file, "also write the token to FILE (mode 0600)")
       ->type_name("FILE");
-  command->add_option("--owner-pid", options->owner_pid,
-                      "hold the lock while process PID lives (default: the calling script)")
+  command
+      ->add_option("--owner-pid", options->owner_pid,
+                   "hold the lock while process PID lives (default: the calling script)")
       ->type_name("PID");
-  command->callback([&action, &globals, options] { action = [&globals, options] { return run_acquire(globals, *options); }; });
+  command->callback(
+      [&action, &globals, options] { action = [&globals, options] { return run_acquire(globals, *options); }; });
 }
 
 } // namespace rlock::cli

@@ -10,9 +10,9 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
-#include <signal.h>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <string_view>
 
 namespace rlock::cli {
@@ -29,7 +29,7 @@ std::string version_text() {
 // The subcommand the arguments name, or "" when they name none. CLI11 builds every option of
 // every subcommand up front, and rlock is started once per job, so only the chosen one is built.
 std::string_view chosen_subcommand(const std::vector<std::string>& args) {
-  static constexpr std::string_view k_takes_value[] = {"--url", "--password", "--password-file",
+  static constexpr std::string_view k_takes_value[] = {"--url",    "--password",        "--password-file",
                                                        "--prefix", "--connect-timeout", "--io-timeout"};
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
@@ -83,8 +83,8 @@ int run_parsed(int argc, char** argv) {
 
   Action action;
   const std::string_view chosen = chosen_subcommand(args);
-  const bool known = chosen == "exec" || chosen == "acquire" || chosen == "release" ||
-                     chosen == "renew" || chosen == "status";
+  const bool known =
+      chosen == "exec" || chosen == "acquire" || chosen == "release" || chosen == "renew" || chosen == "status";
   if (!known || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);
   if (!known || chosen == "acquire") add_acquire_command(app, globals, action);
   if (!known || chosen == "release") add_release_command(app, globals, action);
@@ -96,7 +96,7 @@ int run_parsed(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) {
-      return app.exit(error);  // --help, --version
+      return app.exit(error); // --help, --version
     }
     std::string message = error.what();
     throw UsageError(fmt::format("{} (see 'rlock --help')", message));
@@ -126,7 +126,7 @@ int die_of(int signo, int code) {
   sigaddset(&only, signo);
   pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
   ::kill(0, signo);
-  return code;  // not reached unless the signal is somehow held off
+  return code; // not reached unless the signal is somehow held off
 }
 
 } // namespace

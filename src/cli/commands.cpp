@@ -20,13 +20,13 @@
 namespace rlock::cli {
 
 void TakeOptions::add_to(CLI::App& command) {
-  command.add_option("--ttl", ttl, "lease length; renewed every TTL/3 while held (default 30s)")
-      ->type_name("DURATION");
+  command.add_option("--ttl", ttl, "lease length; renewed every TTL/3 while held (default 30s)")->type_name("DURATION");
   command.add_option("-w,--wait", wait, "wait at most DURATION for the lock (default: forever; 0 = --no-wait)")
       ->type_name("DURATION");
   command.add_flag("-n,--no-wait", no_wait, "fail at once if the lock is busy");
-  command.add_option("-E,--conflict-exit-code", conflict_exit_code,
-                     "exit status when the lock is busy or the wait runs out (default 75)")
+  command
+      .add_option("-E,--conflict-exit-code", conflict_exit_code,
+                  "exit status when the lock is busy or the wait runs out (default 75)")
       ->type_name("N")
       ->check(CLI::Range(0, 255));
 }
@@ -80,8 +80,8 @@ std::string describe_holder(const lock::HolderInfo& holder) {
     return fmt::format("held by another client (no rlock metadata), expires in {}",
                        format_duration(lock::Millis(holder.remaining_ms)));
   }
-  std::string who = fmt::format("held by {}@{} pid {}", printable(holder.meta.user), printable(holder.meta.host),
-                                holder.meta.pid);
+  std::string who =
+      fmt::format("held by {}@{} pid {}", printable(holder.meta.user), printable(holder.meta.host), holder.meta.pid);
   if (!holder.meta.command.empty()) {
     std::string command = printable(holder.meta.command);
     if (command.size() > 60) command = command.substr(0, 57) + "...";
@@ -97,7 +97,7 @@ namespace {
 
 // The waiting line on a terminal: rewritten in place, cleared when done.
 class WaitingDisplay {
-public:
+ public:
   WaitingDisplay(std::string name, bool live) : m_name(std::move(name)), m_live(live) {}
   WaitingDisplay(const WaitingDisplay&) = delete;
   WaitingDisplay& operator=(const WaitingDisplay&) = delete;
@@ -126,7 +126,7 @@ public:
     m_shown = false;
   }
 
-private:
+ private:
   std::string m_name;
   bool m_live;
   bool m_shown = false;
@@ -150,18 +150,18 @@ std::optional<lock::Lease> take_lock(Session& session, const std::string& name, 
   WaitingDisplay display(name, live);
   lock::HolderInfo last_holder;
   session.store.set_interrupt_fd(interrupt_fd);
-  std::optional<lock::Lease> lease = lock::acquire(
-      session.store, std::move(request), policy,
-      [&](const lock::HolderInfo& holder, lock::Millis waited) {
-        last_holder = holder;
-        if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
-      });
+  std::optional<lock::Lease> lease = lock::acquire(session.store, std::move(request), policy,
+                                                   [&](const lock::HolderInfo& holder, lock::Millis waited) {
+                                                     last_holder = holder;
+                                                     if (!policy.max_wait || policy.max_wait->count() > 0)
+                                                       display.update(holder, waited);
+                                                   });
   session.store.set_interrupt_fd(-1);
   display.clear();
   if (!lease) {
     if (policy.max_wait && policy.max_wait->count() > 0) {
-      log::info("lock '{}' is still busy after waiting {}: {}", printable(name),
-                format_duration(*policy.max_wait), describe_holder(last_holder));
+      log::info("lock '{}' is still busy after waiting {}: {}", printable(name), format_duration(*policy.max_wait),
+                describe_holder(last_holder));
     } else {
       log::info("lock '{}' is busy: {}", printable(name), describe_holder(last_holder));
     }

@@ -32,7 +32,7 @@ struct TakeOptions {
   int conflict_exit_code = 75;
 
   void add_to(CLI::App& command);
-  lock::Millis ttl_ms() const;  // validated: at least 10ms
+  lock::Millis ttl_ms() const; // validated: at least 10ms
   lock::WaitPolicy wait_policy() const;
 };
 

@@ -86,8 +86,8 @@ Config resolve_config(const GlobalOptions& options) {
   if (config.prefix.empty()) config.prefix = k_default_prefix;
   for (char c : config.prefix) {
     if (c == '{' || c == '}' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      throw UsageError(fmt::format("invalid prefix '{}': braces and control characters are not allowed",
-                                   printable(config.prefix)));
+      throw UsageError(
+          fmt::format("invalid prefix '{}': braces and control characters are not allowed", printable(config.prefix)));
     }
   }
 

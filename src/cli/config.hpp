@@ -13,7 +13,7 @@ namespace rlock::cli {
 // The global options as typed; empty means "not given".
 struct GlobalOptions {
   std::string url;
-  std::string password;  // typed on the command line (draws a warning)
+  std::string password; // typed on the command line (draws a warning)
   std::string password_file;
   std::string prefix;
   std::string connect_timeout;

@@ -54,7 +54,7 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
     argv = command;
   }
   const lock::Millis ttl = options.take.ttl_ms();
-  (void)options.take.wait_policy();  // validate before connecting
+  (void)options.take.wait_policy(); // validate before connecting
   const int lost_signal = process::parse_signal(options.lost_signal, "--lost-signal");
   const lock::Millis grace = parse_duration(options.grace, "--grace");
   std::optional<lock::Millis> max_hold;
@@ -82,9 +82,8 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
 
   process::SpawnOptions spawn_options;
   spawn_options.argv = argv;
-  spawn_options.set_env = {{"RLOCK_NAME", options.name},
-                           {"RLOCK_TOKEN", lease->token()},
-                           {"RLOCK_FENCE", std::to_string(lease->fence())}};
+  spawn_options.set_env = {
+      {"RLOCK_NAME", options.name}, {"RLOCK_TOKEN", lease->token()}, {"RLOCK_FENCE", std::to_string(lease->fence())}};
   spawn_options.unset_env = {"RLOCK_PASSWORD", "REDISCLI_AUTH"};
   // The job may run rlock itself, so it keeps the URL, but not a password written in it.
   if (const char* url = std::getenv("RLOCK_URL"); url != nullptr && session.config.connect.endpoint.password) {
@@ -189,15 +188,17 @@ void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& actio
   options->take.add_to(*command);
   command->add_option("-c,--shell-command", options->shell_command, "run STRING with /bin/sh -c instead of a command")
       ->type_name("STRING");
-  command->add_option("--lost-signal", options->lost_signal,
-                      "signal for the job's process group when the lock is lost or --max-hold runs out (default TERM)")
+  command
+      ->add_option("--lost-signal", options->lost_signal,
+                   "signal for the job's process group when the lock is lost or --max-hold runs out (default TERM)")
       ->type_name("SIG");
   command->add_option("--grace", options->grace, "time between that signal and SIGKILL (default 10s)")
       ->type_name("DURATION");
   command->add_option("--max-hold", options->max_hold, "stop the job when it runs longer than DURATION; exit 124")
       ->type_name("DURATION");
-  command->add_option("--min-hold", options->min_hold,
-                      "keep the lock at least DURATION after acquiring it, even if the job ends sooner")
+  command
+      ->add_option("--min-hold", options->min_hold,
+                   "keep the lock at least DURATION after acquiring it, even if the job ends sooner")
       ->type_name("DURATION");
   command->callback([&action, &globals, options, &command_after_dashes] {
     action = [&globals, options, &command_after_dashes] { return run_exec(globals, *options, command_after_dashes); };

@@ -105,7 +105,8 @@ void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& ac
                                                     "--token-file or $RLOCK_TOKEN).");
   options->add_to(*command);
   command->add_flag("--force", options->force, "break the lock whoever holds it, and say who was evicted");
-  command->callback([&action, &globals, options] { action = [&globals, options] { return run_release(globals, *options); }; });
+  command->callback(
+      [&action, &globals, options] { action = [&globals, options] { return run_release(globals, *options); }; });
 }
 
 void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& action) {
@@ -113,7 +114,8 @@ void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& acti
   CLI::App* command = app.add_subcommand("renew", "Extend a lease taken with acquire --lease to --ttl from now.");
   options->add_to(*command);
   command->add_option("--ttl", options->ttl, "the new lease length from now (default 30s)")->type_name("DURATION");
-  command->callback([&action, &globals, options] { action = [&globals, options] { return run_renew(globals, *options); }; });
+  command->callback(
+      [&action, &globals, options] { action = [&globals, options] { return run_renew(globals, *options); }; });
 }
 
 } // namespace rlock::cli

@@ -17,7 +17,7 @@ namespace {
 
 struct StatusOptions {
   std::string name;
-  bool name_given = false;  // `status ""` is a bad name, not "list everything"
+  bool name_given = false; // `status ""` is a bad name, not "list everything"
   bool json = false;
 };
 
@@ -61,13 +61,14 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
     return out + "\n";
   }
   if (!info.has_metadata) return fmt::format("{}: {}\n", shown, describe_holder(info));
-  std::string out = fmt::format("{}: held by {}@{} pid {}", shown, printable(info.meta.user),
-                                printable(info.meta.host), info.meta.pid);
+  std::string out = fmt::format("{}: held by {}@{} pid {}", shown, printable(info.meta.user), printable(info.meta.host),
+                                info.meta.pid);
   if (info.keeper_pid > 0) out += fmt::format(" (keeper pid {})", info.keeper_pid);
   out += "\n";
   out += fmt::format("  command:  {}\n", printable(info.meta.command));
-  out += fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
-                     format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
+  out +=
+      fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
+                  format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
   out += fmt::format("  lease:    {} left of {}, renewed {} time{}\n", format_duration(lock::Millis(info.remaining_ms)),
                      format_duration(lock::Millis(info.ttl_ms)), info.renewals, info.renewals == 1 ? "" : "s");
   out += fmt::format("  fence:    {}\n", info.fence);
@@ -104,7 +105,7 @@ int run_status(const GlobalOptions& globals, const StatusOptions& options) {
   std::size_t held = 0;
   for (const auto& name : names) {
     lock::HolderInfo info = session.store.inspect(name);
-    if (!info.held) continue;  // released between SCAN and now
+    if (!info.held) continue; // released between SCAN and now
     ++held;
     if (options.json) {
       if (!json_items.empty()) json_items += ",";

@@ -17,13 +17,13 @@ namespace {
 Millis fallback_sleep(const HolderInfo& holder) {
   // Another client (redis-py, redsync) releases without waking anyone: look again soon.
   Millis cap = holder.has_metadata || holder.handoff ? k_max_fallback : k_foreign_recheck;
-  if (holder.remaining_ms < 0) return cap;  // a key without a TTL
+  if (holder.remaining_ms < 0) return cap; // a key without a TTL
   return std::clamp(Millis(holder.remaining_ms) + Millis(5), Millis(5), cap);
 }
 
 // Removes our ticket from the line when we stop waiting for any reason but success.
 class TicketGuard {
-public:
+ public:
   TicketGuard(LockStore& store, const AcquireRequest& request) : m_store(store), m_request(request) {}
   TicketGuard(const TicketGuard&) = delete;
   TicketGuard& operator=(const TicketGuard&) = delete;
@@ -37,7 +37,7 @@ public:
   }
   void disarm() noexcept { m_armed = false; }
 
-private:
+ private:
   LockStore& m_store;
   const AcquireRequest& m_request;
   bool m_armed = true;
@@ -92,10 +92,9 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
       store.wait_for_wake(request.name, request.ticket, sleep);
     } catch (const UnavailableError&) {
       if (policy.outage_patience.count() == 0) throw;
-      if (!outage_since) outage_since = clock();  // the next attempt decides whether to go on
+      if (!outage_since) outage_since = clock(); // the next attempt decides whether to go on
     }
   }
 }
 
 } // namespace rlock::lock
-

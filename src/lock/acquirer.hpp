@@ -17,8 +17,8 @@ constexpr Millis k_max_fallback{30'000};
 constexpr Millis k_foreign_recheck{1'000};
 
 struct WaitPolicy {
-  std::optional<Millis> max_wait;  // empty: wait forever; zero: try once
-  Millis max_sleep = k_max_fallback;  // shorter to refresh a live display between re-checks
+  std::optional<Millis> max_wait;    // empty: wait forever; zero: try once
+  Millis max_sleep = k_max_fallback; // shorter to refresh a live display between re-checks
   // How long Redis may stay unreachable *while waiting* (after the first contact succeeded)
   // before the error is reported; 0 reports the first failure.
   Millis outage_patience{0};

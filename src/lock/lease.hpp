@@ -19,19 +19,19 @@ TimePoint steady_now();
 Millis safety_margin(Millis ttl);
 
 class Lease {
-public:
+ public:
   enum class Status {
-    held,        // renewed, or still within the safety deadline while retrying
-    lost_free,   // the renewal found the lock gone (expired, or force-released)
-    lost_taken,  // another token holds it
-    expired,     // Redis stayed unreachable until the safety deadline
+    held,       // renewed, or still within the safety deadline while retrying
+    lost_free,  // the renewal found the lock gone (expired, or force-released)
+    lost_taken, // another token holds it
+    expired,    // Redis stayed unreachable until the safety deadline
     released,
   };
 
   // `confirmed_from` is when the request that took (or last renewed) the lock was sent: the
   // server set its TTL no earlier, so the lease runs at least until confirmed_from + ttl.
-  Lease(LockStore& store, std::string name, std::string token, std::int64_t fence, Millis ttl,
-        TimePoint confirmed_from, Clock clock = steady_now);
+  Lease(LockStore& store, std::string name, std::string token, std::int64_t fence, Millis ttl, TimePoint confirmed_from,
+        Clock clock = steady_now);
   Lease(Lease&& other) noexcept;
   // Releases this lease first if it is still held, then takes over `other`.
   Lease& operator=(Lease&& other) noexcept;
@@ -65,7 +65,7 @@ public:
   // Forgets the lease without releasing it: another process (the keeper) takes over.
   void detach() noexcept { m_status = Status::released; }
 
-private:
+ private:
   void release_quietly() noexcept;
 
   LockStore* m_store;
@@ -74,7 +74,7 @@ private:
   std::int64_t m_fence;
   Millis m_ttl;
   TimePoint m_confirmed_from;
-  TimePoint m_retry_at{};  // set while retrying after a transient failure
+  TimePoint m_retry_at{}; // set while retrying after a transient failure
   Clock m_clock;
   Status m_status = Status::held;
   std::string m_last_error;

@@ -26,13 +26,13 @@ struct HolderMeta {
 // What the store knows about a lock. `held` false means the lock is free and the rest is empty.
 struct HolderInfo {
   bool held = false;
-  bool has_metadata = false;  // false when another client (redis-py, redsync) holds the key
-  bool handoff = false;       // a release is passing the lock to the first waiter
+  bool has_metadata = false; // false when another client (redis-py, redsync) holds the key
+  bool handoff = false;      // a release is passing the lock to the first waiter
   HolderMeta meta;
-  std::int64_t acquired_at_ms = 0;  // server clock, Unix milliseconds
-  std::int64_t server_now_ms = 0;   // server clock when this was read
-  std::int64_t ttl_ms = 0;          // lease length asked for at acquisition
-  std::int64_t remaining_ms = 0;    // PTTL of the lock key; -1 when it has no TTL
+  std::int64_t acquired_at_ms = 0; // server clock, Unix milliseconds
+  std::int64_t server_now_ms = 0;  // server clock when this was read
+  std::int64_t ttl_ms = 0;         // lease length asked for at acquisition
+  std::int64_t remaining_ms = 0;   // PTTL of the lock key; -1 when it has no TTL
   std::int64_t fence = 0;
   std::int64_t renewals = 0;
   std::int64_t waiters = 0;
@@ -53,26 +53,26 @@ struct AcquireRequest {
 
 struct AcquireResult {
   bool acquired = false;
-  std::int64_t fence = 0;  // when acquired
-  HolderInfo holder;       // when busy: who holds it (or, free but another waiter is first)
+  std::int64_t fence = 0; // when acquired
+  HolderInfo holder;      // when busy: who holds it (or, free but another waiter is first)
 };
 
 // The outcome of a token-checked operation (renew, release).
 enum class TokenCheck {
-  ok,     // the token owned the lock; the operation took effect
-  free,   // the lock is gone (expired or released)
-  taken,  // another token holds the lock now
+  ok,    // the token owned the lock; the operation took effect
+  free,  // the lock is gone (expired or released)
+  taken, // another token holds the lock now
 };
 
 struct ReleaseResult {
   TokenCheck outcome = TokenCheck::free;
-  Millis kept_for{0};            // with min-hold: how long the lease still runs
-  std::int64_t keeper_pid = 0;   // the keeper to stop after a release, if any
+  Millis kept_for{0};          // with min-hold: how long the lease still runs
+  std::int64_t keeper_pid = 0; // the keeper to stop after a release, if any
   std::string keeper_host;
 };
 
 class LockStore {
-public:
+ public:
   virtual ~LockStore() = default;
 
   // One atomic attempt: take the lock if it is free (and this ticket is first in the queue,
@@ -81,8 +81,8 @@ public:
 
   // Extends the lease to `ttl` if `token` still owns it. A non-zero keeper_pid is recorded
   // instead of counting a renewal. The call gives up (throwing UnavailableError) at `deadline`.
-  virtual TokenCheck renew(std::string_view name, std::string_view token, Millis ttl,
-                           std::int64_t keeper_pid, std::optional<TimePoint> deadline) = 0;
+  virtual TokenCheck renew(std::string_view name, std::string_view token, Millis ttl, std::int64_t keeper_pid,
+                           std::optional<TimePoint> deadline) = 0;
 
   // Deletes the lock if `token` owns it; with min_hold > 0 shortens the lease so that the lock
   // lives until min_hold after its acquisition (on the server's clock) instead.

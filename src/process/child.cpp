@@ -41,7 +41,8 @@ const char* describe_step(ChildStep step) {
 
 // Runs fn with SIGTTOU blocked: tcsetpgrp() from a background group then succeeds instead of
 // stopping the caller.
-template <typename Fn> void with_sigttou_blocked(Fn fn) noexcept {
+template <typename Fn>
+void with_sigttou_blocked(Fn fn) noexcept {
   sigset_t ttou;
   sigset_t saved;
   sigemptyset(&ttou);
@@ -55,16 +56,13 @@ template <typename Fn> void with_sigttou_blocked(Fn fn) noexcept {
 bool stops_us(int signo) noexcept {
   struct sigaction action {};
   sigset_t mask;
-  if (sigaction(signo, nullptr, &action) != 0 ||
-      pthread_sigmask(SIG_SETMASK, nullptr, &mask) != 0) {
+  if (sigaction(signo, nullptr, &action) != 0 || pthread_sigmask(SIG_SETMASK, nullptr, &mask) != 0) {
     return false;
   }
   return action.sa_handler == SIG_DFL && sigismember(&mask, signo) == 0;
 }
 
-bool is_valid_env_name(std::string_view name) {
-  return !name.empty() && name.find('=') == std::string_view::npos;
-}
+bool is_valid_env_name(std::string_view name) { return !name.empty() && name.find('=') == std::string_view::npos; }
 
 std::vector<std::string> build_environment(const SpawnOptions& options) {
   for (const auto& [name, value] : options.set_env) {
@@ -165,10 +163,9 @@ Child::Child(pid_t pid, bool own_group) noexcept
     : m_pid(pid), m_pgid(own_group ? pid : getpgrp()), m_own_group(own_group) {}
 
 Child::Child(Child&& other) noexcept
-    : m_pid(std::exchange(other.m_pid, -1)), m_pgid(std::exchange(other.m_pgid, -1)),
-      m_own_group(other.m_own_group), m_terminal_fd(std::exchange(other.m_terminal_fd, -1)),
-      m_terminal_home(other.m_terminal_home), m_held_terminal(other.m_held_terminal),
-      m_status(std::exchange(other.m_status, {})) {}
+    : m_pid(std::exchange(other.m_pid, -1)), m_pgid(std::exchange(other.m_pgid, -1)), m_own_group(other.m_own_group),
+      m_terminal_fd(std::exchange(other.m_terminal_fd, -1)), m_terminal_home(other.m_terminal_home),
+      m_held_terminal(other.m_held_terminal), m_status(std::exchange(other.m_status, {})) {}
 
 Child& Child::operator=(Child&& other) noexcept {
   if (this != &other) {
@@ -269,8 +266,7 @@ bool Child::signal(int signo) {
   if (m_pid <= 0 || m_status) return false;
   if (kill(m_pid, signo) == 0) return true;
   if (errno == ESRCH) return false;
-  throw SystemError(fmt::format("could not send SIG{} to process {}", signal_name(signo), m_pid),
-                    errno);
+  throw SystemError(fmt::format("could not send SIG{} to process {}", signal_name(signo), m_pid), errno);
 }
 
 bool Child::signal_group(int signo) {
@@ -279,8 +275,7 @@ bool Child::signal_group(int signo) {
   if (kill(-m_pgid, signo) == 0) return true;
   // EPERM: what is left of the group changed its credentials; there is nothing we can do.
   if (errno == ESRCH || errno == EPERM) return false;
-  throw SystemError(
-      fmt::format("could not send SIG{} to process group {}", signal_name(signo), m_pgid), errno);
+  throw SystemError(fmt::format("could not send SIG{} to process group {}", signal_name(signo), m_pgid), errno);
 }
 
 bool Child::group_alive() const noexcept {
@@ -313,8 +308,8 @@ Child spawn(const SpawnOptions& options) {
   } else {
     sigemptyset(&mask);
   }
-  const bool take_terminal = options.take_terminal && options.new_process_group &&
-                             isatty(STDIN_FILENO) == 1 && tcgetpgrp(STDIN_FILENO) == getpgrp();
+  const bool take_terminal = options.take_terminal && options.new_process_group && isatty(STDIN_FILENO) == 1 &&
+                             tcgetpgrp(STDIN_FILENO) == getpgrp();
 
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -323,9 +318,15 @@ Child spawn(const SpawnOptions& options) {
   Fd report_read(pipe_fds[0]);
   Fd report_write(pipe_fds[1]);
 
-  const ChildPlan plan{argv.data(), envp.data(), mask,
-                       &options.default_signals, getpid(), options.death_signal,
-                       options.new_process_group, take_terminal, report_write.get()};
+  const ChildPlan plan{argv.data(),
+                       envp.data(),
+                       mask,
+                       &options.default_signals,
+                       getpid(),
+                       options.death_signal,
+                       options.new_process_group,
+                       take_terminal,
+                       report_write.get()};
   pid_t pid = fork();
   if (pid < 0) throw SystemError("could not start a process (fork)", errno);
   if (pid == 0) run_child(plan);
@@ -358,8 +359,7 @@ Child spawn(const SpawnOptions& options) {
   if (failure.step == ChildStep::exec) {
     throw SpawnError(options.argv.front(), failure.error_number);
   }
-  throw SystemError(fmt::format("could not prepare the child process ({})",
-                                describe_step(failure.step)),
+  throw SystemError(fmt::format("could not prepare the child process ({})", describe_step(failure.step)),
                     failure.error_number);
 }
 

@@ -41,11 +41,11 @@ struct SpawnOptions {
 
 // The command could not be started: not found (exit 127) or found but not runnable (126).
 class SpawnError : public Error {
-public:
+ public:
   SpawnError(const std::string& command, int err);
   int error_number() const noexcept { return m_errno; }
 
-private:
+ private:
   int m_errno;
 };
 
@@ -53,7 +53,7 @@ private:
 // been reaped (an exception unwinding), it SIGKILLs the job's process group and reaps the
 // child, so nothing runs on unsupervised.
 class Child {
-public:
+ public:
   Child(Child&& other) noexcept;
   Child& operator=(Child&& other) noexcept;
   Child(const Child&) = delete;
@@ -92,13 +92,13 @@ public:
   // and have exited, once the direct child is gone, so that they stop counting as alive.
   void reap_orphans() noexcept;
 
-private:
+ private:
   friend Child spawn(const SpawnOptions& options);
 
-// Makes rlock the reaper of its descendants orphaned while it runs (PR_SET_CHILD_SUBREAPER):
-// a job's background processes then stay rlock's to see, signal and reap, rather than
-// passing to an init that may reap them late (a zombie still counts as a group member).
-void become_subreaper();
+  // Makes rlock the reaper of its descendants orphaned while it runs (PR_SET_CHILD_SUBREAPER):
+  // a job's background processes then stay rlock's to see, signal and reap, rather than
+  // passing to an init that may reap them late (a zombie still counts as a group member).
+  void become_subreaper();
   Child(pid_t pid, bool own_group) noexcept;
 
   void reaped(int wait_status) noexcept;

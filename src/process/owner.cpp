@@ -71,8 +71,7 @@ bool is_copy_of(pid_t child, pid_t parent) {
   if (!child_exe || !parent_exe || *child_exe != *parent_exe) return false;
   auto child_cmdline = read_proc_file(child, "cmdline");
   auto parent_cmdline = read_proc_file(parent, "cmdline");
-  return child_cmdline && parent_cmdline && !child_cmdline->empty() &&
-         *child_cmdline == *parent_cmdline;
+  return child_cmdline && parent_cmdline && !child_cmdline->empty() && *child_cmdline == *parent_cmdline;
 }
 
 } // namespace

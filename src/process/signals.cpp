@@ -23,23 +23,18 @@ struct SignalEntry {
 // Linux's standard signals by name. The first entry for a number is its canonical name; the
 // aliases after it are only accepted when parsing.
 constexpr std::array k_signal_table{
-    SignalEntry{"HUP", SIGHUP},       SignalEntry{"INT", SIGINT},
-    SignalEntry{"QUIT", SIGQUIT},     SignalEntry{"ILL", SIGILL},
-    SignalEntry{"TRAP", SIGTRAP},     SignalEntry{"ABRT", SIGABRT},
-    SignalEntry{"BUS", SIGBUS},       SignalEntry{"FPE", SIGFPE},
-    SignalEntry{"KILL", SIGKILL},     SignalEntry{"USR1", SIGUSR1},
-    SignalEntry{"SEGV", SIGSEGV},     SignalEntry{"USR2", SIGUSR2},
-    SignalEntry{"PIPE", SIGPIPE},     SignalEntry{"ALRM", SIGALRM},
-    SignalEntry{"TERM", SIGTERM},     SignalEntry{"STKFLT", SIGSTKFLT},
-    SignalEntry{"CHLD", SIGCHLD},     SignalEntry{"CONT", SIGCONT},
-    SignalEntry{"STOP", SIGSTOP},     SignalEntry{"TSTP", SIGTSTP},
-    SignalEntry{"TTIN", SIGTTIN},     SignalEntry{"TTOU", SIGTTOU},
-    SignalEntry{"URG", SIGURG},       SignalEntry{"XCPU", SIGXCPU},
-    SignalEntry{"XFSZ", SIGXFSZ},     SignalEntry{"VTALRM", SIGVTALRM},
-    SignalEntry{"PROF", SIGPROF},     SignalEntry{"WINCH", SIGWINCH},
-    SignalEntry{"IO", SIGIO},         SignalEntry{"PWR", SIGPWR},
-    SignalEntry{"SYS", SIGSYS},       SignalEntry{"IOT", SIGABRT},
-    SignalEntry{"CLD", SIGCHLD},      SignalEntry{"POLL", SIGIO},
+    SignalEntry{"HUP", SIGHUP},       SignalEntry{"INT", SIGINT},       SignalEntry{"QUIT", SIGQUIT},
+    SignalEntry{"ILL", SIGILL},       SignalEntry{"TRAP", SIGTRAP},     SignalEntry{"ABRT", SIGABRT},
+    SignalEntry{"BUS", SIGBUS},       SignalEntry{"FPE", SIGFPE},       SignalEntry{"KILL", SIGKILL},
+    SignalEntry{"USR1", SIGUSR1},     SignalEntry{"SEGV", SIGSEGV},     SignalEntry{"USR2", SIGUSR2},
+    SignalEntry{"PIPE", SIGPIPE},     SignalEntry{"ALRM", SIGALRM},     SignalEntry{"TERM", SIGTERM},
+    SignalEntry{"STKFLT", SIGSTKFLT}, SignalEntry{"CHLD", SIGCHLD},     SignalEntry{"CONT", SIGCONT},
+    SignalEntry{"STOP", SIGSTOP},     SignalEntry{"TSTP", SIGTSTP},     SignalEntry{"TTIN", SIGTTIN},
+    SignalEntry{"TTOU", SIGTTOU},     SignalEntry{"URG", SIGURG},       SignalEntry{"XCPU", SIGXCPU},
+    SignalEntry{"XFSZ", SIGXFSZ},     SignalEntry{"VTALRM", SIGVTALRM}, SignalEntry{"PROF", SIGPROF},
+    SignalEntry{"WINCH", SIGWINCH},   SignalEntry{"IO", SIGIO},         SignalEntry{"PWR", SIGPWR},
+    SignalEntry{"SYS", SIGSYS},       SignalEntry{"IOT", SIGABRT},      SignalEntry{"CLD", SIGCHLD},
+    SignalEntry{"POLL", SIGIO},
 };
 
 std::optional<int> parse_number(std::string_view text) {
@@ -107,8 +102,7 @@ SignalBlock::~SignalBlock() {
   pthread_sigmask(SIG_SETMASK, &m_original, nullptr);
 }
 
-SignalFd::SignalFd(const sigset_t& signals)
-    : m_fd(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC)) {
+SignalFd::SignalFd(const sigset_t& signals) : m_fd(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC)) {
   if (!m_fd) {
     throw SystemError("could not create a signalfd", errno);
   }

@@ -15,8 +15,7 @@ namespace rlock::process {
 
 // The signals rlock passes on to the job (SPEC §1 exec): each one it receives reaches the job's
 // process group exactly once.
-inline constexpr std::array<int, 6> k_forwarded_signals{SIGINT, SIGTERM, SIGHUP,
-                                                        SIGQUIT, SIGUSR1, SIGUSR2};
+inline constexpr std::array<int, 6> k_forwarded_signals{SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 // k_forwarded_signals plus SIGCHLD: what the exec loop waits for.
 sigset_t supervised_signals();
@@ -30,7 +29,7 @@ sigset_t supervised_signals();
 // kill rlock at the last moment would replace the exit status it decided on.
 // Neither copyable nor movable: it is a scope.
 class SignalBlock {
-public:
+ public:
   // Blocks supervised_signals().
   SignalBlock();
   explicit SignalBlock(const sigset_t& signals);
@@ -43,21 +42,21 @@ public:
   // The signals this block asked to block (a SignalFd over them sees every one).
   const sigset_t& signals() const noexcept { return m_signals; }
 
-private:
+ private:
   sigset_t m_signals;
   sigset_t m_original;
 };
 
 // A non-blocking, close-on-exec signalfd over signals the caller has blocked (see SignalBlock).
 class SignalFd {
-public:
+ public:
   explicit SignalFd(const sigset_t& signals);
 
   int fd() const noexcept { return m_fd.get(); }
   // The next pending signal, or nullopt when none is pending. Throws SystemError on failure.
   std::optional<signalfd_siginfo> read();
 
-private:
+ private:
   Fd m_fd;
 };
 

@@ -43,18 +43,15 @@ constexpr std::chrono::milliseconds k_group_check_interval{20};
 constexpr std::chrono::seconds k_max_wait{1};
 
 bool is_forwarded(int signo) {
-  return std::find(k_forwarded_signals.begin(), k_forwarded_signals.end(), signo) !=
-         k_forwarded_signals.end();
+  return std::find(k_forwarded_signals.begin(), k_forwarded_signals.end(), signo) != k_forwarded_signals.end();
 }
 
 // Waits until the signalfd is readable or `wake` has come.
 void wait_for(const SignalFd& signals, Clock::time_point wake) {
-  auto remaining = std::clamp<Clock::duration>(wake - Clock::now(), Clock::duration::zero(),
-                                               k_max_wait);
+  auto remaining = std::clamp<Clock::duration>(wake - Clock::now(), Clock::duration::zero(), k_max_wait);
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(remaining);
   auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining - seconds);
-  const timespec timeout{static_cast<time_t>(seconds.count()),
-                         static_cast<long>(nanoseconds.count())};
+  const timespec timeout{static_cast<time_t>(seconds.count()), static_cast<long>(nanoseconds.count())};
   pollfd fd{signals.fd(), POLLIN, 0};
   if (ppoll(&fd, 1, &timeout, nullptr) < 0 && errno != EINTR) {
     throw SystemError("could not wait for signals (ppoll)", errno);
@@ -63,9 +60,7 @@ void wait_for(const SignalFd& signals, Clock::time_point wake) {
 
 } // namespace
 
-int SupervisorResult::exit_code() const noexcept {
-  return stopped_by ? stopped_by->exit_code : job.shell_code();
-}
+int SupervisorResult::exit_code() const noexcept { return stopped_by ? stopped_by->exit_code : job.shell_code(); }
 
 SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hooks) {
   SupervisorResult result;
@@ -75,10 +70,9 @@ SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hoo
   for (;;) {
     while (auto info = signals.read()) {
       const int signo = static_cast<int>(info->ssi_signo);
-      if (!is_forwarded(signo)) continue; // SIGCHLD: try_wait() below, every turn
+      if (!is_forwarded(signo)) continue;                 // SIGCHLD: try_wait() below, every turn
       if (child.status() && !result.stopped_by) continue; // the job is over
-      log::verbose("forwarding SIG{} to the job (process group {})", signal_name(signo),
-                   child.pgid());
+      log::verbose("forwarding SIG{} to the job (process group {})", signal_name(signo), child.pgid());
       child.signal_group(signo);
     }
     child.try_wait();
@@ -92,9 +86,8 @@ SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hoo
           next_deadline = *deadline;
         } else {
           auto& stop = result.stopped_by.emplace(std::get<StopRequest>(std::move(next)));
-          log::verbose("stopping the job ({}): SIG{} to process group {}, SIGKILL after {} ms",
-                       stop.reason, signal_name(stop.signal), child.pgid(),
-                       stop.grace.count());
+          log::verbose("stopping the job ({}): SIG{} to process group {}, SIGKILL after {} ms", stop.reason,
+                       signal_name(stop.signal), child.pgid(), stop.grace.count());
           child.signal_group(stop.signal);
           kill_at = Clock::now() + std::max(stop.grace, std::chrono::milliseconds::zero());
         }

@@ -25,8 +25,7 @@ void append_command(std::string& out, const Args& argv) {
     lengths.push_back(arg.size());
   }
   char* formatted = nullptr;
-  int length = ::redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), pointers.data(),
-                                        lengths.data());
+  int length = ::redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), pointers.data(), lengths.data());
   if (length < 0 || formatted == nullptr) throw Error(ExitCode::internal, "could not format a Redis command");
   out.append(formatted, static_cast<std::size_t>(length));
   ::redisFreeCommand(formatted);
@@ -136,8 +135,8 @@ std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::
             !text.starts_with("NOAUTH") && !text.starts_with("ERR AUTH")) {
           throw ConfigError(fmt::format("Redis refused SELECT {}: {}", m_options.endpoint.db, printable(text)));
         }
-        throw AuthError(fmt::format("Redis at {} refused the credentials: {}", m_options.endpoint.redacted(),
-                                    printable(text)));
+        throw AuthError(
+            fmt::format("Redis at {} refused the credentials: {}", m_options.endpoint.redacted(), printable(text)));
       }
     }
     out.clear();
@@ -189,9 +188,8 @@ void throw_reply_error(ReplyView reply, std::string_view context) {
                                   "program uses it: choose another --prefix",
                                   context, text));
   }
-  if (starts_with_code(text, "READONLY") || starts_with_code(text, "OOM") ||
-      starts_with_code(text, "LOADING") || starts_with_code(text, "BUSY") ||
-      starts_with_code(text, "MASTERDOWN") || starts_with_code(text, "TRYAGAIN") ||
+  if (starts_with_code(text, "READONLY") || starts_with_code(text, "OOM") || starts_with_code(text, "LOADING") ||
+      starts_with_code(text, "BUSY") || starts_with_code(text, "MASTERDOWN") || starts_with_code(text, "TRYAGAIN") ||
       starts_with_code(text, "CLUSTERDOWN")) {
     throw UnavailableError(fmt::format("{}: Redis cannot serve it now: {}", context, text));
   }

@@ -23,7 +23,7 @@ struct Script;
 namespace rlock::redis {
 
 struct ConnectOptions {
-  Endpoint endpoint;  // with the password already resolved from flags, files and environment
+  Endpoint endpoint; // with the password already resolved from flags, files and environment
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds io_timeout{5000};
 };
@@ -31,7 +31,7 @@ struct ConnectOptions {
 using Args = std::vector<std::string_view>;
 
 class Connection {
-public:
+ public:
   explicit Connection(ConnectOptions options);
   ~Connection();
   Connection(Connection&&) noexcept;
@@ -47,8 +47,7 @@ public:
   Reply command(const Args& argv, std::optional<Deadline> deadline = {});
 
   // EVALSHA, falling back to EVAL when the server does not have the script cached.
-  Reply eval(const scripts::Script& script, const Args& keys, const Args& args,
-             std::optional<Deadline> deadline = {});
+  Reply eval(const scripts::Script& script, const Args& keys, const Args& args, std::optional<Deadline> deadline = {});
 
   // Blocking calls also return early (throwing Interrupted) when this fd turns readable.
   void set_interrupt_fd(int fd) noexcept;
@@ -58,7 +57,7 @@ public:
   const Endpoint& endpoint() const noexcept { return m_options.endpoint; }
   std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
 
-private:
+ private:
   struct ReaderFree {
     void operator()(redisReader* reader) const noexcept;
   };
@@ -69,13 +68,13 @@ private:
   ConnectOptions m_options;
   std::optional<Transport> m_transport;
   std::unique_ptr<redisReader, ReaderFree> m_reader;
-  std::string m_first_bytes;  // what the server sent first, to say what it is if not Redis
+  std::string m_first_bytes; // what the server sent first, to say what it is if not Redis
   int m_interrupt_fd = -1;
 };
 
 // Throws the Error an error reply deserves: NOAUTH/WRONGPASS/NOPERM → AuthError (77),
-// WRONGTYPE or a counter that is not one → ConfigError (78), READONLY/OOM/LOADING/BUSY → UnavailableError (69), others →
-// internal (70). `context` says what rlock was doing.
+// WRONGTYPE or a counter that is not one → ConfigError (78), READONLY/OOM/LOADING/BUSY → UnavailableError (69), others
+// → internal (70). `context` says what rlock was doing.
 [[noreturn]] void throw_reply_error(ReplyView reply, std::string_view context);
 
 } // namespace rlock::redis

@@ -23,7 +23,7 @@ std::int64_t number(ReplyView reply) { return reply.is_nil() ? 0 : reply.integer
 lock::HolderInfo holder_from(ReplyView reply, std::size_t at) {
   lock::HolderInfo info;
   info.held = reply[at].integer() == 1;
-  info.remaining_ms = reply[at + 1].integer();  // -1: the key has no TTL
+  info.remaining_ms = reply[at + 1].integer(); // -1: the key has no TTL
   info.waiters = reply[at + 2].integer();
   info.server_now_ms = reply[at + 3].integer();
   if (!info.held) {
@@ -90,8 +90,7 @@ lock::AcquireResult RedisLockStore::try_acquire(const lock::AcquireRequest& requ
   std::string pid = std::to_string(request.meta.pid);
   std::string ticket_ttl = std::to_string(request.ticket_ttl.count());
   std::string claim = request.ticket.empty() ? std::string() : std::exchange(m_claim, {});
-  Reply reply = checked(m_connection.eval(scripts::k_acquire,
-                                          {lock_key, meta_key, fence_key, waiters_key, wake_key},
+  Reply reply = checked(m_connection.eval(scripts::k_acquire, {lock_key, meta_key, fence_key, waiters_key, wake_key},
                                           {request.token, ttl, request.meta.host, pid, request.meta.user,
                                            request.meta.command, request.ticket, ticket_ttl, claim}),
                         fmt::format("acquiring {}", lock_key));
@@ -155,9 +154,9 @@ lock::HolderInfo RedisLockStore::force_release(std::string_view name) {
   std::string waiters_key = m_keys.waiters(name);
   std::string wake_key = m_keys.wake(name);
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  Reply reply = checked(m_connection.eval(scripts::k_force_release, {lock_key, meta_key, waiters_key, wake_key},
-                                          {handoff_ttl}),
-                        fmt::format("force-releasing {}", lock_key));
+  Reply reply =
+      checked(m_connection.eval(scripts::k_force_release, {lock_key, meta_key, waiters_key, wake_key}, {handoff_ttl}),
+              fmt::format("force-releasing {}", lock_key));
   return holder_from(reply.view(), 0);
 }
 
@@ -175,8 +174,7 @@ std::vector<std::string> RedisLockStore::list_names() {
   std::string cursor = "0";
   std::string pattern = m_keys.scan_pattern();
   do {
-    Reply reply = checked(m_connection.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}),
-                          "listing locks");
+    Reply reply = checked(m_connection.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}), "listing locks");
     ReplyView view = reply.view();
     cursor = std::string(view[0].string());
     ReplyView keys = view[1];

@@ -13,29 +13,29 @@ namespace rlock::redis {
 // The key schema (docs/redis-keys.md). Every key of a lock shares the hash tag {NAME}, so one
 // script touches one cluster slot.
 class KeySchema {
-public:
+ public:
   explicit KeySchema(std::string prefix) : m_prefix(std::move(prefix)) {}
 
-  std::string lock(std::string_view name) const;     // PREFIX{NAME}: the token, PX TTL
-  std::string meta(std::string_view name) const;     // PREFIX{NAME}:meta: holder hash, same TTL
-  std::string fence(std::string_view name) const;    // PREFIX{NAME}:fence: counter, no TTL
-  std::string waiters(std::string_view name) const;  // PREFIX{NAME}:waiters: zset ticket→expiry
-  std::string wake(std::string_view name) const;     // PREFIX{NAME}:wake: hand-off list
-  std::string scan_pattern() const;                  // matches lock keys only
+  std::string lock(std::string_view name) const;    // PREFIX{NAME}: the token, PX TTL
+  std::string meta(std::string_view name) const;    // PREFIX{NAME}:meta: holder hash, same TTL
+  std::string fence(std::string_view name) const;   // PREFIX{NAME}:fence: counter, no TTL
+  std::string waiters(std::string_view name) const; // PREFIX{NAME}:waiters: zset ticket→expiry
+  std::string wake(std::string_view name) const;    // PREFIX{NAME}:wake: hand-off list
+  std::string scan_pattern() const;                 // matches lock keys only
   // The lock name in a lock key, or empty if the key is not one.
   std::string name_of(std::string_view key) const;
 
-private:
+ private:
   std::string m_prefix;
 };
 
 class RedisLockStore final : public lock::LockStore {
-public:
+ public:
   RedisLockStore(Connection& connection, std::string prefix);
 
   lock::AcquireResult try_acquire(const lock::AcquireRequest& request) override;
-  lock::TokenCheck renew(std::string_view name, std::string_view token, lock::Millis ttl,
-                         std::int64_t keeper_pid, std::optional<lock::TimePoint> deadline) override;
+  lock::TokenCheck renew(std::string_view name, std::string_view token, lock::Millis ttl, std::int64_t keeper_pid,
+                         std::optional<lock::TimePoint> deadline) override;
   lock::ReleaseResult release(std::string_view name, std::string_view token, lock::Millis min_hold) override;
   lock::HolderInfo force_release(std::string_view name) override;
   lock::HolderInfo inspect(std::string_view name) override;
@@ -51,8 +51,7 @@ public:
   // signalfd) turns readable. Other calls are short and bounded by their deadlines.
   void set_interrupt_fd(int fd) noexcept { m_interrupt_fd = fd; }
 
-private:
-
+ private:
   Connection& m_connection;
   KeySchema m_keys;
   std::string m_claim;

@@ -4,11 +4,11 @@
 
 #include "util/error.hpp"
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <fmt/format.h>
-#include <arpa/inet.h>
+#include <memory>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,8 +22,7 @@ namespace rlock::redis {
 namespace {
 
 int remaining_ms(Deadline deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) return 0;
   // Round up so that a wait never ends just before the deadline and spins.
   return static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1'000'000'000));
@@ -71,15 +70,13 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
       err = errno == EINPROGRESS || errno == EAGAIN ? finish_connect(fd.get(), deadline) : errno;
     }
     if (err != 0) {
-      throw UnavailableError(fmt::format("could not connect to unix://{}: {}", endpoint.path,
-                                         describe_errno(err)));
+      throw UnavailableError(fmt::format("could not connect to unix://{}: {}", endpoint.path, describe_errno(err)));
     }
     return Transport(std::move(fd), endpoint.path);
   }
 
-  std::string peer = endpoint.host.find(':') != std::string::npos
-                         ? fmt::format("[{}]:{}", endpoint.host, endpoint.port)
-                         : fmt::format("{}:{}", endpoint.host, endpoint.port);
+  std::string peer = endpoint.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", endpoint.host, endpoint.port)
+                                                                  : fmt::format("{}:{}", endpoint.host, endpoint.port);
   // A numeric address needs no resolver: skipping getaddrinfo saves its NSS and netlink work
   // on every run (rlock is started once per job, so start-up time is its speed).
   sockaddr_storage numeric{};

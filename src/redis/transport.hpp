@@ -18,7 +18,7 @@ using Deadline = std::chrono::steady_clock::time_point;
 // deadline on the steady clock; missing it throws UnavailableError. A TLS stream would sit
 // behind the same three calls, so callers never see which one they have.
 class Transport {
-public:
+ public:
   // Connects to the endpoint. Throws UnavailableError (refused, unreachable, timed out).
   static Transport connect(const Endpoint& endpoint, Deadline deadline);
 
@@ -33,12 +33,12 @@ public:
   int fd() const noexcept { return m_fd.get(); }
   const std::string& peer() const noexcept { return m_peer; }
 
-private:
+ private:
   Transport(Fd fd, std::string peer) : m_fd(std::move(fd)), m_peer(std::move(peer)) {}
   void wait_for(short events, Deadline deadline, const char* doing);
 
   Fd m_fd;
-  std::string m_peer;  // for messages: "127.0.0.1:6379" or the socket path
+  std::string m_peer; // for messages: "127.0.0.1:6379" or the socket path
   int m_interrupt_fd = -1;
 };
 

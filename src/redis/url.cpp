@@ -169,14 +169,15 @@ std::string render(const Endpoint& endpoint, std::string_view shown_password) {
       auth += endpoint.user.empty() ? "" : ":";
       auth += shown_password;
     } else {
-      auth += ':';  // user only: "user:@host", or it would read back as a password
+      auth += ':'; // user only: "user:@host", or it would read back as a password
     }
     auth += '@';
   }
   if (endpoint.kind == Endpoint::Kind::unix_socket) {
     std::string query;
     if (endpoint.db != 0) query += fmt::format("db={}", endpoint.db);
-    if (!endpoint.user.empty()) query += fmt::format("{}user={}", query.empty() ? "" : "&", percent_encode(endpoint.user));
+    if (!endpoint.user.empty())
+      query += fmt::format("{}user={}", query.empty() ? "" : "&", percent_encode(endpoint.user));
     if (endpoint.password) query += fmt::format("{}password={}", query.empty() ? "" : "&", shown_password);
     return query.empty() ? fmt::format("unix://{}", endpoint.path) : fmt::format("unix://{}?{}", endpoint.path, query);
   }

@@ -14,9 +14,9 @@ struct Endpoint {
   bool tls = false;
   std::string host = "127.0.0.1";
   int port = 6379;
-  std::string path;  // unix socket path
+  std::string path; // unix socket path
   int db = 0;
-  std::string user;  // empty: the default user
+  std::string user; // empty: the default user
   std::optional<std::string> password;
 
   // The URL with any password replaced by "***", safe for messages and -v output.

@@ -38,8 +38,8 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   while (pos < text.size()) {
     std::size_t start = pos;
     bool seen_dot = false;
-    while (pos < text.size() && (std::isdigit(static_cast<unsigned char>(text[pos])) != 0 ||
-                                 (text[pos] == '.' && !seen_dot))) {
+    while (pos < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[pos])) != 0 || (text[pos] == '.' && !seen_dot))) {
       seen_dot = seen_dot || text[pos] == '.';
       ++pos;
     }

@@ -28,53 +28,53 @@ constexpr int to_int(ExitCode code) noexcept { return static_cast<int>(code); }
 
 // An unexpected failure. The message is the text after "rlock: error: ".
 class Error : public std::runtime_error {
-public:
+ public:
   Error(ExitCode code, const std::string& message) : std::runtime_error(message), m_code(code) {}
   ExitCode code() const noexcept { return m_code; }
 
-private:
+ private:
   ExitCode m_code;
 };
 
 class UsageError : public Error {
-public:
+ public:
   explicit UsageError(const std::string& message) : Error(ExitCode::usage, message) {}
 };
 
 class ConfigError : public Error {
-public:
+ public:
   explicit ConfigError(const std::string& message) : Error(ExitCode::config, message) {}
 };
 
 // Redis could not be reached, timed out, or did not speak RESP. Retryable within a deadline.
 class UnavailableError : public Error {
-public:
+ public:
   explicit UnavailableError(const std::string& message) : Error(ExitCode::unavailable, message) {}
 };
 
 class AuthError : public Error {
-public:
+ public:
   explicit AuthError(const std::string& message) : Error(ExitCode::auth, message) {}
 };
 
 // A system call failed; the message names the call and strerror(errno).
 class SystemError : public Error {
-public:
+ public:
   SystemError(const std::string& what, int err);
   int error_number() const noexcept { return m_errno; }
 
-private:
+ private:
   int m_errno;
 };
 
 // Waiting or a blocking call was cut short by a signal the caller asked to watch.
 class Interrupted : public std::exception {
-public:
+ public:
   explicit Interrupted(int signo) : m_signo(signo) {}
   int signal_number() const noexcept { return m_signo; }
   const char* what() const noexcept override { return "interrupted by a signal"; }
 
-private:
+ private:
   int m_signo;
 };
 

@@ -7,7 +7,7 @@
 namespace rlock {
 
 class Fd {
-public:
+ public:
   Fd() noexcept = default;
   explicit Fd(int fd) noexcept : m_fd(fd) {}
   Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
@@ -27,7 +27,7 @@ public:
   int release() noexcept { return std::exchange(m_fd, -1); }
   void reset(int fd = -1) noexcept;
 
-private:
+ private:
   int m_fd = -1;
 };
 

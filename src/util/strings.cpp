@@ -10,9 +10,8 @@ namespace rlock {
 std::string shell_quote(std::string_view text) {
   bool safe = !text.empty();
   for (char c : text) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == '/' || c == ':' || c == '=' || c == '@' ||
-              c == ',' || c == '+' || c == '%';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.' || c == '/' || c == ':' || c == '=' || c == '@' || c == ',' || c == '+' || c == '%';
     safe = safe && ok;
   }
   if (safe) return std::string(text);
@@ -91,7 +90,7 @@ std::string json_escape(std::string_view text) {
         out.append(text.substr(i, length));
         i += length - 1;
       } else {
-        out += "\\ufffd";  // not UTF-8: JSON must be, so say "unknown character"
+        out += "\\ufffd"; // not UTF-8: JSON must be, so say "unknown character"
       }
     }
   }

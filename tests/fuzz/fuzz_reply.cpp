@@ -23,7 +23,7 @@ void walk(rlock::redis::ReplyView reply, int depth) {
     for (std::size_t i = 0; i < reply.size() && i < 64; ++i) walk(reply[i], depth + 1);
     try {
       (void)reply[reply.size()];
-      __builtin_trap();  // out of range must throw
+      __builtin_trap(); // out of range must throw
     } catch (const rlock::Error&) {
     }
   }

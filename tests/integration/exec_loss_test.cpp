@@ -37,8 +37,6 @@ std::vector<std::string> exec_argv(const RedisServer& redis, const std::string& 
   return argv;
 }
 
-
-
 // Kills what a pid file names (and its group) on scope exit: a failed test leaves nothing running.
 class PidReaper {
  public:

@@ -39,8 +39,6 @@ std::vector<std::string> with_rlock(std::vector<std::string> args) {
   return args;
 }
 
-
-
 // Kills a job's process group on scope exit, so that a failed test leaves nothing running.
 class JobReaper {
  public:

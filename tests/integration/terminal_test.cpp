@@ -124,7 +124,6 @@ class TmuxShell {
   int m_marker = 0;
 };
 
-
 // The command line typed at the shell: RLOCK_URL=... 'rlock' exec NAME -- ARGS...
 std::string exec_line(const RedisServer& redis, const std::string& name, const std::vector<std::string>& command) {
   std::string line = fmt::format("RLOCK_URL={} {} exec {} --", redis.url(), single_quoted(rlock_bin()), name);

@@ -52,8 +52,7 @@ TEST_CASE("spawn runs a command and reports how it ended") {
 TEST_CASE("spawn passes arguments verbatim, without a shell") {
   TempDir dir;
   std::string out = dir.file("out");
-  CHECK(run({"/bin/sh", "-c", "printf '%s|' \"$@\" > \"$0\"", out, "a b", "$HOME", "*", ""}) ==
-        ExitStatus{false, 0});
+  CHECK(run({"/bin/sh", "-c", "printf '%s|' \"$@\" > \"$0\"", out, "a b", "$HOME", "*", ""}) == ExitStatus{false, 0});
   CHECK(rlock::process::test::read_text(out) == "a b|$HOME|*||");
 }
 
@@ -64,8 +63,7 @@ TEST_CASE("a command that is not found is a SpawnError with exit code 127") {
   } catch (const SpawnError& error) {
     CHECK(error.code() == rlock::ExitCode::not_found);
     CHECK(error.error_number() == ENOENT);
-    CHECK(std::string(error.what()) ==
-          "cannot run 'rlock-no-such-command-4711': No such file or directory");
+    CHECK(std::string(error.what()) == "cannot run 'rlock-no-such-command-4711': No such file or directory");
   }
   CHECK(spawn_error_code({"/nonexistent-dir/cmd"}) == rlock::ExitCode::not_found);
   CHECK(spawn_error_code({"/etc/passwd/cmd"}) == rlock::ExitCode::not_found); // ENOTDIR
@@ -75,11 +73,9 @@ TEST_CASE("a command that is not found is a SpawnError with exit code 127") {
 TEST_CASE("a command that is found but cannot run is a SpawnError with exit code 126") {
   TempDir dir;
   std::string script = dir.file("not-executable");
-  {
-    std::ofstream(script) << "#!/bin/sh\nexit 0\n";
-  }
+  { std::ofstream(script) << "#!/bin/sh\nexit 0\n"; }
   REQUIRE(chmod(script.c_str(), 0644) == 0);
-  CHECK(spawn_error_code({script}) == rlock::ExitCode::cannot_run); // no x bit: even for root
+  CHECK(spawn_error_code({script}) == rlock::ExitCode::cannot_run);              // no x bit: even for root
   CHECK(spawn_error_code({dir.path().string()}) == rlock::ExitCode::cannot_run); // a directory
   try {
     run({dir.path().string()});
@@ -89,9 +85,7 @@ TEST_CASE("a command that is found but cannot run is a SpawnError with exit code
   }
 }
 
-TEST_CASE("an empty argv is a usage error") {
-  CHECK_THROWS_AS(spawn(SpawnOptions{}), rlock::UsageError);
-}
+TEST_CASE("an empty argv is a usage error") { CHECK_THROWS_AS(spawn(SpawnOptions{}), rlock::UsageError); }
 
 TEST_CASE("environment edits are visible in the child, the rest is inherited") {
   REQUIRE(setenv("RLOCK_TEST_KEEP", "kept", 1) == 0);
@@ -166,9 +160,7 @@ TEST_CASE("the child inherits inherited descriptors but none that are close-on-e
   rlock::Fd private_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
   REQUIRE(passed);
   REQUIRE(private_fd);
-  auto open_in_child = [](int fd) {
-    return run_sh("test -e /proc/self/fd/" + std::to_string(fd)).value == 0;
-  };
+  auto open_in_child = [](int fd) { return run_sh("test -e /proc/self/fd/" + std::to_string(fd)).value == 0; };
   CHECK(open_in_child(passed.get()));
   CHECK_FALSE(open_in_child(private_fd.get()));
 }

@@ -16,7 +16,7 @@ namespace rlock::process::test {
 
 // A fresh directory under $TMPDIR, removed with its contents.
 class TempDir {
-public:
+ public:
   TempDir() {
     auto base = std::filesystem::temp_directory_path() / "rlock-process-XXXXXX";
     std::string pattern = base.string();
@@ -32,7 +32,7 @@ public:
   std::filesystem::path path() const { return m_path; }
   std::string file(const std::string& name) const { return (m_path / name).string(); }
 
-private:
+ private:
   std::filesystem::path m_path;
 };
 
@@ -49,8 +49,7 @@ bool eventually(Condition condition, std::chrono::milliseconds limit = std::chro
 }
 
 // Options to run `argv`, starting with `mask` if given.
-inline SpawnOptions command(std::vector<std::string> argv,
-                            std::optional<sigset_t> mask = std::nullopt) {
+inline SpawnOptions command(std::vector<std::string> argv, std::optional<sigset_t> mask = std::nullopt) {
   SpawnOptions options;
   options.argv = std::move(argv);
   options.signal_mask = mask;

@@ -31,9 +31,8 @@ TEST_CASE("find_script_owner walks up past forked copies of a script") {
   std::string report = dir.file("subshell-pid");
   // The script (sh -c …) forks a copy of itself for $(…); the inner sh reports that copy's pid
   // (its parent) and becomes a sleep: script → subshell copy → sleep.
-  Child script = spawn(command(
-      {"/bin/sh", "-c", "x=$(/bin/sh -c 'echo $PPID > \"$0\"; exec sleep 30' \"$0\"; true)",
-       report}));
+  Child script =
+      spawn(command({"/bin/sh", "-c", "x=$(/bin/sh -c 'echo $PPID > \"$0\"; exec sleep 30' \"$0\"; true)", report}));
   std::string line;
   REQUIRE(eventually([&] { return has_line(report, line); }));
   const pid_t subshell = std::stoi(line);
@@ -43,7 +42,7 @@ TEST_CASE("find_script_owner walks up past forked copies of a script") {
   CHECK(find_script_owner(subshell) == script.pid());
   CHECK(find_script_owner(script.pid()) == script.pid()); // its parent is this test, no copy
   CHECK(find_script_owner(getpid()) == getpid());
-  CHECK(find_script_owner(999'999'999) == 999'999'999);   // gone: nothing to walk
+  CHECK(find_script_owner(999'999'999) == 999'999'999); // gone: nothing to walk
 }
 
 TEST_CASE("process_alive and open_pidfd follow a process to its end") {

@@ -121,9 +121,7 @@ TEST_CASE("a StopRequest escalates to SIGKILL when the job ignores the signal") 
   SignalFd signals(block.signals());
   TempDir dir;
   std::string report = dir.file("ready");
-  Child child = spawn_job(block,
-                          "trap '' TERM; echo ready > \"$0\"; while :; do sleep 0.05; done",
-                          report);
+  Child child = spawn_job(block, "trap '' TERM; echo ready > \"$0\"; while :; do sleep 0.05; done", report);
   bool asked = false;
   SupervisorHooks hooks{[&]() -> DeadlineOrStop {
     REQUIRE_FALSE(asked);
