@@ -20,7 +20,7 @@ for target in url duration name reply argv; do
   # error, which is how production behaves too: let such allocations fail instead of calling
   # them an out-of-memory crash.
   if ! ASAN_OPTIONS=allocator_may_return_null=1 "$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" \
-       -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=262144 "$work/$target" >"$log" 2>&1; then
+       -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=262144 -artifact_prefix="$build/" "$work/$target" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz_$target: FAILED" >&2
     exit 1
