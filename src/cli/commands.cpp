@@ -58,9 +58,11 @@ lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
   lock::HolderMeta meta;
   meta.host = host_name();
   meta.pid = pid;
-  // The user name is for people reading `status`; $USER is what they know it by, and costs
+  // The user name is for people reading `status`; $USER (or $LOGNAME, which cron sets) is what
+  // they know it by, and costs
   // no NSS lookup at every start (getpwuid is the fallback).
   const char* user = std::getenv("USER");
+  if (user == nullptr || *user == '\0') user = std::getenv("LOGNAME");
   if (user != nullptr && *user != '\0') {
     meta.user = user;
   } else if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) {
