@@ -59,8 +59,7 @@ lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
   meta.host = host_name();
   meta.pid = pid;
   // The user name is for people reading `status`; $USER (or $LOGNAME, which cron sets) is what
-  // they know it by, and costs
-  // no NSS lookup at every start (getpwuid is the fallback).
+  // they know it by, and costs no NSS lookup at every start (getpwuid is the fallback).
   const char* user = std::getenv("USER");
   if (user == nullptr || *user == '\0') user = std::getenv("LOGNAME");
   if (user != nullptr && *user != '\0') {
