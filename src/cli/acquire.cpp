@@ -124,19 +124,12 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   process::SignalFd signals(block.signals());
   Session session(globals);
   std::int64_t meta_pid = options.lease_only ? ::getppid() : owner;
-  std::optional<lock::Lease> lease;
-  try {
-    lease = take_lock(session, options.name, options.take,
-                      holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals.fd());
-  } catch (const Interrupted&) {
-    auto info = signals.read();
-    int signo = info ? static_cast<int>(info->ssi_signo) : SIGINT;
-    log::info("interrupted while waiting for '{}'", printable(options.name));
-    return 128 + signo;
-  }
-  if (!lease) return options.take.conflict_exit_code;
+  Taken taken = take_lock(session, options.name, options.take,
+                          holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals);
+  if (!taken.lease) return taken.exit_code;
+  lock::Lease& lease = *taken.lease;
 
-  if (!options.token_file.empty()) write_token_file(options.token_file, lease->token());
+  if (!options.token_file.empty()) write_token_file(options.token_file, lease.token());
 
   if (!options.lease_only) {
     pid_t keeper = ::fork();
@@ -145,21 +138,21 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
       become_keeper();
       // The parent still talks on the inherited socket; the keeper opens its own.
       session.connection.disconnect();
-      return run_keeper(*lease, owner, signals);
+      return run_keeper(lease, owner, signals);
     }
     // Record the keeper so that `release` can stop it at once.
-    session.store.renew(options.name, lease->token(), lease->ttl(), keeper, std::nullopt);
+    session.store.renew(options.name, lease.token(), lease.ttl(), keeper, std::nullopt);
     log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner);
   }
   std::string line =
-      options.export_form ? fmt::format("export RLOCK_TOKEN='{}'\n", lease->token()) : lease->token() + "\n";
+      options.export_form ? fmt::format("export RLOCK_TOKEN='{}'\n", lease.token()) : lease.token() + "\n";
   if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     // Nobody got the token: give the lock back rather than leave it held by no one's script.
     int err = errno;
-    if (options.lease_only) lease->release();
+    if (options.lease_only) lease.release();
     throw SystemError("writing the token to stdout", err);
   }
-  lease->detach();
+  lease.detach();
   return 0;
 }
 

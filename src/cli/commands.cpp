@@ -136,40 +136,52 @@ class WaitingDisplay {
 
 } // namespace
 
-std::optional<lock::Lease> take_lock(Session& session, const std::string& name, const TakeOptions& options,
-                                     lock::HolderMeta meta, int interrupt_fd) {
+Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
+                process::SignalFd& signals) {
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
   request.ttl = options.ttl_ms();
   request.meta = std::move(meta);
   lock::WaitPolicy policy = options.wait_policy();
-
   policy.outage_patience = lock::Millis(30'000);
+
   bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
   if (live) policy.max_sleep = lock::Millis(1000);
   WaitingDisplay display(name, live);
   lock::HolderInfo last_holder;
-  session.store.set_interrupt_fd(interrupt_fd);
-  std::optional<lock::Lease> lease = lock::acquire(session.store, std::move(request), policy,
-                                                   [&](const lock::HolderInfo& holder, lock::Millis waited) {
-                                                     last_holder = holder;
-                                                     if (!policy.max_wait || policy.max_wait->count() > 0)
-                                                       display.update(holder, waited);
-                                                   });
+  Taken taken;
+  session.store.set_interrupt_fd(signals.fd());
+  try {
+    taken.lease = lock::acquire(session.store, std::move(request), policy,
+                                [&](const lock::HolderInfo& holder, lock::Millis waited) {
+                                  last_holder = holder;
+                                  if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
+                                });
+  } catch (const Interrupted&) {
+    session.store.set_interrupt_fd(-1);
+    display.clear();
+    auto info = signals.read();
+    int signo = info ? static_cast<int>(info->ssi_signo) : SIGINT;
+    log::info("interrupted while waiting for '{}'", printable(name));
+    taken.exit_code = 128 + signo;
+    return taken;
+  }
   session.store.set_interrupt_fd(-1);
   display.clear();
-  if (!lease) {
+  if (!taken.lease) {
     if (policy.max_wait && policy.max_wait->count() > 0) {
       log::info("lock '{}' is still busy after waiting {}: {}", printable(name), format_duration(*policy.max_wait),
                 describe_holder(last_holder));
     } else {
       log::info("lock '{}' is busy: {}", printable(name), describe_holder(last_holder));
     }
-    return std::nullopt;
+    taken.exit_code = options.conflict_exit_code;
+    return taken;
   }
-  log::verbose("acquired '{}' (fence {}, ttl {})", printable(name), lease->fence(), format_duration(lease->ttl()));
-  return lease;
+  log::verbose("acquired '{}' (fence {}, ttl {})", printable(name), taken.lease->fence(),
+               format_duration(taken.lease->ttl()));
+  return taken;
 }
 
 void stop_keeper(const lock::ReleaseResult& result) {

@@ -5,6 +5,7 @@
 #include "cli/config.hpp"
 #include "lock/acquirer.hpp"
 #include "lock/lock_store.hpp"
+#include "process/signals.hpp"
 #include "redis/connection.hpp"
 #include "redis/redis_lock_store.hpp"
 
@@ -48,10 +49,17 @@ struct Session {
 lock::HolderMeta holder_meta(std::int64_t pid, std::string command);
 std::string host_name();
 
-// Takes the lock with the waiting UX (live line on a terminal, plain lines with -v).
-// Returns nothing when it stayed busy; prints why unless quiet.
-std::optional<lock::Lease> take_lock(Session& session, const std::string& name, const TakeOptions& options,
-                                     lock::HolderMeta meta, int interrupt_fd);
+// What came of waiting for a lock.
+struct Taken {
+  std::optional<lock::Lease> lease; // empty: busy, or interrupted
+  int exit_code = 0;                // when there is no lease: what rlock exits with
+};
+
+// Takes the lock with the waiting UX (live line on a terminal, plain lines with -v). A busy
+// lock gives --conflict-exit-code (saying why unless quiet); a signal from `signals` while
+// waiting gives 128+N, having left the waiting line.
+Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
+                process::SignalFd& signals);
 
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.
 std::string describe_holder(const lock::HolderInfo& holder);

@@ -41,110 +41,81 @@ std::string loss_reason(const lock::Lease& lease) {
   }
 }
 
-int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
-  lock::validate_name(options.name);
-  std::vector<std::string> argv;
+// The command to run: after '--', or `/bin/sh -c STRING`.
+std::vector<std::string> job_argv(const ExecOptions& options, const std::vector<std::string>& command) {
   if (!options.shell_command.empty()) {
     if (!command.empty()) throw UsageError("give either -c STRING or a command after '--', not both");
-    argv = {"/bin/sh", "-c", options.shell_command};
-  } else {
-    if (command.empty()) {
-      throw UsageError(fmt::format("no command to run: rlock exec {} -- COMMAND [ARG...]", shell_quote(options.name)));
-    }
-    argv = command;
+    return {"/bin/sh", "-c", options.shell_command};
   }
-  const lock::Millis ttl = options.take.ttl_ms();
-  (void)options.take.wait_policy(); // validate before connecting
-  const int lost_signal = process::parse_signal(options.lost_signal, "--lost-signal");
-  const lock::Millis grace = parse_duration(options.grace, "--grace");
+  if (command.empty()) {
+    throw UsageError(fmt::format("no command to run: rlock exec {} -- COMMAND [ARG...]", shell_quote(options.name)));
+  }
+  return command;
+}
+
+// How and when the job is stopped, parsed (and so validated) before anything is contacted.
+struct StopPolicy {
+  int signal = SIGTERM;
+  lock::Millis grace{0};
   std::optional<lock::Millis> max_hold;
-  if (!options.max_hold.empty()) {
-    max_hold = parse_duration(options.max_hold, "--max-hold");
-    if (max_hold->count() == 0) throw UsageError("--max-hold must be greater than zero");
-  }
   lock::Millis min_hold{0};
-  if (!options.min_hold.empty()) min_hold = parse_duration(options.min_hold, "--min-hold");
-  (void)ttl;
+};
 
-  process::SignalBlock block;
-  process::SignalFd signals(block.signals());
-  Session session(globals);
-  std::optional<lock::Lease> lease;
-  try {
-    lease = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals.fd());
-  } catch (const Interrupted&) {
-    auto info = signals.read();
-    int signo = info ? static_cast<int>(info->ssi_signo) : SIGINT;
-    log::info("interrupted while waiting for '{}'", printable(options.name));
-    return 128 + signo;
+StopPolicy parse_stop_policy(const ExecOptions& options) {
+  StopPolicy policy;
+  policy.signal = process::parse_signal(options.lost_signal, "--lost-signal");
+  policy.grace = parse_duration(options.grace, "--grace");
+  if (!options.max_hold.empty()) {
+    policy.max_hold = parse_duration(options.max_hold, "--max-hold");
+    if (policy.max_hold->count() == 0) throw UsageError("--max-hold must be greater than zero");
   }
-  if (!lease) return options.take.conflict_exit_code;
+  if (!options.min_hold.empty()) policy.min_hold = parse_duration(options.min_hold, "--min-hold");
+  return policy;
+}
 
-  process::SpawnOptions spawn_options;
-  spawn_options.argv = argv;
-  spawn_options.set_env = {
-      {"RLOCK_NAME", options.name}, {"RLOCK_TOKEN", lease->token()}, {"RLOCK_FENCE", std::to_string(lease->fence())}};
-  spawn_options.unset_env = {"RLOCK_PASSWORD", "REDISCLI_AUTH"};
+// The job's environment and process setup: the lock's name, token and fence in, every
+// password out (SPEC: nothing secret beyond the token).
+process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std::string& name,
+                                        const lock::Lease& lease, const Session& session,
+                                        const process::SignalBlock& block) {
+  process::SpawnOptions spawn;
+  spawn.argv = std::move(argv);
+  spawn.set_env = {
+      {"RLOCK_NAME", name}, {"RLOCK_TOKEN", lease.token()}, {"RLOCK_FENCE", std::to_string(lease.fence())}};
+  spawn.unset_env = {"RLOCK_PASSWORD", "REDISCLI_AUTH"};
   // The job may run rlock itself, so it keeps the URL, but not a password written in it.
   if (const char* url = std::getenv("RLOCK_URL"); url != nullptr && session.config.connect.endpoint.password) {
     try {
       redis::Endpoint endpoint = redis::parse_url(url);
       if (endpoint.password) {
         endpoint.password.reset();
-        spawn_options.set_env.emplace_back("RLOCK_URL", endpoint.url());
+        spawn.set_env.emplace_back("RLOCK_URL", endpoint.url());
       }
     } catch (const Error&) {
-      spawn_options.unset_env.emplace_back("RLOCK_URL");
+      spawn.unset_env.emplace_back("RLOCK_URL");
     }
   }
-  spawn_options.signal_mask = block.original_mask();
-  spawn_options.default_signals = {SIGPIPE};
+  spawn.signal_mask = block.original_mask();
+  spawn.default_signals = {SIGPIPE};
   // The job takes the terminal only when both its ends are on it: in `rlock exec x -- cmd |
   // less` the pager must keep it, so there the job runs in the background group instead.
-  spawn_options.take_terminal = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
-  // A failure to start leaves through the Lease's destructor, which releases the lock.
-  process::become_subreaper();
-  process::Child child = process::spawn(spawn_options);
-  log::verbose("started pid {}: {}", child.pid(), shell_join(argv));
+  spawn.take_terminal = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
+  return spawn;
+}
 
-  const lock::TimePoint started = lease->confirmed_from();
-  process::SupervisorHooks hooks;
-  hooks.on_deadline = [&]() -> process::DeadlineOrStop {
-    lock::TimePoint now = lock::steady_now();
-    if (max_hold && now >= started + *max_hold) {
-      return process::StopRequest{lost_signal, grace, to_int(ExitCode::max_hold),
-                                  fmt::format("the job ran longer than --max-hold {}", options.max_hold)};
-    }
-    if (lease->renew_if_due() != lock::Lease::Status::held) {
-      return process::StopRequest{lost_signal, grace, to_int(ExitCode::lost), loss_reason(*lease)};
-    }
-    lock::TimePoint next = lease->next_due();
-    if (max_hold) next = std::min(next, started + *max_hold);
-    return next;
-  };
-  process::SupervisorResult result = process::supervise(child, signals, hooks);
-
-  if (result.stopped_by) {
-    const auto& stop = *result.stopped_by;
-    std::string how = fmt::format("stopped the job with SIG{}{}", process::signal_name(stop.signal),
-                                  result.killed ? fmt::format(", then SIGKILL after {}", format_duration(grace)) : "");
-    if (stop.exit_code == to_int(ExitCode::lost)) {
-      auto lost_after = std::chrono::duration_cast<lock::Millis>(lock::steady_now() - started);
-      log::write_line("rlock: error: ", fmt::format("lost lock '{}' after {}: {}; {}", printable(options.name),
-                                                    format_duration(lost_after), stop.reason, how));
-      return stop.exit_code;
-    }
-    log::write_line("rlock: error: ", fmt::format("{}; {}", stop.reason, how));
-  }
-
+// Releases after the job (or shortens to --min-hold). Returns 76 when the lease turns out to
+// have been lost, else nothing; a Redis that cannot be reached is a warning, as the lease
+// expires on its own.
+std::optional<int> release_after_job(lock::Lease& lease, const std::string& name, lock::Millis min_hold,
+                                     const process::ExitStatus& job) {
   try {
     lock::ReleaseResult released;
     try {
-      released = lease->release(min_hold);
+      released = lease.release(min_hold);
     } catch (const UnavailableError& error) {
       // One blip must not leave the lock idle for a whole TTL: try once more, reconnected.
       log::verbose("release failed ({}); retrying once", error.what());
-      released = lease->release(min_hold);
+      released = lease.release(min_hold);
       if (released.outcome != lock::TokenCheck::ok) {
         // The first attempt may have gone through with only its reply lost (and the lock may
         // have been handed on since): not a sign that the job ran without the lock.
@@ -156,19 +127,70 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
       log::write_line("rlock: error: ",
                       fmt::format("lock '{}' was lost before the job ended: at release it was {}; the job ({}) "
                                   "may have run without it",
-                                  printable(options.name),
+                                  printable(name),
                                   released.outcome == lock::TokenCheck::free ? "free" : "held by another token",
-                                  result.job.describe()));
+                                  job.describe()));
       return to_int(ExitCode::lost);
     }
     if (released.kept_for.count() > 0) {
-      log::verbose("'{}' stays locked for {} more (--min-hold)", printable(options.name),
-                   format_duration(released.kept_for));
+      log::verbose("'{}' stays locked for {} more (--min-hold)", printable(name), format_duration(released.kept_for));
     }
   } catch (const UnavailableError& error) {
-    log::warn("could not release '{}': {}; it expires on its own within {}", printable(options.name), error.what(),
-              format_duration(lease->ttl()));
+    log::warn("could not release '{}': {}; it expires on its own within {}", printable(name), error.what(),
+              format_duration(lease.ttl()));
   }
+  return std::nullopt;
+}
+
+int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
+  lock::validate_name(options.name);
+  std::vector<std::string> argv = job_argv(options, command);
+  (void)options.take.ttl_ms();      // validate before connecting
+  (void)options.take.wait_policy(); // likewise
+  const StopPolicy stop_policy = parse_stop_policy(options);
+
+  process::SignalBlock block;
+  process::SignalFd signals(block.signals());
+  Session session(globals);
+  Taken taken = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals);
+  if (!taken.lease) return taken.exit_code;
+  lock::Lease& lease = *taken.lease;
+
+  process::become_subreaper();
+  // A failure to start leaves through the Lease's destructor, which releases the lock.
+  process::Child child = process::spawn(job_spawn_options(argv, options.name, lease, session, block));
+  log::verbose("started pid {}: {}", child.pid(), shell_join(argv));
+
+  const lock::TimePoint started = lease.confirmed_from();
+  const std::optional<lock::TimePoint> hold_until =
+      stop_policy.max_hold ? std::optional(started + *stop_policy.max_hold) : std::nullopt;
+  process::SupervisorHooks hooks;
+  hooks.on_deadline = [&]() -> process::DeadlineOrStop {
+    if (hold_until && lock::steady_now() >= *hold_until) {
+      return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::max_hold),
+                                  fmt::format("the job ran longer than --max-hold {}", options.max_hold)};
+    }
+    if (lease.renew_if_due() != lock::Lease::Status::held) {
+      return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::lost), loss_reason(lease)};
+    }
+    return hold_until ? std::min(lease.next_due(), *hold_until) : lease.next_due();
+  };
+  process::SupervisorResult result = process::supervise(child, signals, hooks);
+
+  if (result.stopped_by) {
+    const auto& stop = *result.stopped_by;
+    std::string how =
+        fmt::format("stopped the job with SIG{}{}", process::signal_name(stop.signal),
+                    result.killed ? fmt::format(", then SIGKILL after {}", format_duration(stop_policy.grace)) : "");
+    if (stop.exit_code == to_int(ExitCode::lost)) {
+      auto lost_after = std::chrono::duration_cast<lock::Millis>(lock::steady_now() - started);
+      log::write_line("rlock: error: ", fmt::format("lost lock '{}' after {}: {}; {}", printable(options.name),
+                                                    format_duration(lost_after), stop.reason, how));
+      return stop.exit_code;
+    }
+    log::write_line("rlock: error: ", fmt::format("{}; {}", stop.reason, how));
+  }
+  if (auto lost = release_after_job(lease, options.name, stop_policy.min_hold, result.job)) return *lost;
   if (child.held_terminal() && result.job.signaled && (result.job.value == SIGINT || result.job.value == SIGQUIT)) {
     g_die_of_signal = result.job.value;
   }
