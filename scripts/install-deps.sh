@@ -10,10 +10,10 @@ packages=(
   redis-server redis-tools
   asciidoctor
   python3 python3-redis
-  clang clang-tidy clang-format libclang-rt-14-dev
   tmux procps
-  rpm file
 )
+# CI adds its own tools (clang for the sanitizer and fuzz builds, clang-tidy, clang-format)
+# through RLOCK_DEPS_EXTRA, so that the quick start installs only what it needs.
 if [ "${RLOCK_DEPS_EXTRA:-}" != "" ]; then
   read -r -a extra <<<"$RLOCK_DEPS_EXTRA"
   packages+=("${extra[@]}")
