@@ -43,10 +43,6 @@ class RedisLockStore final : public lock::LockStore {
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;
 
-  // The hand-off value popped by the last successful wait_for_wake, used by the next
-  // try_acquire of that ticket to claim the lock.
-  const std::string& pending_claim() const noexcept { return m_claim; }
-
   // While waiting in wait_for_wake, also return (throwing Interrupted) when this fd (a
   // signalfd) turns readable. Other calls are short and bounded by their deadlines.
   void set_interrupt_fd(int fd) noexcept { m_interrupt_fd = fd; }
@@ -54,6 +50,8 @@ class RedisLockStore final : public lock::LockStore {
  private:
   Connection& m_connection;
   KeySchema m_keys;
+  // The hand-off value popped by the last successful wait_for_wake: the next try_acquire
+  // with a ticket claims the lock with it.
   std::string m_claim;
   int m_interrupt_fd = -1;
 };
