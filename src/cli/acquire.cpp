@@ -140,8 +140,14 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
       session.connection.disconnect();
       return run_keeper(lease, owner, signals);
     }
-    // Record the keeper so that `release` can stop it at once.
-    session.store.renew(options.name, lease.token(), lease.ttl(), keeper, std::nullopt);
+    // Record the keeper so that `release` can stop it at once. Best effort: the keeper holds
+    // the lock now, so the token must reach the caller whatever happens here; an unrecorded
+    // keeper still ends at its next renewal after a release.
+    try {
+      session.store.renew(options.name, lease.token(), lease.ttl(), keeper, std::nullopt);
+    } catch (const Error& error) {
+      log::warn("could not record the keeper (pid {}): {}", keeper, error.what());
+    }
     log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner);
   }
   std::string line =
