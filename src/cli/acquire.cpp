@@ -131,8 +131,9 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
 
   if (!options.token_file.empty()) write_token_file(options.token_file, lease.token());
 
+  pid_t keeper = 0;
   if (!options.lease_only) {
-    pid_t keeper = ::fork();
+    keeper = ::fork();
     if (keeper < 0) throw SystemError("fork (keeper)", errno);
     if (keeper == 0) {
       become_keeper();
@@ -153,9 +154,10 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   std::string line =
       options.export_form ? fmt::format("export RLOCK_TOKEN='{}'\n", lease.token()) : lease.token() + "\n";
   if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    // Nobody got the token: give the lock back rather than leave it held by no one's script.
+    // Nobody got the token: give the lock back (the lease's destructor releases it as this
+    // error unwinds) rather than leave it held by no one's script, and end the keeper.
     int err = errno;
-    if (options.lease_only) lease.release();
+    if (keeper > 0) ::kill(keeper, SIGTERM);
     throw SystemError("writing the token to stdout", err);
   }
   lease.detach();

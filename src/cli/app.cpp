@@ -9,11 +9,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <string_view>
+#include <unistd.h>
 
 namespace rlock::cli {
 
@@ -131,7 +134,26 @@ int die_of(int signo, int code) {
 
 } // namespace
 
+namespace {
+
+// With stdin, stdout or stderr closed, the first file rlock opens would take its number and
+// the job (or a token written to "stdout") would land in a socket or a signalfd: keep 0, 1
+// and 2 taken, by /dev/null if need be.
+void keep_standard_fds_open() noexcept {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int null_fd = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null_fd >= 0 && null_fd != fd) {
+      ::dup2(null_fd, fd);
+      ::close(null_fd);
+    }
+  }
+}
+
+} // namespace
+
 int run(int argc, char** argv) {
+  keep_standard_fds_open();
   // A closed pipe is an error to report (EPIPE), not a reason to die silently.
   (void)std::signal(SIGPIPE, SIG_IGN);
   try {
