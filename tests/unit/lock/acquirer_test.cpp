@@ -308,6 +308,26 @@ TEST_CASE("Redis failing mid-wait leaves the line and propagates the error") {
   CHECK(store.leave_calls[0].second == store.acquire_calls[0].ticket);
 }
 
+TEST_CASE("with outage_patience, a blip mid-wait is ridden out, but Redis down from the start is not") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 1h, someone_else());
+  store.free_on_attempt = 3;
+  store.on_wait = [&] {
+    if (store.acquire_calls.size() == 1) store.fail_next = 1; // the re-check after the first sleep fails
+  };
+  WaitPolicy policy;
+  policy.outage_patience = 30s;
+  auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK(store.leave_calls.empty());
+
+  FakeClock other_clock;
+  FakeLockStore down(other_clock);
+  down.fail_next = 1;
+  CHECK_THROWS_AS((void)acquire(down, request_for("job"), policy, {}, other_clock.clock()), rlock::UnavailableError);
+}
+
 TEST_CASE("each acquire() uses a fresh ticket") {
   FakeClock clock;
   FakeLockStore store(clock);

@@ -96,6 +96,15 @@ TEST_CASE("json_escape escapes quotes, backslashes and control characters") {
   CHECK(json_escape("caf\xc3\xa9 \xe6\x97\xa5") == "caf\xc3\xa9 \xe6\x97\xa5"); // UTF-8 passes through
 }
 
+TEST_CASE("json_escape turns bytes that are not UTF-8 into U+FFFD, so the output is valid JSON") {
+  CHECK(json_escape("x\xffy") == "x\\ufffdy");
+  CHECK(json_escape("\xc3") == "\\ufffd");                                  // truncated sequence
+  CHECK(json_escape("\xc0\xaf") == "\\ufffd\\ufffd");                       // overlong form
+  CHECK(json_escape("\xed\xa0\x80") == "\\ufffd\\ufffd\\ufffd");            // a surrogate
+  CHECK(json_escape("\xf4\x90\x80\x80") == "\\ufffd\\ufffd\\ufffd\\ufffd"); // past U+10FFFF
+  CHECK(json_escape("\xf0\x9f\x94\x92") == "\xf0\x9f\x94\x92");             // a 4-byte character passes
+}
+
 TEST_CASE("json_escape leaves no raw control character, quote or lone backslash") {
   std::string all;
   for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
