@@ -225,7 +225,18 @@ void Child::suspend_with_job(int stop_signal) {
 
 std::optional<ExitStatus> Child::try_wait() {
   if (m_status || m_pid <= 0) return m_status;
-  const int flags = WNOHANG | (m_terminal_fd >= 0 ? WUNTRACED : 0);
+  return wait_with(WNOHANG);
+}
+
+ExitStatus Child::wait() {
+  if (m_status) return *m_status;
+  if (m_pid <= 0) throw SystemError("could not wait for a process", ECHILD);
+  return *wait_with(0);
+}
+
+std::optional<ExitStatus> Child::wait_with(int flags) {
+  // While the job holds the terminal, stops (^Z) are reported too, to be passed on.
+  if (m_terminal_fd >= 0) flags |= WUNTRACED;
   for (;;) {
     int wait_status = 0;
     pid_t result = waitpid(m_pid, &wait_status, flags);
@@ -240,25 +251,6 @@ std::optional<ExitStatus> Child::try_wait() {
     }
     reaped(wait_status);
     return m_status;
-  }
-}
-
-ExitStatus Child::wait() {
-  if (m_status) return *m_status;
-  if (m_pid <= 0) throw SystemError("could not wait for a process", ECHILD);
-  for (;;) {
-    int wait_status = 0;
-    pid_t result = waitpid(m_pid, &wait_status, m_terminal_fd >= 0 ? WUNTRACED : 0);
-    if (result < 0) {
-      if (errno == EINTR) continue;
-      throw SystemError(fmt::format("could not wait for process {}", m_pid), errno);
-    }
-    if (WIFSTOPPED(wait_status)) {
-      suspend_with_job(WSTOPSIG(wait_status));
-      continue;
-    }
-    reaped(wait_status);
-    return *m_status;
   }
 }
 

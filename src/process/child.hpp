@@ -101,6 +101,8 @@ class Child {
   void become_subreaper();
   Child(pid_t pid, bool own_group) noexcept;
 
+  // waitpid() on the child with `flags` (WNOHANG or 0), passing job-control stops on.
+  std::optional<ExitStatus> wait_with(int flags);
   void reaped(int wait_status) noexcept;
   void hand_terminal_to_job() noexcept;
   void take_terminal_back() noexcept;
