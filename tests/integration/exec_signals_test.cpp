@@ -35,39 +35,13 @@ constexpr Forwarded k_forwarded[] = {
     {SIGINT, "INT"}, {SIGTERM, "TERM"}, {SIGHUP, "HUP"}, {SIGQUIT, "QUIT"}, {SIGUSR1, "USR1"}, {SIGUSR2, "USR2"},
 };
 
-// A job that records every forwarded signal and keeps running, so that a second delivery of
-// the same signal would show as a second line (the test child ends at the first INT/TERM/HUP/
-// QUIT, which hides a duplicate). argv: RECORD READY [SENTINEL [DIE_OF]]. On SENTINEL it dies
-// of DIE_OF (default disposition), so that its status tells which signal ended it.
-constexpr const char* k_recorder = R"(import os, resource, signal, sys, time
-record, ready = sys.argv[1], sys.argv[2]
-sentinel = sys.argv[3] if len(sys.argv) > 3 else ''
-die_of = sys.argv[4] if len(sys.argv) > 4 else sentinel
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-def on_signal(signo, frame):
-    name = signal.Signals(signo).name[3:]
-    os.write(fd, ('%s\n' % name).encode())
-    if name == sentinel:
-        target = getattr(signal, 'SIG' + die_of)
-        signal.signal(target, signal.SIG_DFL)
-        os.kill(os.getpid(), target)
-for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2'):
-    signal.signal(getattr(signal, 'SIG' + name), on_signal)
-with open(ready + '.tmp', 'w') as f:
-    f.write('%d\n' % os.getpid())
-os.rename(ready + '.tmp', ready)
-while True:
-    signal.pause()
-)";
-
 // A signal other than `signo` among the forwarded ones, used to end the recorder.
 const Forwarded& sentinel_for(int signo) { return signo == SIGUSR2 ? k_forwarded[4] : k_forwarded[5]; }
 
 std::vector<std::string> recorder_command(const TempDir& dir, const std::string& sentinel, const std::string& die_of) {
   const std::string script = dir.file("recorder.py");
   if (!file_exists(script)) {
-    write_file(script, k_recorder);
+    write_file(script, k_signal_recorder);
   }
   return {k_python, script, dir.file("record"), dir.file("ready"), sentinel, die_of};
 }
@@ -142,7 +116,7 @@ TEST_CASE("a forwarded signal reaches the whole job: the children of a -c shell 
   // The shell runs the recorder as a child (not exec'd: a command follows), so the recorder is
   // a grandchild of rlock, reached only through the job's process group.
   const std::string script = dir.file("recorder.py");
-  write_file(script, k_recorder);
+  write_file(script, k_signal_recorder);
   BackgroundOptions options;
   options.env = {"PY=" + std::string(k_python), "SCRIPT=" + script, "DIR=" + dir.path()};
   const std::string command =

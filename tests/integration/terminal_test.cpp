@@ -133,27 +133,6 @@ std::string exec_line(const RedisServer& redis, const std::string& name, const s
   return line;
 }
 
-// Records every signal and keeps running; on SENTINEL it dies of DIE_OF. See exec_signals_test.
-constexpr const char* k_recorder = R"(import os, resource, signal, sys
-record, ready, sentinel, die_of = sys.argv[1:5]
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-def on_signal(signo, frame):
-    name = signal.Signals(signo).name[3:]
-    os.write(fd, ('%s\n' % name).encode())
-    if name == sentinel:
-        target = getattr(signal, 'SIG' + die_of)
-        signal.signal(target, signal.SIG_DFL)
-        os.kill(os.getpid(), target)
-for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2'):
-    signal.signal(getattr(signal, 'SIG' + name), on_signal)
-with open(ready + '.tmp', 'w') as f:
-    f.write('ready\n')
-os.rename(ready + '.tmp', ready)
-while True:
-    signal.pause()
-)";
-
 } // namespace
 
 TEST_CASE("tmux is installed: the terminal tests run, never skip") {
@@ -216,7 +195,7 @@ TEST_CASE("Ctrl-C at the terminal reaches the job once") {
     CHECK(shell.last_status() == 130);
   }
   SUBCASE("a job that survives INT, so that a second delivery would show") {
-    write_file(dir.file("recorder.py"), k_recorder);
+    write_file(dir.file("recorder.py"), k_signal_recorder);
     shell.type_line(exec_line(
         redis, "t", {k_python, dir.file("recorder.py"), dir.file("record"), dir.file("ready"), "QUIT", "INT"}));
     REQUIRE(wait_until([&] { return file_exists(dir.file("ready")); }, 10s));

@@ -134,4 +134,26 @@ int status_of(const RedisServer& redis, const std::string& name) {
   return run_rlock(at(redis, {"status", name, "-q"})).exit_code;
 }
 
+const char* const k_signal_recorder = R"(import os, resource, signal, sys, time
+record, ready = sys.argv[1], sys.argv[2]
+sentinel = sys.argv[3] if len(sys.argv) > 3 else ''
+die_of = sys.argv[4] if len(sys.argv) > 4 else sentinel
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def on_signal(signo, frame):
+    name = signal.Signals(signo).name[3:]
+    os.write(fd, ('%s\n' % name).encode())
+    if name == sentinel:
+        target = getattr(signal, 'SIG' + die_of)
+        signal.signal(target, signal.SIG_DFL)
+        os.kill(os.getpid(), target)
+for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2'):
+    signal.signal(getattr(signal, 'SIG' + name), on_signal)
+with open(ready + '.tmp', 'w') as f:
+    f.write('%d\n' % os.getpid())
+os.rename(ready + '.tmp', ready)
+while True:
+    signal.pause()
+)";
+
 } // namespace rlock::test

@@ -55,6 +55,13 @@ void check_error_line(const RunResult& result);
 // True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
 bool process_gone(pid_t pid);
 
+// A Python job (run with k_python) that records every signal it gets and keeps running, so that
+// a second delivery of the same signal shows as a second line (the test child ends at the
+// first INT/TERM/HUP/QUIT, which would hide a duplicate). argv: RECORD READY [SENTINEL
+// [DIE_OF]]: READY gets its pid once the handlers are in place; on SENTINEL it dies of DIE_OF
+// (default disposition), so that its status tells which signal ended it.
+extern const char* const k_signal_recorder;
+
 // The pid written in a pid file.
 pid_t read_pid(const std::string& path);
 
