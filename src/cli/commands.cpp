@@ -151,6 +151,7 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   WaitingDisplay display(name, live);
   lock::HolderInfo last_holder;
   Taken taken;
+  // Only the store's blocking wait watches the signalfd; nothing else blocks, so it may stay set.
   session.store.set_interrupt_fd(signals.fd());
   try {
     taken.lease = lock::acquire(session.store, std::move(request), policy,
@@ -159,7 +160,6 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
                                   if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
                                 });
   } catch (const Interrupted&) {
-    session.store.set_interrupt_fd(-1);
     display.clear();
     auto info = signals.read();
     int signo = info ? static_cast<int>(info->ssi_signo) : SIGINT;
@@ -167,7 +167,6 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
     taken.exit_code = 128 + signo;
     return taken;
   }
-  session.store.set_interrupt_fd(-1);
   display.clear();
   if (!taken.lease) {
     if (policy.max_wait && policy.max_wait->count() > 0) {
