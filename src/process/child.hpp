@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Spawning the job (fork + execvp, no shell) and owning it until it is reaped: Child.
+// Spawning the job (vfork + execvp, no shell) and owning it until it is reaped: Child.
 #pragma once
 
 #include <csignal>
@@ -119,9 +119,9 @@ class Child {
   std::optional<ExitStatus> m_status;
 };
 
-// Forks and executes options.argv (never through a shell). Returns once the child has exec'd.
+// Starts options.argv (vfork + execvp, never through a shell). Returns once the child has exec'd.
 // Throws SpawnError if the exec failed (the child is reaped), UsageError for an empty argv,
-// and SystemError if fork or the child's setup failed.
+// and SystemError if vfork or the child's setup failed.
 //
 // File descriptors: everything rlock opens itself is close-on-exec, so the job inherits
 // exactly what rlock inherited from its caller — stdin/stdout/stderr and any descriptor the
