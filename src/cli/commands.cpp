@@ -162,7 +162,7 @@ class WaitingDisplay {
 } // namespace
 
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
-                process::SignalFd& signals) {
+                process::SignalFd& signals, bool start_on_handoff) {
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
@@ -170,6 +170,7 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   request.meta = std::move(meta);
   lock::WaitPolicy policy = options.wait_policy();
   policy.outage_patience = lock::Millis(30'000);
+  policy.start_on_handoff = start_on_handoff;
 
   bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
   if (live) policy.max_sleep = lock::Millis(1000);
@@ -203,8 +204,8 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
     taken.exit_code = options.conflict_exit_code;
     return taken;
   }
-  log::verbose("acquired '{}' (fence {}, ttl {})", printable(name), taken.lease->fence(),
-               format_duration(taken.lease->ttl()));
+  log::verbose("{} '{}' (fence {}, ttl {})", taken.lease->claim_pending() ? "handed over, claiming" : "acquired",
+               printable(name), taken.lease->fence(), format_duration(taken.lease->ttl()));
   return taken;
 }
 

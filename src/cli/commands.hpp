@@ -58,8 +58,10 @@ struct Taken {
 // Takes the lock with the waiting UX (live line on a terminal, plain lines with -v). A busy
 // lock gives --conflict-exit-code (saying why unless quiet); a signal from `signals` while
 // waiting gives 128+N, having left the waiting line.
+// With `start_on_handoff` (exec), a lock handed over by a release may come back before its
+// claim is answered (lock::Lease::claiming): the caller's first renew_if_due() settles it.
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
-                process::SignalFd& signals);
+                process::SignalFd& signals, bool start_on_handoff = false);
 
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.
 std::string describe_holder(const lock::HolderInfo& holder);

@@ -21,6 +21,22 @@ Millis fallback_sleep(const HolderInfo& holder) {
   return std::clamp(Millis(holder.remaining_ms) + Millis(5), Millis(5), cap);
 }
 
+// The server's clock as read by an attempt we sent at `sent`.
+struct ServerClockReading {
+  TimePoint sent;
+  std::int64_t server_ms = 0;
+};
+
+// When a hand-off made at handoff.server_ms stops keeping the lock for us, as a lower bound on
+// our clock: the server read `reading.server_ms` after we sent that attempt, so any later
+// server time X came no earlier than reading.sent + (X - reading.server_ms). Less 1 ms for the
+// milliseconds both were cut to, and 0.1% of the time since for the two clocks' rates.
+TimePoint handoff_expiry(const Handoff& handoff, const ServerClockReading& reading, TimePoint now) {
+  auto since = std::chrono::duration_cast<Millis>(now - reading.sent);
+  Millis ahead(handoff.server_ms - reading.server_ms);
+  return reading.sent + ahead + handoff.ttl - Millis(1) - since / 1000;
+}
+
 // Removes our ticket from the line when we stop waiting for any reason but success.
 class TicketGuard {
  public:
@@ -57,6 +73,7 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
   if (policy.max_wait) give_up_at = start + *policy.max_wait;
 
   TicketGuard guard(store, request);
+  std::optional<ServerClockReading> reading;
   bool contacted = false;
   std::optional<TimePoint> outage_since;
   Millis backoff{50};
@@ -84,16 +101,34 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
       return Lease(store, request.name, request.token, result.fence, request.ttl, sent, clock);
     }
     TimePoint now = clock();
+    reading = ServerClockReading{sent, result.holder.server_now_ms};
     if (on_busy) on_busy(result.holder, std::chrono::duration_cast<Millis>(now - start));
     if (try_once || (give_up_at && now >= *give_up_at)) return std::nullopt;
     Millis sleep = std::min(fallback_sleep(result.holder), policy.max_sleep);
     if (give_up_at) sleep = std::min(sleep, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
+    bool woken = false;
     try {
-      store.wait_for_wake(request.name, request.ticket, sleep);
+      woken = store.wait_for_wake(request.name, request.ticket, sleep);
     } catch (const UnavailableError&) {
       if (policy.outage_patience.count() == 0) throw;
       if (!outage_since) outage_since = clock(); // the next attempt decides whether to go on
     }
+    if (!woken || !policy.start_on_handoff || !reading) continue;
+    std::optional<Handoff> handoff = store.handoff();
+    if (!handoff) continue;
+    // The lock is ours until the hand-off value expires. With most of that window left, send
+    // the claim and return without its answer; otherwise claim it the usual way, round trip
+    // first (the loop's next attempt).
+    now = clock();
+    TimePoint safe_until = handoff_expiry(*handoff, *reading, now) - safety_margin(handoff->ttl);
+    if (safe_until - now < handoff->ttl / 2) continue;
+    try {
+      store.send_acquire(request);
+    } catch (const UnavailableError&) {
+      continue; // the next attempt claims it, or finds the outage
+    }
+    guard.disarm();
+    return Lease::claiming(store, std::move(request), handoff->fence, now, safe_until, clock);
   }
 }
 

@@ -22,6 +22,10 @@ struct WaitPolicy {
   // How long Redis may stay unreachable *while waiting* (after the first contact succeeded)
   // before the error is reported; 0 reports the first failure.
   Millis outage_patience{0};
+  // Woken by a release's hand-off, return at once a lease whose claim is still on its way
+  // (Lease::claiming): the caller starts its work meanwhile and the lease's first
+  // renew_if_due() reads the answer. Saves a round trip per hand-off; for callers that renew.
+  bool start_on_handoff = false;
 };
 
 // Called after each busy attempt with who holds the lock and how long we have waited.

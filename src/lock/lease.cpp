@@ -22,6 +22,7 @@ Millis safety_margin(Millis ttl) { return std::max(ttl / 10, Millis(1)); }
 
 namespace {
 Millis retry_interval(Millis ttl) { return std::clamp(ttl / 20, Millis(20), Millis(1000)); }
+constexpr Millis k_claim_retry{20};
 } // namespace
 
 Lease::Lease(LockStore& store, std::string name, std::string token, std::int64_t fence, Millis ttl,
@@ -29,12 +30,20 @@ Lease::Lease(LockStore& store, std::string name, std::string token, std::int64_t
     : m_store(&store), m_name(std::move(name)), m_token(std::move(token)), m_fence(fence), m_ttl(ttl),
       m_confirmed_from(confirmed_from), m_clock(std::move(clock)) {}
 
+Lease Lease::claiming(LockStore& store, AcquireRequest request, std::int64_t fence, TimePoint sent,
+                      TimePoint safe_until, Clock clock) {
+  Lease lease(store, request.name, request.token, fence, request.ttl, sent, std::move(clock));
+  lease.m_claim = Claim{std::move(request), sent, safe_until};
+  return lease;
+}
+
 Lease::Lease(Lease&& other) noexcept
     : m_store(other.m_store), m_name(std::move(other.m_name)), m_token(std::move(other.m_token)),
       m_fence(other.m_fence), m_ttl(other.m_ttl), m_confirmed_from(other.m_confirmed_from),
       m_retry_at(other.m_retry_at), m_clock(std::move(other.m_clock)), m_status(other.m_status),
-      m_last_error(std::move(other.m_last_error)) {
+      m_last_error(std::move(other.m_last_error)), m_claim(std::move(other.m_claim)) {
   other.m_status = Status::released;
+  other.m_claim.reset();
 }
 
 Lease& Lease::operator=(Lease&& other) noexcept {
@@ -50,7 +59,9 @@ Lease& Lease::operator=(Lease&& other) noexcept {
     m_clock = std::move(other.m_clock);
     m_status = other.m_status;
     m_last_error = std::move(other.m_last_error);
+    m_claim = std::move(other.m_claim);
     other.m_status = Status::released;
+    other.m_claim.reset();
   }
   return *this;
 }
@@ -59,18 +70,51 @@ Lease::~Lease() { release_quietly(); }
 
 void Lease::release_quietly() noexcept {
   if (m_status != Status::held) return;
-  m_status = Status::released;
   try {
+    if (m_claim) settle_claim();
+    if (m_status != Status::held) return;
+    m_status = Status::released;
     m_store->release(m_name, m_token, Millis(0));
   } catch (...) {
     // Best effort while unwinding: the lease expires on its own.
+    m_status = Status::released;
   }
 }
 
 TimePoint Lease::next_due() const noexcept {
+  if (m_claim) return m_claim->in_flight ? m_claim->sent : std::min(m_retry_at, safety_deadline());
   TimePoint renewal = m_confirmed_from + m_ttl / 3;
   if (m_retry_at > renewal) renewal = m_retry_at;
   return std::min(renewal, safety_deadline());
+}
+
+void Lease::settle_claim() {
+  Claim& claim = *m_claim;
+  if (!claim.in_flight) {
+    claim.sent = m_clock();
+    m_store->send_acquire(claim.request);
+    claim.in_flight = true;
+  }
+  claim.in_flight = false; // whatever comes now, the answer is read or lost
+  AcquireResult result = m_store->receive_acquire(claim.safe_until);
+  if (result.acquired) {
+    // The claim set the full TTL no earlier than it was sent; the fence stays the one the
+    // hand-off reserved (and the job was given), which is also what the claim recorded.
+    m_confirmed_from = claim.sent;
+    m_retry_at = {};
+    m_last_error.clear();
+    m_claim.reset();
+    return;
+  }
+  // The hand-off was gone (force-released, or the server lost it): so is the lock.
+  m_status = result.holder.held ? Status::lost_taken : Status::lost_free;
+  AcquireRequest request = std::move(claim.request);
+  m_claim.reset();
+  try {
+    m_store->leave_queue(request.name, request.ticket);
+  } catch (const UnavailableError&) {
+    // The ticket expires on its own.
+  }
 }
 
 Lease::Status Lease::renew_if_due() {
@@ -81,6 +125,20 @@ Lease::Status Lease::renew_if_due() {
     return m_status;
   }
   if (now < next_due()) return m_status;
+  if (m_claim) {
+    try {
+      settle_claim();
+    } catch (const UnavailableError& error) {
+      m_last_error = error.what();
+      // The hand-off's window is short (about 2 s): ask again soon.
+      if (m_clock() >= safety_deadline()) {
+        m_status = Status::expired;
+      } else {
+        m_retry_at = m_clock() + k_claim_retry;
+      }
+    }
+    return m_status;
+  }
   TimePoint sent = now;
   try {
     TokenCheck check = m_store->renew(m_name, m_token, m_ttl, 0, safety_deadline());
@@ -105,6 +163,15 @@ Lease::Status Lease::renew_if_due() {
 }
 
 ReleaseResult Lease::release(Millis min_hold) {
+  if (m_claim && m_status == Status::held) {
+    settle_claim();
+    if (m_status != Status::held) {
+      ReleaseResult lost;
+      lost.outcome = m_status == Status::lost_free ? TokenCheck::free : TokenCheck::taken;
+      m_status = Status::released;
+      return lost;
+    }
+  }
   ReleaseResult result = m_store->release(m_name, m_token, min_hold);
   m_status = Status::released;
   return result;

@@ -5,6 +5,7 @@
 #include "lock/lock_store.hpp"
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace rlock::lock {
@@ -32,6 +33,13 @@ class Lease {
   // server set its TTL no earlier, so the lease runs at least until confirmed_from + ttl.
   Lease(LockStore& store, std::string name, std::string token, std::int64_t fence, Millis ttl, TimePoint confirmed_from,
         Clock clock = steady_now);
+
+  // A lease on a lock a release handed to us, whose claim (`request`, sent at `sent` with
+  // store.send_acquire) is not answered yet. The hand-off keeps the lock ours until
+  // `safe_until` (our clock, margin included), and `fence` is the one it reserved for us. The
+  // first renew_if_due() reads the answer; until then the lease is held on the hand-off alone.
+  static Lease claiming(LockStore& store, AcquireRequest request, std::int64_t fence, TimePoint sent,
+                        TimePoint safe_until, Clock clock = steady_now);
   Lease(Lease&& other) noexcept;
   // Releases this lease first if it is still held, then takes over `other`.
   Lease& operator=(Lease&& other) noexcept;
@@ -46,27 +54,43 @@ class Lease {
   Millis ttl() const noexcept { return m_ttl; }
   Status status() const noexcept { return m_status; }
 
-  // When renew_if_due() next has work: the next renewal, or retry after a failed one.
+  // When renew_if_due() next has work: the next renewal, or retry after a failed one (at
+  // once while a claim is unanswered).
   TimePoint next_due() const noexcept;
   // After this instant the lease may have expired on the server.
-  TimePoint safety_deadline() const noexcept { return m_confirmed_from + m_ttl - safety_margin(m_ttl); }
+  TimePoint safety_deadline() const noexcept {
+    return m_claim ? m_claim->safe_until : m_confirmed_from + m_ttl - safety_margin(m_ttl);
+  }
   TimePoint confirmed_from() const noexcept { return m_confirmed_from; }
+  // Whether the claim of a handed-over lock is still unanswered (see claiming()).
+  bool claim_pending() const noexcept { return m_claim.has_value(); }
 
-  // Renews if due. Transient failures (UnavailableError) are retried until the safety
-  // deadline; each call is bounded so that it cannot run past it. Returns the new status.
+  // Renews if due; for a claimed lease, first reads (or asks again for) the claim's answer.
+  // Transient failures (UnavailableError) are retried until the safety deadline; each call is
+  // bounded so that it cannot run past it. Returns the new status.
   Status renew_if_due();
 
   // Why the last renewal failed, for messages ("timed out waiting for a reply from …").
   const std::string& last_error() const noexcept { return m_last_error; }
 
   // Releases (or, with min_hold, shortens the lease to the minimum). Marks the lease released.
+  // A claim still unanswered is settled first; if it failed, so does the release.
   ReleaseResult release(Millis min_hold = Millis(0));
 
   // Forgets the lease without releasing it: another process (the keeper) takes over.
   void detach() noexcept { m_status = Status::released; }
 
  private:
+  struct Claim {
+    AcquireRequest request; // sent again when its answer is lost
+    TimePoint sent;
+    TimePoint safe_until;
+    bool in_flight = true; // sent, answer not read yet
+  };
+
   void release_quietly() noexcept;
+  // Reads the claim's answer (sending it again first if the last answer was lost).
+  void settle_claim();
 
   LockStore* m_store;
   std::string m_name;
@@ -78,6 +102,7 @@ class Lease {
   Clock m_clock;
   Status m_status = Status::held;
   std::string m_last_error;
+  std::optional<Claim> m_claim; // set while a handed-over lock's claim is unanswered
 };
 
 } // namespace rlock::lock

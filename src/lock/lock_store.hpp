@@ -57,6 +57,14 @@ struct AcquireResult {
   HolderInfo holder;      // when busy: who holds it (or, free but another waiter is first)
 };
 
+// A release's hand-off as wait_for_wake popped it: the lock is kept for the waiter that
+// popped it until `server_ms` + `ttl` on the server's clock, and `fence` is reserved for it.
+struct Handoff {
+  std::int64_t fence = 0;
+  std::int64_t server_ms = 0;
+  Millis ttl{0};
+};
+
 // The outcome of a token-checked operation (renew, release).
 enum class TokenCheck {
   ok,    // the token owned the lock; the operation took effect
@@ -76,8 +84,22 @@ class LockStore {
   virtual ~LockStore() = default;
 
   // One atomic attempt: take the lock if it is free (and this ticket is first in the queue,
-  // or the queue is empty). Otherwise, with a ticket, join the queue.
-  virtual AcquireResult try_acquire(const AcquireRequest& request) = 0;
+  // or the queue is empty). Otherwise, with a ticket, join the queue. After a wait_for_wake
+  // that popped a hand-off, an attempt with a ticket claims the lock with it.
+  AcquireResult try_acquire(const AcquireRequest& request) {
+    send_acquire(request);
+    return receive_acquire(std::nullopt);
+  }
+
+  // try_acquire in two halves, so that the caller can work while the attempt travels: at most
+  // one in flight, and nothing else may be called before its receive_acquire. The receive
+  // gives up (throwing UnavailableError) at `deadline`, or after the I/O timeout if none.
+  virtual void send_acquire(const AcquireRequest& request) = 0;
+  virtual AcquireResult receive_acquire(std::optional<TimePoint> deadline) = 0;
+
+  // The hand-off the last wait_for_wake woke with, if any (and if it says when it was made);
+  // it stays until an attempt to claim it gets an answer.
+  virtual std::optional<Handoff> handoff() const = 0;
 
   // Extends the lease to `ttl` if `token` still owns it. A non-zero keeper_pid is recorded
   // instead of counting a renewal. The call gives up (throwing UnavailableError) at `deadline`.

@@ -117,17 +117,16 @@ Reply Connection::read_reply(Deadline deadline) {
   }
 }
 
-std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline) {
-  Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
+void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
   std::string out;
   std::size_t handshake_count = 0;
   try {
-    if (!m_transport) connect(until, out, handshake_count);
+    if (!m_transport) connect(deadline, out, handshake_count);
     // AUTH and SELECT get their own round trip: pipelined with the commands, a refused AUTH
     // would still let the commands run, as the default user, perhaps on database 0.
-    if (handshake_count > 0) m_transport->write_all(out, until);
+    if (handshake_count > 0) m_transport->write_all(out, deadline);
     for (std::size_t i = 0; i < handshake_count; ++i) {
-      Reply reply = read_reply(until);
+      Reply reply = read_reply(deadline);
       if (reply.view().is_error()) {
         std::string text(reply.view().string());
         disconnect();
@@ -141,13 +140,35 @@ std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::
     }
     out.clear();
     for (const auto& argv : commands) append_command(out, argv);
-    m_transport->write_all(out, until);
+    m_transport->write_all(out, deadline);
+  } catch (...) {
+    // Whatever went wrong, the stream is out of step with our requests now.
+    disconnect();
+    throw;
+  }
+}
+
+void Connection::drop_unreceived(Deadline deadline) {
+  if (!m_sent_eval) return;
+  m_sent_eval.reset();
+  try {
+    if (m_transport) (void)read_reply(deadline);
+  } catch (...) {
+    disconnect();
+    throw;
+  }
+}
+
+std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline) {
+  Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
+  drop_unreceived(until);
+  send(commands, until);
+  try {
     std::vector<Reply> replies;
     replies.reserve(commands.size());
     for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(until));
     return replies;
   } catch (...) {
-    // Whatever went wrong, the stream is out of step with our requests now.
     disconnect();
     throw;
   }
@@ -159,16 +180,39 @@ Reply Connection::command(const Args& argv, std::optional<Deadline> deadline) {
 
 Reply Connection::eval(const scripts::Script& script, const Args& keys, const Args& args,
                        std::optional<Deadline> deadline) {
-  std::string numkeys = std::to_string(keys.size());
-  Args argv{"EVALSHA", script.sha1, numkeys};
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
-  Reply reply = command(argv, deadline);
+  send_eval(script, keys, args, deadline);
+  return receive_eval(deadline);
+}
+
+void Connection::send_eval(const scripts::Script& script, const Args& keys, const Args& args,
+                           std::optional<Deadline> deadline) {
+  Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
+  drop_unreceived(until);
+  SentEval sent{&script, {"EVALSHA", script.sha1, std::to_string(keys.size())}};
+  sent.argv.insert(sent.argv.end(), keys.begin(), keys.end());
+  sent.argv.insert(sent.argv.end(), args.begin(), args.end());
+  send({Args(sent.argv.begin(), sent.argv.end())}, until);
+  m_sent_eval = std::move(sent);
+}
+
+Reply Connection::receive_eval(std::optional<Deadline> deadline) {
+  if (!m_sent_eval) throw Error(ExitCode::internal, "receive_eval without send_eval");
+  SentEval sent = std::move(*m_sent_eval);
+  m_sent_eval.reset();
+  Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
+  Reply reply;
+  try {
+    if (!m_transport) throw UnavailableError("the connection was lost before the reply came");
+    reply = read_reply(until);
+  } catch (...) {
+    disconnect();
+    throw;
+  }
   if (reply.view().is_error() && reply.view().string().starts_with("NOSCRIPT")) {
-    log::verbose("script {} not cached on the server; sending it with EVAL", script.name);
-    argv[0] = "EVAL";
-    argv[1] = script.body;
-    reply = command(argv, deadline);
+    log::verbose("script {} not cached on the server; sending it with EVAL", sent.script->name);
+    sent.argv[0] = "EVAL";
+    sent.argv[1] = sent.script->body;
+    reply = command(Args(sent.argv.begin(), sent.argv.end()), until);
   }
   return reply;
 }

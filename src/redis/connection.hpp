@@ -49,6 +49,13 @@ class Connection {
   // EVALSHA, falling back to EVAL when the server does not have the script cached.
   Reply eval(const scripts::Script& script, const Args& keys, const Args& args, std::optional<Deadline> deadline = {});
 
+  // eval() in two halves, so that the caller can work while the script runs: send_eval sends
+  // it (connecting first if need be), receive_eval reads its reply. At most one is in flight;
+  // any other call reads and drops the reply of an unreceived one first, to stay in step.
+  void send_eval(const scripts::Script& script, const Args& keys, const Args& args,
+                 std::optional<Deadline> deadline = {});
+  Reply receive_eval(std::optional<Deadline> deadline = {});
+
   // Blocking calls also return early (throwing Interrupted) when this fd turns readable.
   void set_interrupt_fd(int fd) noexcept;
 
@@ -62,14 +69,24 @@ class Connection {
     void operator()(redisReader* reader) const noexcept;
   };
 
+  // An EVALSHA sent by send_eval, kept to resend as EVAL on NOSCRIPT.
+  struct SentEval {
+    const scripts::Script* script;
+    std::vector<std::string> argv;
+  };
+
   void connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count);
+  // Connects if need be, then writes the commands in one write.
+  void send(const std::vector<Args>& commands, Deadline deadline);
   Reply read_reply(Deadline deadline);
+  void drop_unreceived(Deadline deadline);
 
   ConnectOptions m_options;
   std::optional<Transport> m_transport;
   std::unique_ptr<redisReader, ReaderFree> m_reader;
   std::string m_first_bytes; // what the server sent first, to say what it is if not Redis
   int m_interrupt_fd = -1;
+  std::optional<SentEval> m_sent_eval; // sent, reply not read yet
 };
 
 // Throws the Error an error reply deserves: NOAUTH/WRONGPASS/NOPERM → AuthError (77),

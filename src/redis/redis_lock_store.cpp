@@ -46,6 +46,22 @@ lock::HolderInfo holder_from(ReplyView reply, std::size_t at) {
   return info;
 }
 
+// What a hand-off value from release.lua or force_release.lua says: 'handoff:FENCE:NOW_MS'.
+// Other values (a 'recheck', an older rlock's 'handoff:SECONDS.MICROSECONDS') say nothing.
+std::optional<lock::Handoff> parse_handoff(std::string_view value) {
+  constexpr std::string_view prefix = "handoff:";
+  if (!value.starts_with(prefix)) return std::nullopt;
+  value.remove_prefix(prefix.size());
+  std::size_t colon = value.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  lock::Handoff handoff;
+  if (!parse_int(value.substr(0, colon), handoff.fence) || !parse_int(value.substr(colon + 1), handoff.server_ms)) {
+    return std::nullopt;
+  }
+  handoff.ttl = lock::Millis(k_handoff_ttl_ms);
+  return handoff;
+}
+
 Reply checked(Reply reply, std::string_view context) {
   if (reply.view().is_error()) throw_reply_error(reply.view(), context);
   return reply;
@@ -80,7 +96,7 @@ std::string KeySchema::name_of(std::string_view key) const {
 RedisLockStore::RedisLockStore(Connection& connection, std::string prefix)
     : m_connection(connection), m_keys(std::move(prefix)) {}
 
-lock::AcquireResult RedisLockStore::try_acquire(const lock::AcquireRequest& request) {
+void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   std::string lock_key = m_keys.lock(request.name);
   std::string meta_key = m_keys.meta(request.name);
   std::string fence_key = m_keys.fence(request.name);
@@ -89,11 +105,18 @@ lock::AcquireResult RedisLockStore::try_acquire(const lock::AcquireRequest& requ
   std::string ttl = std::to_string(request.ttl.count());
   std::string pid = std::to_string(request.meta.pid);
   std::string ticket_ttl = std::to_string(request.ticket_ttl.count());
-  std::string claim = request.ticket.empty() ? std::string() : std::exchange(m_claim, {});
-  Reply reply = checked(m_connection.eval(scripts::k_acquire, {lock_key, meta_key, fence_key, waiters_key, wake_key},
-                                          {request.token, ttl, request.meta.host, pid, request.meta.user,
-                                           request.meta.command, request.ticket, ticket_ttl, claim}),
-                        fmt::format("acquiring {}", lock_key));
+  std::string_view claim = request.ticket.empty() ? std::string_view() : std::string_view(m_claim);
+  m_connection.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, waiters_key, wake_key},
+                         {request.token, ttl, request.meta.host, pid, request.meta.user, request.meta.command,
+                          request.ticket, ticket_ttl, claim});
+  m_sent_key = std::move(lock_key);
+}
+
+lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoint> deadline) {
+  Reply reply = checked(m_connection.receive_eval(deadline), fmt::format("acquiring {}", m_sent_key));
+  // Answered: a claim either took the lock or found the hand-off gone; either way it is spent.
+  m_claim.clear();
+  m_handoff.reset();
   ReplyView view = reply.view();
   lock::AcquireResult result;
   if (view[0].integer() == 1) {
@@ -130,7 +153,8 @@ lock::ReleaseResult RedisLockStore::release(std::string_view name, std::string_v
   std::string wake_key = m_keys.wake(name);
   std::string min_hold_text = std::to_string(min_hold.count());
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  Reply reply = checked(m_connection.eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key},
+  std::string fence_key = m_keys.fence(name);
+  Reply reply = checked(m_connection.eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key, fence_key},
                                           {token, min_hold_text, handoff_ttl}),
                         fmt::format("releasing {}", lock_key));
   ReplyView view = reply.view();
@@ -153,10 +177,11 @@ lock::HolderInfo RedisLockStore::force_release(std::string_view name) {
   std::string meta_key = m_keys.meta(name);
   std::string waiters_key = m_keys.waiters(name);
   std::string wake_key = m_keys.wake(name);
+  std::string fence_key = m_keys.fence(name);
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  Reply reply =
-      checked(m_connection.eval(scripts::k_force_release, {lock_key, meta_key, waiters_key, wake_key}, {handoff_ttl}),
-              fmt::format("force-releasing {}", lock_key));
+  Reply reply = checked(m_connection.eval(scripts::k_force_release,
+                                          {lock_key, meta_key, waiters_key, wake_key, fence_key}, {handoff_ttl}),
+                        fmt::format("force-releasing {}", lock_key));
   return holder_from(reply.view(), 0);
 }
 
@@ -205,8 +230,11 @@ bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticke
   }
   m_connection.set_interrupt_fd(-1);
   reply = checked(std::move(reply), fmt::format("waiting on {}", wake_key));
+  m_claim.clear();
+  m_handoff.reset();
   if (reply.view().is_nil()) return false;
   m_claim = std::string(reply.view()[1].string());
+  m_handoff = parse_handoff(m_claim);
   return true;
 }
 

@@ -33,7 +33,9 @@ class RedisLockStore final : public lock::LockStore {
  public:
   RedisLockStore(Connection& connection, std::string prefix);
 
-  lock::AcquireResult try_acquire(const lock::AcquireRequest& request) override;
+  void send_acquire(const lock::AcquireRequest& request) override;
+  lock::AcquireResult receive_acquire(std::optional<lock::TimePoint> deadline) override;
+  std::optional<lock::Handoff> handoff() const override { return m_handoff; }
   lock::TokenCheck renew(std::string_view name, std::string_view token, lock::Millis ttl, std::int64_t keeper_pid,
                          std::optional<lock::TimePoint> deadline) override;
   lock::ReleaseResult release(std::string_view name, std::string_view token, lock::Millis min_hold) override;
@@ -50,9 +52,11 @@ class RedisLockStore final : public lock::LockStore {
  private:
   Connection& m_connection;
   KeySchema m_keys;
-  // The hand-off value popped by the last successful wait_for_wake: the next try_acquire
-  // with a ticket claims the lock with it.
+  // The hand-off value popped by the last successful wait_for_wake: the next attempt with a
+  // ticket claims the lock with it, until one gets an answer. m_handoff is what it says.
   std::string m_claim;
+  std::optional<lock::Handoff> m_handoff;
+  std::string m_sent_key; // the lock key of the attempt in flight, for messages
   int m_interrupt_fd = -1;
 };
 

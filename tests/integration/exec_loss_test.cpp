@@ -376,4 +376,41 @@ TEST_CASE("an outage during every renewal, each shorter than the margin, does no
   CHECK(try_read_file(dir.file("record")).value_or("").empty());
 }
 
+// A waiter woken by a release's hand-off starts its job before the claim's answer (saving a
+// round trip); if the claim then fails, the job must be stopped at once. A real hand-off
+// leaves no time to break the lock in between, so the test forges one: a fresh
+// 'handoff:FENCE:NOW_MS' pushed to the wake list while someone else's token holds the key.
+TEST_CASE("a hand-off whose claim fails (the key is someone else's): the job is stopped, rlock exits 76") {
+  RedisServer redis;
+  TempDir dir;
+  REQUIRE(redis.command({"SET", lock_key("forged"), k_other_token, "PX", "60000"}) == "OK");
+  PidReaper reaper({dir.file("pid")});
+  BackgroundProcess rlock(exec_argv(redis, "forged", {"--ttl", "30s"},
+                                    {test_child_bin(), "--record", dir.file("record"), "--pid-file", dir.file("pid"),
+                                     "--ready", dir.file("ready"), "--sleep", "forever"}));
+  REQUIRE(wait_until(
+      [&] {
+        return redis.command({"ZCARD", lock_key("forged") + ":waiters"}) == "1" || !rlock.running();
+      },
+      10s));
+  INFO("rlock stderr: ", rlock.err());
+  REQUIRE(rlock.running());
+  std::this_thread::sleep_for(100ms); // from the waiters zset into BLPOP
+  const std::string forged = redis.command(
+      {"EVAL",
+       "local t = redis.call('TIME') return string.format('handoff:99:%d', t[1] * 1000 + math.floor(t[2] / 1000))",
+       "0"});
+  REQUIRE(forged.starts_with("handoff:99:"));
+  REQUIRE(redis.command({"RPUSH", lock_key("forged") + ":wake", forged}) == "1");
+  const auto code = rlock.try_wait(10s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 76);
+  CHECK(icontains(rlock.err(), "lost"));
+  // The job may have been stopped before it got to record anything; if it ran, TERM stopped it.
+  const auto record = try_read_file(dir.file("record"));
+  if (record) CHECK((record->empty() || *record == "TERM\n"));
+  CHECK(redis.command({"GET", lock_key("forged")}) == k_other_token);
+  CHECK(redis.command({"ZCARD", lock_key("forged") + ":waiters"}) == "0");
+}
+
 } // namespace rlock::test

@@ -438,6 +438,53 @@ TEST_CASE("a waiting exec runs the job as soon as the holder releases") {
   CHECK_FALSE(key_exists(redis, lock_key("handoff")));
 }
 
+TEST_CASE("a job started on a hand-off has the fence the release reserved, and the lock is its own") {
+  RedisServer redis;
+  TempDir dir;
+  const std::string holder_ready = dir.file("holder-ready");
+  const std::string holder_env = dir.file("holder-env");
+  JobReaper holder_reaper(dir.file("holder-pid"));
+  BackgroundProcess holder(
+      with_rlock(exec_args(redis, "relay", {},
+                           {test_child_bin(), "--env-out", holder_env, "--pid-file", dir.file("holder-pid"), "--ready",
+                            holder_ready, "--sleep", "forever"})));
+  REQUIRE(wait_until([&] { return file_exists(holder_ready) || !holder.running(); }, 10s));
+  INFO("holder stderr: ", holder.err());
+  const std::string waiter_env = dir.file("waiter-env");
+  const std::string waiter_ready = dir.file("waiter-ready");
+  JobReaper reaper(dir.file("waiter-pid"));
+  BackgroundProcess waiter(
+      with_rlock(exec_args(redis, "relay", {"-v"},
+                           {test_child_bin(), "--env-out", waiter_env, "--pid-file", dir.file("waiter-pid"), "--ready",
+                            waiter_ready, "--sleep", "forever"})));
+  REQUIRE(wait_until(
+      [&] {
+        return redis.command({"ZCARD", lock_key("relay") + ":waiters"}) == "1" || !waiter.running();
+      },
+      10s));
+  INFO("waiter stderr: ", waiter.err());
+  holder.signal(SIGTERM); // its job ends, and its release hands the lock to the waiter
+  CHECK(holder.wait(10s) == 128 + SIGTERM);
+  REQUIRE(wait_until([&] { return file_exists(waiter_ready) || !waiter.running(); }, 10s));
+  REQUIRE(waiter.running());
+  const std::string env = read_file(waiter_env);
+  const auto fence = env_value(env, "RLOCK_FENCE");
+  const auto previous = env_value(read_file(holder_env), "RLOCK_FENCE");
+  REQUIRE(fence.has_value());
+  REQUIRE(previous.has_value());
+  CHECK(std::stoll(*fence) == std::stoll(*previous) + 1);
+  CHECK(*fence == redis.command({"GET", fence_key("relay")}));
+  CHECK(*fence == redis.command({"HGET", meta_key("relay"), "fence"}));
+  CHECK(env_value(env, "RLOCK_TOKEN") == std::optional<std::string>(redis.command({"GET", lock_key("relay")})));
+  // The claim was answered: the key holds the waiter's token with the full TTL, not the
+  // hand-off value's 2 s.
+  REQUIRE(wait_until([&] { return contains(waiter.err(), "handed over, claiming 'relay'"); }, 5s));
+  CHECK(std::stoll(redis.command({"PTTL", lock_key("relay")})) > 20'000);
+  waiter.signal(SIGTERM);
+  CHECK(waiter.wait(10s) == 128 + SIGTERM);
+  CHECK_FALSE(key_exists(redis, lock_key("relay")));
+}
+
 TEST_CASE("two waiting execs get the lock in arrival order") {
   RedisServer redis;
   TempDir dir;

@@ -29,13 +29,20 @@ if current == ARGV[1] then
   return {1, tonumber(redis.call('HGET', KEYS[2], 'fence') or '0')}
 end
 if (not current) or (ARGV[9] ~= '' and current == ARGV[9]) then
-  local fence = redis.call('INCR', KEYS[3])
-  if fence == 1 then
-    -- A new counter: for a new lock, or because the server lost its data (a restart without
-    -- persistence). Start from the server clock in microseconds so that fences keep rising
-    -- across such a loss (as long as the server's clock does not step back).
-    fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-    redis.call('SET', KEYS[3], fence)
+  -- A hand-off from release.lua carries the fence it took for us ('handoff:FENCE:NOW_MS'); the
+  -- woken waiter may already have given it to its job.
+  local reserved = nil
+  if current then reserved = string.match(current, '^handoff:(%d+):%d+$') end
+  local fence = tonumber(reserved)
+  if not fence then
+    fence = redis.call('INCR', KEYS[3])
+    if fence == 1 then
+      -- A new counter: for a new lock, or because the server lost its data (a restart without
+      -- persistence). Start from the server clock in microseconds so that fences keep rising
+      -- across such a loss (as long as the server's clock does not step back).
+      fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+      redis.call('SET', KEYS[3], fence)
+    end
   end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('DEL', KEYS[2])

@@ -1,9 +1,10 @@
 -- rlock force-release: break a lock whoever holds it (an operator's action).
 --
--- KEYS: lock, meta, waiters, wake
+-- KEYS: lock, meta, waiters, wake, fence
 -- ARGV: handoff_ttl_ms
 -- Returns the holder block of inspect.lua describing who was evicted ({0, …} if it was free).
--- Like release.lua, hands the lock to the first waiter if any are queued.
+-- Like release.lua, hands the lock to the first waiter if any are queued, with the same
+-- 'handoff:FENCE:NOW_MS' value.
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local current = redis.call('GET', KEYS[1])
@@ -19,14 +20,21 @@ if meta[1] == current then has_meta = 1 end
 local handoff = 0
 if string.sub(current, 1, 8) == 'handoff:' then handoff = 1 end
 local pttl = redis.call('PTTL', KEYS[1])
-redis.call('DEL', KEYS[2])
 if waiters > 0 then
-  local grant = 'handoff:' .. now_parts[1] .. '.' .. now_parts[2]
+  -- The first write, so that a fence key of another type fails before anything changed.
+  local fence = redis.call('INCR', KEYS[5])
+  if fence == 1 then
+    fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+    redis.call('SET', KEYS[5], string.format('%d', fence))
+  end
+  redis.call('DEL', KEYS[2])
+  local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now)
   redis.call('SET', KEYS[1], grant, 'PX', ARGV[1])
   redis.call('DEL', KEYS[4])
   redis.call('RPUSH', KEYS[4], grant)
   redis.call('PEXPIRE', KEYS[4], ARGV[1])
 else
+  redis.call('DEL', KEYS[2])
   redis.call('DEL', KEYS[1])
 end
 return {1, pttl, waiters, now, has_meta, handoff,

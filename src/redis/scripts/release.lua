@@ -1,6 +1,6 @@
 -- rlock release: compare-and-delete on the token, with hand-off to the first waiter.
 --
--- KEYS: lock, meta, waiters, wake
+-- KEYS: lock, meta, waiters, wake, fence
 -- ARGV: token, min_hold_ms, handoff_ttl_ms
 -- Returns {1, kept_ms, keeper_pid, host} released (kept_ms > 0: shortened to honour
 -- --min-hold, measured on the server's clock from acquisition; the first waiter is told to
@@ -10,6 +10,9 @@
 -- that is pushed to the wake list: the waiter blocked longest in BLPOP gets it and claims the
 -- lock with it (acquire.lua). If that waiter died meanwhile, the hand-off value simply expires
 -- after handoff_ttl_ms, and the next waiter's fallback re-check takes the free lock.
+-- The value is 'handoff:FENCE:NOW_MS': the next holder's fence, taken here, and the server
+-- time of the hand-off. With both, the woken waiter knows its fence and how long the value
+-- keeps the lock for it, so it can start its job while its claim is still on the way.
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
   if current then return {-1} end
@@ -43,14 +46,22 @@ if meta[1] == ARGV[1] then
     end
   end
 end
-redis.call('DEL', KEYS[2])
 if waiters > 0 then
-  local grant = 'handoff:' .. now_parts[1] .. '.' .. now_parts[2]
+  -- The first write, so that a fence key of another type fails before anything changed.
+  local fence = redis.call('INCR', KEYS[5])
+  if fence == 1 then
+    -- A new counter: start from the server clock in microseconds, as acquire.lua does.
+    fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+    redis.call('SET', KEYS[5], string.format('%d', fence))
+  end
+  redis.call('DEL', KEYS[2])
+  local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now)
   redis.call('SET', KEYS[1], grant, 'PX', ARGV[3])
   redis.call('DEL', KEYS[4])
   redis.call('RPUSH', KEYS[4], grant)
   redis.call('PEXPIRE', KEYS[4], ARGV[3])
 else
+  redis.call('DEL', KEYS[2])
   redis.call('DEL', KEYS[1])
 end
 return {1, 0, keeper_pid, host}

@@ -17,6 +17,7 @@ using rlock::lock::k_foreign_recheck;
 using rlock::lock::k_max_fallback;
 using rlock::lock::Lease;
 using rlock::lock::Millis;
+using rlock::lock::TimePoint;
 using rlock::lock::WaitPolicy;
 using rlock::lock::test::FakeClock;
 using rlock::lock::test::FakeLockStore;
@@ -336,4 +337,168 @@ TEST_CASE("each acquire() uses a fresh ticket") {
   (void)acquire(store, request_for("job"), wait_for(1s), {}, clock.clock());
   REQUIRE(store.acquire_calls.size() == 4);
   CHECK(store.acquire_calls[0].ticket != store.acquire_calls[2].ticket);
+}
+
+namespace {
+
+// A waiter that, once queued behind someone else's lock, is woken by a release's hand-off
+// after `wait` on the clock; with start_on_handoff as given.
+struct HandoffFixture {
+  FakeClock clock;
+  FakeLockStore store{clock};
+  WaitPolicy policy;
+
+  explicit HandoffFixture(Millis wait = 3s, bool start_on_handoff = true) {
+    store.hold_elsewhere("job", 30s, someone_else());
+    store.fences["job"] = 41;
+    policy.start_on_handoff = start_on_handoff;
+    store.on_wait = [this, wait] {
+      clock.advance(wait);
+      store.hand_off("job");
+    };
+  }
+};
+
+} // namespace
+
+TEST_CASE("woken by a fresh hand-off, start_on_handoff returns a lease whose claim is still on its way") {
+  HandoffFixture fixture;
+  auto& [clock, store, policy] = fixture;
+  auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK(lease->claim_pending());
+  CHECK(lease->fence() == 42);                // the one the hand-off reserved, known before any answer
+  REQUIRE(store.acquire_calls.size() == 2);   // the busy attempt, then the claim
+  CHECK(store.receive_deadlines.size() == 1); // the claim's answer is not read yet
+  CHECK(store.acquire_calls[1].ticket == store.acquire_calls[0].ticket);
+  // Safe until the hand-off's 2 s window ends, less its margin (200 ms), the millisecond
+  // rounding and the drift allowance (3 ms for the 3 s since the server's clock was read).
+  CHECK(lease->safety_deadline() == clock.now() + 2000ms - 200ms - 1ms - 3ms);
+  CHECK(lease->next_due() <= clock.now());
+
+  clock.advance(1ms);
+  const TimePoint claimed_at = clock.now() - 1ms;
+  CHECK(lease->renew_if_due() == Lease::Status::held);
+  CHECK_FALSE(lease->claim_pending());
+  CHECK(store.holder_token("job") == "my-token");
+  CHECK(lease->confirmed_from() == claimed_at);
+  CHECK(lease->safety_deadline() == claimed_at + 30s - 3s);
+  CHECK(lease->fence() == 42);
+  CHECK(store.queues["job"].empty());
+}
+
+TEST_CASE("without start_on_handoff, a hand-off is claimed with a round trip before acquire() returns") {
+  HandoffFixture fixture(3s, false);
+  auto& [clock, store, policy] = fixture;
+  auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK_FALSE(lease->claim_pending());
+  CHECK(store.receive_deadlines.size() == 2);
+  CHECK(lease->fence() == 42);
+  CHECK(store.holder_token("job") == "my-token");
+}
+
+TEST_CASE("a hand-off with less than half its window left is claimed with a round trip first") {
+  // The waiter took 1.2 s to see the hand-off: too little is left to start before the answer.
+  HandoffFixture fixture(3s);
+  auto& [clock, store, policy] = fixture;
+  store.on_wait = [&] {
+    clock.advance(3s);
+    store.hand_off("job");
+    clock.advance(1200ms);
+  };
+  auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK_FALSE(lease->claim_pending());
+  CHECK(store.receive_deadlines.size() == 2);
+  CHECK(store.holder_token("job") == "my-token");
+}
+
+TEST_CASE("a claim whose answer is lost is sent again; one that never comes expires the lease") {
+  SUBCASE("lost once, answered the second time") {
+    HandoffFixture fixture;
+    auto& [clock, store, policy] = fixture;
+    auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+    REQUIRE(lease.has_value());
+    store.fail_next = 1;
+    CHECK(lease->renew_if_due() == Lease::Status::held);
+    CHECK(lease->claim_pending());
+    CHECK_FALSE(lease->last_error().empty());
+    CHECK(lease->next_due() == clock.now() + 20ms);
+    CHECK(lease->renew_if_due() == Lease::Status::held); // not due yet: nothing sent
+    CHECK(store.acquire_calls.size() == 2);
+    clock.advance(20ms);
+    CHECK(lease->renew_if_due() == Lease::Status::held);
+    CHECK(store.acquire_calls.size() == 3);
+    CHECK_FALSE(lease->claim_pending());
+    CHECK(store.holder_token("job") == "my-token");
+  }
+  SUBCASE("never answered: expired at the hand-off's safety deadline, never later") {
+    HandoffFixture fixture;
+    auto& [clock, store, policy] = fixture;
+    auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+    REQUIRE(lease.has_value());
+    const TimePoint deadline = lease->safety_deadline();
+    store.fail_next = 1'000;
+    while (lease->renew_if_due() == Lease::Status::held) {
+      REQUIRE(clock.now() < deadline);
+      CHECK(lease->next_due() <= deadline);
+      clock.set(lease->next_due());
+    }
+    CHECK(lease->status() == Lease::Status::expired);
+    CHECK(clock.now() == deadline);
+    for (const auto& until : store.receive_deadlines) {
+      if (until) CHECK(*until <= deadline);
+    }
+  }
+}
+
+TEST_CASE("a claim that finds the hand-off gone loses the lease and leaves the line") {
+  HandoffFixture fixture;
+  auto& [clock, store, policy] = fixture;
+  auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+  REQUIRE(lease.has_value());
+  store.hold_elsewhere("job", 30s, someone_else()); // force-released and taken meanwhile
+  store.claim.reset();
+  CHECK(lease->renew_if_due() == Lease::Status::lost_taken);
+  REQUIRE(store.leave_calls.size() == 1);
+  CHECK(store.leave_calls[0].second == store.acquire_calls[0].ticket);
+  store.release_calls.clear();
+  lease.reset(); // nothing left to release
+  CHECK(store.release_calls.empty());
+}
+
+TEST_CASE("releasing a lease whose claim is unanswered reads the answer first") {
+  SUBCASE("claimed: released as usual") {
+    HandoffFixture fixture;
+    auto& [clock, store, policy] = fixture;
+    auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+    REQUIRE(lease.has_value());
+    auto result = lease->release();
+    CHECK(result.outcome == rlock::lock::TokenCheck::ok);
+    CHECK(store.receive_deadlines.size() == 2);
+    CHECK_FALSE(store.is_held("job"));
+  }
+  SUBCASE("the hand-off was gone: the release reports the lock taken, and sends nothing") {
+    HandoffFixture fixture;
+    auto& [clock, store, policy] = fixture;
+    auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+    REQUIRE(lease.has_value());
+    store.hold_elsewhere("job", 30s, someone_else());
+    store.claim.reset();
+    auto result = lease->release();
+    CHECK(result.outcome == rlock::lock::TokenCheck::taken);
+    CHECK(store.release_calls.empty());
+    CHECK(store.holder_token("job") == "foreign-token");
+  }
+  SUBCASE("the destructor settles the claim, then releases") {
+    HandoffFixture fixture;
+    auto& [clock, store, policy] = fixture;
+    {
+      auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+      REQUIRE(lease.has_value());
+    }
+    CHECK(store.release_calls.size() == 1);
+    CHECK_FALSE(store.is_held("job"));
+  }
 }

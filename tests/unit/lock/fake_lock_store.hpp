@@ -73,12 +73,16 @@ class FakeLockStore : public LockStore {
   std::function<void()> on_wait;          // runs inside each wait_for_wake
 
   // --- state ---
+  static constexpr std::int64_t k_server_epoch_ms = 1'800'000'000'000;
+  static constexpr const char* claim_token = "handoff:claim";
+  std::optional<Handoff> claim; // the hand-off a wake delivered, until claimed
   std::map<std::string, Entry, std::less<>> locks;
   std::map<std::string, std::int64_t, std::less<>> fences;
   std::map<std::string, std::deque<std::string>, std::less<>> queues;
 
   // --- record ---
   std::vector<AcquireRequest> acquire_calls;
+  std::vector<std::optional<TimePoint>> receive_deadlines;
   std::vector<RenewCall> renew_calls;
   std::vector<ReleaseCall> release_calls;
   std::vector<WaitCall> wait_calls;
@@ -97,13 +101,31 @@ class FakeLockStore : public LockStore {
   }
   std::string holder_token(std::string_view name) const { return is_held(name) ? locks.find(name)->second.token : ""; }
 
-  AcquireResult try_acquire(const AcquireRequest& request) override {
+  void send_acquire(const AcquireRequest& request) override {
     acquire_calls.push_back(request);
+    m_sent = request;
+  }
+
+  // Answers the attempt sent last, as the server would when the answer arrives.
+  AcquireResult receive_acquire(std::optional<TimePoint> deadline) override {
+    receive_deadlines.push_back(deadline);
+    const AcquireRequest& request = m_sent;
     begin_call();
     if (free_on_attempt > 0 && static_cast<int>(acquire_calls.size()) == free_on_attempt) locks.erase(request.name);
     auto& queue = queues[request.name];
     bool first_in_line = queue.empty() || (!request.ticket.empty() && queue.front() == request.ticket);
     AcquireResult result;
+    bool claimable = claim && !request.ticket.empty() && is_held(request.name) &&
+                     locks.find(request.name)->second.token == claim_token;
+    if (claimable) {
+      // The hand-off value holds the lock for us: take it with the reserved fence.
+      locks[request.name] = Entry{request.token, m_clock.now() + request.ttl, request.meta};
+      claim.reset();
+      if (!queue.empty() && queue.front() == request.ticket) queue.pop_front();
+      result.acquired = true;
+      result.fence = fences[request.name];
+      return result;
+    }
     if (!is_held(request.name) && first_in_line) {
       locks[request.name] = Entry{request.token, m_clock.now() + request.ttl, request.meta};
       result.acquired = true;
@@ -178,9 +200,21 @@ class FakeLockStore : public LockStore {
     wait_calls.push_back(WaitCall{std::string(name), std::string(ticket), timeout});
     if (interrupt_wait_with) throw Interrupted(*interrupt_wait_with);
     if (on_wait) on_wait();
+    if (claim) return true;   // on_wait handed the lock over
     m_clock.advance(timeout); // sleeping until the timeout: nobody woke us
     return false;
   }
+
+  std::optional<Handoff> handoff() const override { return claim; }
+
+  // What a release does for a waiter (release.lua): the holder's key becomes a hand-off value
+  // that expires after `ttl`, with the next fence reserved. `server_ms` is the server clock
+  // at the release: the fake server clock is k_server_epoch_ms plus the fake clock's elapsed time.
+  void hand_off(const std::string& name, Millis ttl = 2000ms) {
+    locks[name] = Entry{claim_token, m_clock.now() + ttl, {}};
+    claim = Handoff{++fences[name], server_ms(), ttl};
+  }
+  std::int64_t server_ms() const { return k_server_epoch_ms + m_clock.elapsed().count(); }
 
   void leave_queue(std::string_view name, std::string_view ticket) override {
     leave_calls.emplace_back(std::string(name), std::string(ticket));
@@ -199,6 +233,7 @@ class FakeLockStore : public LockStore {
 
   HolderInfo inspect_now(std::string_view name) const {
     HolderInfo info;
+    info.server_now_ms = server_ms();
     if (!is_held(name)) return info;
     const Entry& entry = locks.find(name)->second;
     info.held = true;
@@ -213,6 +248,7 @@ class FakeLockStore : public LockStore {
   }
 
   FakeClock& m_clock;
+  AcquireRequest m_sent;
 };
 
 } // namespace rlock::lock::test
