@@ -402,10 +402,10 @@ TEST_CASE("a hand-off with less than half its window left is claimed with a roun
   // The waiter took 1.2 s to see the hand-off: too little is left to start before the answer.
   HandoffFixture fixture(3s);
   auto& [clock, store, policy] = fixture;
-  store.on_wait = [&] {
-    clock.advance(3s);
-    store.hand_off("job");
-    clock.advance(1200ms);
+  store.on_wait = [&fixture] { // (clang 14 cannot capture structured bindings)
+    fixture.clock.advance(3s);
+    fixture.store.hand_off("job");
+    fixture.clock.advance(1200ms);
   };
   auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
   REQUIRE(lease.has_value());
