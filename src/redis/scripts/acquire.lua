@@ -9,12 +9,12 @@
 -- to the wake list and this waiter popped: that is how a release passes the lock to the
 -- longest-waiting client (BLPOP serves blocked clients first come, first served) without a
 -- newcomer or the releaser itself slipping in between.
--- The fence counter never expires: fencing tokens must keep increasing across the lock's
--- whole life, not just while it is held; a counter that is lost restarts from the clock.
+-- Fences come from next_fence.lua, or from the hand-off value being claimed.
 -- Returns {1, fence} when taken; otherwise {0, <holder block>} (see inspect.lua).
 -- Redis does not roll a script back when a command in it fails (a key of the wrong type), so
 -- every command that can fail that way runs before the first write: a failed acquire must
 -- leave nothing behind.
+-- @include next_fence.lua
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
@@ -33,17 +33,7 @@ if (not current) or (ARGV[9] ~= '' and current == ARGV[9]) then
   -- woken waiter may already have given it to its job.
   local reserved = nil
   if current then reserved = string.match(current, '^handoff:(%d+):%d+$') end
-  local fence = tonumber(reserved)
-  if not fence then
-    fence = redis.call('INCR', KEYS[3])
-    if fence == 1 then
-      -- A new counter: for a new lock, or because the server lost its data (a restart without
-      -- persistence). Start from the server clock in microseconds so that fences keep rising
-      -- across such a loss (as long as the server's clock does not step back).
-      fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-      redis.call('SET', KEYS[3], fence)
-    end
-  end
+  local fence = tonumber(reserved) or next_fence(KEYS[3], now_parts)
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'token', ARGV[1], 'host', ARGV[3], 'pid', ARGV[4], 'user', ARGV[5],

@@ -5,6 +5,7 @@
 -- Returns the holder block of inspect.lua describing who was evicted ({0, …} if it was free).
 -- Like release.lua, hands the lock to the first waiter if any are queued, with the same
 -- 'handoff:FENCE:NOW_MS' value.
+-- @include next_fence.lua
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local current = redis.call('GET', KEYS[1])
@@ -22,11 +23,7 @@ if string.sub(current, 1, 8) == 'handoff:' then handoff = 1 end
 local pttl = redis.call('PTTL', KEYS[1])
 if waiters > 0 then
   -- The first write, so that a fence key of another type fails before anything changed.
-  local fence = redis.call('INCR', KEYS[5])
-  if fence == 1 then
-    fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-    redis.call('SET', KEYS[5], string.format('%d', fence))
-  end
+  local fence = next_fence(KEYS[5], now_parts)
   redis.call('DEL', KEYS[2])
   local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now)
   redis.call('SET', KEYS[1], grant, 'PX', ARGV[1])

@@ -13,6 +13,7 @@
 -- The value is 'handoff:FENCE:NOW_MS': the next holder's fence, taken here, and the server
 -- time of the hand-off. With both, the woken waiter knows its fence and how long the value
 -- keeps the lock for it, so it can start its job while its claim is still on the way.
+-- @include next_fence.lua
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
   if current then return {-1} end
@@ -48,12 +49,7 @@ if meta[1] == ARGV[1] then
 end
 if waiters > 0 then
   -- The first write, so that a fence key of another type fails before anything changed.
-  local fence = redis.call('INCR', KEYS[5])
-  if fence == 1 then
-    -- A new counter: start from the server clock in microseconds, as acquire.lua does.
-    fence = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-    redis.call('SET', KEYS[5], string.format('%d', fence))
-  end
+  local fence = next_fence(KEYS[5], now_parts)
   redis.call('DEL', KEYS[2])
   local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now)
   redis.call('SET', KEYS[1], grant, 'PX', ARGV[3])
