@@ -116,7 +116,6 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
   Reply reply = checked(m_connection.receive_eval(deadline), fmt::format("acquiring {}", m_sent_key));
   // Answered: a claim either took the lock or found the hand-off gone; either way it is spent.
   m_claim.clear();
-  m_handoff.reset();
   ReplyView view = reply.view();
   lock::AcquireResult result;
   if (view[0].integer() == 1) {
@@ -231,11 +230,14 @@ bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticke
   m_connection.set_interrupt_fd(-1);
   reply = checked(std::move(reply), fmt::format("waiting on {}", wake_key));
   m_claim.clear();
-  m_handoff.reset();
   if (reply.view().is_nil()) return false;
   m_claim = std::string(reply.view()[1].string());
-  m_handoff = parse_handoff(m_claim);
   return true;
+}
+
+std::optional<lock::Handoff> RedisLockStore::handoff() const {
+  if (m_claim.empty()) return std::nullopt;
+  return parse_handoff(m_claim);
 }
 
 void RedisLockStore::leave_queue(std::string_view name, std::string_view ticket) {

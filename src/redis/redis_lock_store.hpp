@@ -35,7 +35,7 @@ class RedisLockStore final : public lock::LockStore {
 
   void send_acquire(const lock::AcquireRequest& request) override;
   lock::AcquireResult receive_acquire(std::optional<lock::TimePoint> deadline) override;
-  std::optional<lock::Handoff> handoff() const override { return m_handoff; }
+  std::optional<lock::Handoff> handoff() const override;
   lock::TokenCheck renew(std::string_view name, std::string_view token, lock::Millis ttl, std::int64_t keeper_pid,
                          std::optional<lock::TimePoint> deadline) override;
   lock::ReleaseResult release(std::string_view name, std::string_view token, lock::Millis min_hold) override;
@@ -53,9 +53,8 @@ class RedisLockStore final : public lock::LockStore {
   Connection& m_connection;
   KeySchema m_keys;
   // The hand-off value popped by the last successful wait_for_wake: the next attempt with a
-  // ticket claims the lock with it, until one gets an answer. m_handoff is what it says.
+  // ticket claims the lock with it, until one gets an answer.
   std::string m_claim;
-  std::optional<lock::Handoff> m_handoff;
   std::string m_sent_key; // the lock key of the attempt in flight, for messages
   int m_interrupt_fd = -1;
 };
