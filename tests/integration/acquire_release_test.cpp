@@ -15,8 +15,6 @@ namespace {
 
 const std::string k_other_token = "0123456789abcdef0123456789abcdef";
 
-bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
-
 } // namespace
 
 TEST_CASE("acquire --lease prints a 128-bit token and stores it in the lock key with its TTL") {

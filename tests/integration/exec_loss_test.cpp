@@ -26,41 +26,6 @@ using std::chrono::milliseconds;
 
 constexpr const char* k_other_token = "0123456789abcdef0123456789abcdef";
 
-bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
-
-std::vector<std::string> exec_argv(const RedisServer& redis, const std::string& name,
-                                   const std::vector<std::string>& options, const std::vector<std::string>& command) {
-  std::vector<std::string> argv{rlock_bin(), "--url", redis.url(), "exec", name};
-  argv.insert(argv.end(), options.begin(), options.end());
-  argv.emplace_back("--");
-  argv.insert(argv.end(), command.begin(), command.end());
-  return argv;
-}
-
-// Kills what a pid file names (and its group) on scope exit: a failed test leaves nothing running.
-class PidReaper {
- public:
-  explicit PidReaper(std::vector<std::string> pid_files) : m_pid_files(std::move(pid_files)) {}
-  ~PidReaper() {
-    for (const auto& path : m_pid_files) {
-      try {
-        if (const auto text = try_read_file(path); text && !trim(*text).empty()) {
-          const auto pid = static_cast<pid_t>(std::stol(trim(*text)));
-          ::kill(-pid, SIGKILL);
-          ::kill(pid, SIGKILL);
-        }
-      } catch (...) {
-        // best effort
-      }
-    }
-  }
-  PidReaper(const PidReaper&) = delete;
-  PidReaper& operator=(const PidReaper&) = delete;
-
- private:
-  std::vector<std::string> m_pid_files;
-};
-
 // Waits until the job is running under rlock; REQUIREs that rlock did not end first.
 void require_ready(BackgroundProcess& rlock, const std::string& ready) {
   const bool ok = wait_until([&] { return file_exists(ready) || !rlock.running(); }, 10s);
@@ -239,7 +204,7 @@ TEST_CASE("a loss found at release (no renewal was due) exits 76 and says the lo
 TEST_CASE("grandchildren and background processes of a -c job are stopped on loss") {
   RedisServer redis;
   TempDir dir;
-  PidReaper reaper({dir.file("grandchild"), dir.file("background"), dir.file("child")});
+  PidFileReaper reaper({dir.file("grandchild"), dir.file("background"), dir.file("child")});
   BackgroundOptions options;
   options.env = {"CHILD=" + test_child_bin(), "DIR=" + dir.path()};
   const std::string script =
@@ -268,7 +233,7 @@ TEST_CASE("grandchildren and background processes of a -c job are stopped on los
 TEST_CASE("a job that ignores TERM is SIGKILLed after --grace") {
   RedisServer redis;
   TempDir dir;
-  PidReaper reaper({dir.file("pid")});
+  PidFileReaper reaper({dir.file("pid")});
   BackgroundProcess rlock(exec_argv(redis, "stubborn", {"--ttl", "900ms", "--grace", "300ms"},
                                     {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"),
                                      "--pid-file", dir.file("pid"), "--ignore-term", "--sleep", "forever"}));
@@ -384,7 +349,7 @@ TEST_CASE("a hand-off whose claim fails (the key is someone else's): the job is 
   RedisServer redis;
   TempDir dir;
   REQUIRE(redis.command({"SET", lock_key("forged"), k_other_token, "PX", "60000"}) == "OK");
-  PidReaper reaper({dir.file("pid")});
+  PidFileReaper reaper({dir.file("pid")});
   BackgroundProcess rlock(exec_argv(redis, "forged", {"--ttl", "30s"},
                                     {test_child_bin(), "--record", dir.file("record"), "--pid-file", dir.file("pid"),
                                      "--ready", dir.file("ready"), "--sleep", "forever"}));

@@ -15,17 +15,6 @@ namespace rlock::test {
 
 namespace {
 
-bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
-
-std::vector<std::string> exec_argv(const RedisServer& redis, const std::string& name,
-                                   const std::vector<std::string>& options, const std::vector<std::string>& command) {
-  std::vector<std::string> argv{rlock_bin(), "--url", redis.url(), "exec", name};
-  argv.insert(argv.end(), options.begin(), options.end());
-  argv.emplace_back("--");
-  argv.insert(argv.end(), command.begin(), command.end());
-  return argv;
-}
-
 struct Forwarded {
   int signo;
   const char* name;

@@ -22,45 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
-
-// rlock --url URL exec NAME OPTIONS... -- COMMAND...
-std::vector<std::string> exec_args(const RedisServer& redis, const std::string& name,
-                                   const std::vector<std::string>& options, const std::vector<std::string>& command) {
-  std::vector<std::string> args{"exec", name};
-  args.insert(args.end(), options.begin(), options.end());
-  args.emplace_back("--");
-  args.insert(args.end(), command.begin(), command.end());
-  return at(redis, args);
-}
-
-std::vector<std::string> with_rlock(std::vector<std::string> args) {
-  args.insert(args.begin(), rlock_bin());
-  return args;
-}
-
-// Kills a job's process group on scope exit, so that a failed test leaves nothing running.
-class JobReaper {
- public:
-  explicit JobReaper(std::string pid_file) : m_pid_file(std::move(pid_file)) {}
-  ~JobReaper() {
-    try {
-      if (const auto text = try_read_file(m_pid_file); text && !trim(*text).empty()) {
-        const auto pid = static_cast<pid_t>(std::stol(trim(*text)));
-        ::kill(-pid, SIGKILL);
-        ::kill(pid, SIGKILL);
-      }
-    } catch (...) {
-      // best effort
-    }
-  }
-  JobReaper(const JobReaper&) = delete;
-  JobReaper& operator=(const JobReaper&) = delete;
-
- private:
-  std::string m_pid_file;
-};
-
 // VAR=VALUE lines of an --env-out file as VAR -> VALUE; nullopt when VAR is absent.
 std::optional<std::string> env_value(const std::string& env_text, const std::string& name) {
   std::istringstream lines(env_text);
@@ -186,7 +147,7 @@ TEST_CASE("the job sees RLOCK_NAME, RLOCK_TOKEN (the key's value) and RLOCK_FENC
     INFO("round ", round);
     const std::string env_file = dir.file("env" + std::to_string(round));
     const std::string ready = dir.file("ready" + std::to_string(round));
-    JobReaper reaper(dir.file("pid" + std::to_string(round)));
+    PidFileReaper reaper({dir.file("pid" + std::to_string(round))});
     BackgroundProcess rlock(
         with_rlock(exec_args(redis, "env-job", {"--ttl", "30s"},
                              {test_child_bin(), "--env-out", env_file, "--pid-file",
@@ -294,7 +255,7 @@ TEST_CASE("no fd of rlock leaks into the job: neither the Redis socket nor a sig
 TEST_CASE("--max-hold stops the job with TERM and exits 124") {
   RedisServer redis;
   TempDir dir;
-  JobReaper reaper(dir.file("pid"));
+  PidFileReaper reaper({dir.file("pid")});
   const RunResult result = run_rlock(exec_args(
       redis, "maxhold", {"--max-hold", "300ms", "--ttl", "30s"},
       {test_child_bin(), "--record", dir.file("record"), "--pid-file", dir.file("pid"), "--sleep", "forever"}));
@@ -310,7 +271,7 @@ TEST_CASE("--max-hold stops the job with TERM and exits 124") {
 TEST_CASE("--max-hold with a job that ignores TERM: SIGKILL after --grace, still 124") {
   RedisServer redis;
   TempDir dir;
-  JobReaper reaper(dir.file("pid"));
+  PidFileReaper reaper({dir.file("pid")});
   const RunResult result = run_rlock(exec_args(redis, "maxhold", {"--max-hold", "200ms", "--grace", "300ms"},
                                                {test_child_bin(), "--record", dir.file("record"), "--pid-file",
                                                 dir.file("pid"), "--ignore-term", "--sleep", "forever"}));
@@ -352,7 +313,7 @@ TEST_CASE("--min-hold shorter than the job changes nothing: the lock is released
 TEST_CASE("SIGKILL of rlock kills the direct child, and the lease expires on its own") {
   RedisServer redis;
   TempDir dir;
-  JobReaper reaper(dir.file("pid"));
+  PidFileReaper reaper({dir.file("pid")});
   BackgroundProcess rlock(with_rlock(exec_args(
       redis, "killed", {"--ttl", "2s"},
       {test_child_bin(), "--pid-file", dir.file("pid"), "--ready", dir.file("ready"), "--sleep", "forever"})));
@@ -443,7 +404,7 @@ TEST_CASE("a job started on a hand-off has the fence the release reserved, and t
   TempDir dir;
   const std::string holder_ready = dir.file("holder-ready");
   const std::string holder_env = dir.file("holder-env");
-  JobReaper holder_reaper(dir.file("holder-pid"));
+  PidFileReaper holder_reaper({dir.file("holder-pid")});
   BackgroundProcess holder(
       with_rlock(exec_args(redis, "relay", {},
                            {test_child_bin(), "--env-out", holder_env, "--pid-file", dir.file("holder-pid"), "--ready",
@@ -452,7 +413,7 @@ TEST_CASE("a job started on a hand-off has the fence the release reserved, and t
   INFO("holder stderr: ", holder.err());
   const std::string waiter_env = dir.file("waiter-env");
   const std::string waiter_ready = dir.file("waiter-ready");
-  JobReaper reaper(dir.file("waiter-pid"));
+  PidFileReaper reaper({dir.file("waiter-pid")});
   BackgroundProcess waiter(
       with_rlock(exec_args(redis, "relay", {"-v"},
                            {test_child_bin(), "--env-out", waiter_env, "--pid-file", dir.file("waiter-pid"), "--ready",

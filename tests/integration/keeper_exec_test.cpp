@@ -20,8 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
-
 std::string comm_of(pid_t pid) { return trim(try_read_file("/proc/" + std::to_string(pid) + "/comm").value_or("")); }
 
 // The keeper pid recorded in the lock's metadata, if any.

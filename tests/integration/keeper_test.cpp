@@ -14,11 +14,7 @@
 
 namespace rlock::test {
 
-namespace {
-
-bool key_exists(const RedisServer& redis, const std::string& key) { return redis.command({"EXISTS", key}) == "1"; }
-
-} // namespace
+namespace {} // namespace
 
 TEST_CASE("the keeper renews the lease while the owner lives") {
   RedisServer redis;

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <csignal>
 
 namespace rlock::test {
 
@@ -87,6 +88,41 @@ std::vector<std::string> at(const RedisServer& server, const std::vector<std::st
   std::vector<std::string> argv{"--url", server.url()};
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
+}
+
+bool key_exists(const RedisServer& server, const std::string& key) { return server.command({"EXISTS", key}) == "1"; }
+
+std::vector<std::string> exec_args(const RedisServer& server, const std::string& name,
+                                   const std::vector<std::string>& options, const std::vector<std::string>& command) {
+  std::vector<std::string> args{"exec", name};
+  args.insert(args.end(), options.begin(), options.end());
+  args.emplace_back("--");
+  args.insert(args.end(), command.begin(), command.end());
+  return at(server, args);
+}
+
+std::vector<std::string> with_rlock(std::vector<std::string> args) {
+  args.insert(args.begin(), rlock_bin());
+  return args;
+}
+
+std::vector<std::string> exec_argv(const RedisServer& server, const std::string& name,
+                                   const std::vector<std::string>& options, const std::vector<std::string>& command) {
+  return with_rlock(exec_args(server, name, options, command));
+}
+
+PidFileReaper::~PidFileReaper() {
+  for (const auto& path : m_pid_files) {
+    try {
+      if (const auto text = try_read_file(path); text && !trim(*text).empty()) {
+        const auto pid = static_cast<pid_t>(std::stol(trim(*text)));
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+      }
+    } catch (...) {
+      // best effort
+    }
+  }
 }
 
 std::string acquire_lease(const RedisServer& server, const std::string& name, const std::string& ttl,

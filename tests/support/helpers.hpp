@@ -41,6 +41,31 @@ std::string fence_key(std::string_view name, std::string_view prefix = "rlock:")
 // {"--url", server.url(), args...}
 std::vector<std::string> at(const RedisServer& server, const std::vector<std::string>& args);
 
+// EXISTS key on the server.
+bool key_exists(const RedisServer& server, const std::string& key);
+
+// {"--url", URL, "exec", NAME, OPTIONS..., "--", COMMAND...}: arguments for run_rlock().
+std::vector<std::string> exec_args(const RedisServer& server, const std::string& name,
+                                   const std::vector<std::string>& options, const std::vector<std::string>& command);
+// `args` with the rlock binary in front: a whole argv, for BackgroundProcess.
+std::vector<std::string> with_rlock(std::vector<std::string> args);
+// with_rlock(exec_args(...)).
+std::vector<std::string> exec_argv(const RedisServer& server, const std::string& name,
+                                   const std::vector<std::string>& options, const std::vector<std::string>& command);
+
+// Kills what each pid file names, and its process group, on scope exit: a failed test leaves
+// no job running. Files that were never written are skipped.
+class PidFileReaper {
+ public:
+  explicit PidFileReaper(std::vector<std::string> pid_files) : m_pid_files(std::move(pid_files)) {}
+  ~PidFileReaper();
+  PidFileReaper(const PidFileReaper&) = delete;
+  PidFileReaper& operator=(const PidFileReaper&) = delete;
+
+ private:
+  std::vector<std::string> m_pid_files;
+};
+
 // `rlock --url URL acquire NAME --lease --ttl TTL EXTRA...`; REQUIREs exit 0 and one token line,
 // returns the token.
 std::string acquire_lease(const RedisServer& server, const std::string& name, const std::string& ttl = "30s",
