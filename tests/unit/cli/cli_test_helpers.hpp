@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Helpers for the cli tests: a scratch directory and an environment restored on scope exit.
+// Helpers for the cli tests: an environment restored on scope exit (and the scratch directory).
 #pragma once
+
+#include "../temp_dir.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -13,31 +15,7 @@
 
 namespace rlock::cli::test {
 
-// A fresh directory under $TMPDIR, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rlock-cli-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    m_path = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
-  }
-  const std::filesystem::path& path() const { return m_path; }
-  std::string file(const std::string& name) const { return (m_path / name).string(); }
-  std::string write(const std::string& name, const std::string& content) const {
-    std::string target = file(name);
-    std::ofstream(target, std::ios::binary) << content;
-    return target;
-  }
-
- private:
-  std::filesystem::path m_path;
-};
+using rlock::unit_test::TempDir;
 
 // Saves the named variables, unsets them, and puts them back as they were on destruction.
 class ScopedEnv {

@@ -2,6 +2,8 @@
 // Helpers for the process tests: a scratch directory and waiting on observable state.
 #pragma once
 
+#include "../temp_dir.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,27 +16,7 @@
 
 namespace rlock::process::test {
 
-// A fresh directory under $TMPDIR, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    auto base = std::filesystem::temp_directory_path() / "rlock-process-XXXXXX";
-    std::string pattern = base.string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    m_path = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
-  }
-  std::filesystem::path path() const { return m_path; }
-  std::string file(const std::string& name) const { return (m_path / name).string(); }
-
- private:
-  std::filesystem::path m_path;
-};
+using rlock::unit_test::TempDir;
 
 // Polls `condition` until it holds or a generous limit passes; returns whether it held. For
 // state that nothing notifies us of (another process wrote a file, a process went away).
