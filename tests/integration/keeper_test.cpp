@@ -14,8 +14,6 @@
 
 namespace rlock::test {
 
-namespace {} // namespace
-
 TEST_CASE("the keeper renews the lease while the owner lives") {
   RedisServer redis;
   TempDir dir;
