@@ -109,20 +109,8 @@ process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std
 std::optional<int> release_after_job(lock::Lease& lease, const std::string& name, lock::Millis min_hold,
                                      const process::ExitStatus& job) {
   try {
-    lock::ReleaseResult released;
-    try {
-      released = lease.release(min_hold);
-    } catch (const UnavailableError& error) {
-      // One blip must not leave the lock idle for a whole TTL: try once more, reconnected.
-      log::verbose("release failed ({}); retrying once", error.what());
-      released = lease.release(min_hold);
-      if (released.outcome != lock::TokenCheck::ok) {
-        // The first attempt may have gone through with only its reply lost (and the lock may
-        // have been handed on since): not a sign that the job ran without the lock.
-        log::verbose("the retried release found the lock already released");
-        released.outcome = lock::TokenCheck::ok;
-      }
-    }
+    // A release whose answer is lost is sent once more, reconnected (lock::release_token).
+    lock::ReleaseResult released = lease.release(min_hold);
     if (released.outcome != lock::TokenCheck::ok) {
       log::write_line("rlock: error: ",
                       fmt::format("lock '{}' was lost before the job ended: at release it was {}; the job ({}) "

@@ -78,7 +78,8 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
   }
   std::string token = options.resolve_token("release");
   Session session(globals);
-  lock::ReleaseResult result = session.store.release(options.name, token, lock::Millis(0));
+  // A release whose answer is lost is sent once more: one that did not happen leaves an orphan.
+  lock::ReleaseResult result = lock::release_token(session.store, options.name, token, lock::Millis(0));
   if (result.outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, result.outcome, "release");
   stop_keeper(result);
   log::verbose("released '{}'", printable(options.name));

@@ -37,26 +37,36 @@ TimePoint handoff_expiry(const Handoff& handoff, const ServerClockReading& readi
   return reading.sent + ahead + handoff.ttl - Millis(1) - since / 1000;
 }
 
-// Removes our ticket from the line when we stop waiting for any reason but success.
-class TicketGuard {
+// Cleans up when we stop trying for any reason but success: removes our ticket from the line,
+// and abandon()s the lock first if an attempt's answer was lost (it may have taken it) and no
+// later attempt was answered (an answer settles it: a retry with the same token finds the lock
+// ours if the lost attempt took it).
+class AttemptGuard {
  public:
-  TicketGuard(LockStore& store, const AcquireRequest& request) : m_store(store), m_request(request) {}
-  TicketGuard(const TicketGuard&) = delete;
-  TicketGuard& operator=(const TicketGuard&) = delete;
-  ~TicketGuard() {
-    if (!m_armed || m_request.ticket.empty()) return;
+  AttemptGuard(LockStore& store, const AcquireRequest& request, const Clock& clock)
+      : m_store(store), m_request(request), m_clock(clock) {}
+  AttemptGuard(const AttemptGuard&) = delete;
+  AttemptGuard& operator=(const AttemptGuard&) = delete;
+  ~AttemptGuard() {
+    if (!m_armed) return;
+    if (m_answer_lost) abandon(m_store, m_request.name, m_request.token, m_clock() + k_abandon_bound);
+    if (m_request.ticket.empty()) return;
     try {
       m_store.leave_queue(m_request.name, m_request.ticket);
     } catch (...) {
       // The ticket expires on its own (ticket_ttl).
     }
   }
+  void answer_lost() noexcept { m_answer_lost = true; }
+  void answered() noexcept { m_answer_lost = false; }
   void disarm() noexcept { m_armed = false; }
 
  private:
   LockStore& m_store;
   const AcquireRequest& m_request;
+  const Clock& m_clock;
   bool m_armed = true;
+  bool m_answer_lost = false;
 };
 
 } // namespace
@@ -72,7 +82,7 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
   std::optional<TimePoint> give_up_at;
   if (policy.max_wait) give_up_at = start + *policy.max_wait;
 
-  TicketGuard guard(store, request);
+  AttemptGuard guard(store, request, clock);
   std::optional<ServerClockReading> reading;
   bool contacted = false;
   std::optional<TimePoint> outage_since;
@@ -80,12 +90,17 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
   for (;;) {
     TimePoint sent = clock();
     AcquireResult result;
+    bool on_its_way = false;
     try {
-      result = store.try_acquire(request);
+      store.send_acquire(request);
+      on_its_way = true;
+      result = store.receive_acquire(std::nullopt);
+      guard.answered();
       contacted = true;
       outage_since.reset();
       backoff = Millis(50);
     } catch (const UnavailableError&) {
+      if (on_its_way) guard.answer_lost();
       // A blip while waiting (a failover, a reset connection) is worth riding out; Redis
       // being unreachable from the start is reported at once.
       TimePoint now = clock();

@@ -34,8 +34,9 @@ using BusyObserver = std::function<void(const HolderInfo& holder, Millis waited)
 // Takes the lock described by `request` (its token, ttl and meta; the ticket is made here).
 // Waiting joins the lock's line and sleeps until a release hands the lock over, or, failing
 // that, until the holder's lease would run out (at most k_max_fallback), then re-checks.
-// Returns nothing when the lock stayed busy for the whole wait. An Interrupted exception
-// from the store's wait leaves the line before it propagates.
+// Returns nothing when the lock stayed busy for the whole wait. Any exception (Interrupted
+// from the store's wait, UnavailableError) leaves the line before it propagates, and when the
+// last attempt's answer was lost, abandon()s the lock that attempt may have taken.
 std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const WaitPolicy& policy,
                              const BusyObserver& on_busy = {}, const Clock& clock = steady_now);
 

@@ -25,6 +25,28 @@ Millis retry_interval(Millis ttl) { return std::clamp(ttl / 20, Millis(20), Mill
 constexpr Millis k_claim_retry{20};
 } // namespace
 
+void abandon(LockStore& store, std::string_view name, std::string_view token, TimePoint deadline) noexcept {
+  try {
+    store.release(name, token, Millis(0), deadline);
+  } catch (...) {
+    // Unreachable again, or slow: the lock expires with its TTL.
+  }
+}
+
+ReleaseResult release_token(LockStore& store, std::string_view name, std::string_view token, Millis min_hold) {
+  try {
+    return store.release(name, token, min_hold);
+  } catch (const UnavailableError&) {
+    // Lost on the way there or back: once more, on a fresh connection.
+  }
+  ReleaseResult result = store.release(name, token, min_hold);
+  if (result.outcome != TokenCheck::ok) {
+    result = ReleaseResult{};
+    result.outcome = TokenCheck::ok;
+  }
+  return result;
+}
+
 Lease::Lease(LockStore& store, std::string name, std::string token, std::int64_t fence, Millis ttl,
              TimePoint confirmed_from, Clock clock)
     : m_store(&store), m_name(std::move(name)), m_token(std::move(token)), m_fence(fence), m_ttl(ttl),
@@ -69,12 +91,26 @@ Lease& Lease::operator=(Lease&& other) noexcept {
 Lease::~Lease() { release_quietly(); }
 
 void Lease::release_quietly() noexcept {
+  if (m_status == Status::expired) {
+    // Renewals (or the claim) went unanswered: the last one may have extended the lease.
+    abandon(*m_store, m_name, m_token, m_clock() + k_abandon_bound);
+    if (m_claim) {
+      try {
+        m_store->leave_queue(m_claim->request.name, m_claim->request.ticket);
+      } catch (...) {
+        // The ticket expires on its own.
+      }
+      m_claim.reset();
+    }
+    m_status = Status::released;
+    return;
+  }
   if (m_status != Status::held) return;
   try {
     if (m_claim) settle_claim();
     if (m_status != Status::held) return;
     m_status = Status::released;
-    m_store->release(m_name, m_token, Millis(0));
+    release_token(*m_store, m_name, m_token, Millis(0));
   } catch (...) {
     // Best effort while unwinding: the lease expires on its own.
     m_status = Status::released;
@@ -172,7 +208,7 @@ ReleaseResult Lease::release(Millis min_hold) {
       return lost;
     }
   }
-  ReleaseResult result = m_store->release(m_name, m_token, min_hold);
+  ReleaseResult result = release_token(*m_store, m_name, m_token, min_hold);
   m_status = Status::released;
   return result;
 }

@@ -19,6 +19,22 @@ TimePoint steady_now();
 // drift between us and the server and the time the job needs to notice. A tenth of the TTL.
 Millis safety_margin(Millis ttl);
 
+// The most a clean-up after a lost answer waits for its own answer (see abandon()).
+constexpr Millis k_abandon_bound{1000};
+
+// After a write whose answer was lost (a timeout, a reset, a signal after the send), `token`
+// may hold `name` with nobody left to renew or release it: an orphan that would block every
+// other client until its TTL. Sends a compare-and-delete with the token (the store reconnects
+// after a lost answer, so this goes on a fresh connection) and waits for its answer until
+// `deadline` at most. Best effort: errors are swallowed; what it cannot delete expires.
+void abandon(LockStore& store, std::string_view name, std::string_view token, TimePoint deadline) noexcept;
+
+// store.release(), tried once more when its answer was lost or the store could not be
+// reached: a release that did not happen leaves an orphan. If the retry finds the lock free or
+// held by another token, the first attempt is taken to have released it (and the lock may have
+// been handed on since): the result is `ok`. Throws UnavailableError if the retry fails too.
+ReleaseResult release_token(LockStore& store, std::string_view name, std::string_view token, Millis min_hold);
+
 class Lease {
  public:
   enum class Status {
@@ -46,6 +62,9 @@ class Lease {
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   // Releases the lock if it is still held and not detached (best effort, errors swallowed).
+  // An expired lease (its renewals or its claim unanswered until the safety deadline) may still
+  // be ours on the server: it is abandon()ed, so the owner of an expired lease must have
+  // stopped relying on it (exec: the job has ended) before destroying it.
   ~Lease();
 
   const std::string& name() const noexcept { return m_name; }
@@ -73,8 +92,9 @@ class Lease {
   // Why the last renewal failed, for messages ("timed out waiting for a reply from …").
   const std::string& last_error() const noexcept { return m_last_error; }
 
-  // Releases (or, with min_hold, shortens the lease to the minimum). Marks the lease released.
-  // A claim still unanswered is settled first; if it failed, so does the release.
+  // Releases (or, with min_hold, shortens the lease to the minimum) by release_token(). Marks
+  // the lease released. A claim still unanswered is settled first; if it failed, so does the
+  // release.
   ReleaseResult release(Millis min_hold = Millis(0));
 
   // Forgets the lease without releasing it: another process (the keeper) takes over.

@@ -94,6 +94,8 @@ class LockStore {
   // try_acquire in two halves, so that the caller can work while the attempt travels: at most
   // one in flight, and nothing else may be called before its receive_acquire. The receive
   // gives up (throwing UnavailableError) at `deadline`, or after the I/O timeout if none.
+  // A send that throws sent nothing; a receive that throws leaves the outcome unknown: the
+  // attempt may have taken the lock (see abandon() in lock/lease.hpp).
   virtual void send_acquire(const AcquireRequest& request) = 0;
   virtual AcquireResult receive_acquire(std::optional<TimePoint> deadline) = 0;
 
@@ -107,8 +109,18 @@ class LockStore {
                            std::optional<TimePoint> deadline) = 0;
 
   // Deletes the lock if `token` owns it; with min_hold > 0 shortens the lease so that the lock
-  // lives until min_hold after its acquisition (on the server's clock) instead.
-  virtual ReleaseResult release(std::string_view name, std::string_view token, Millis min_hold) = 0;
+  // lives until min_hold after its acquisition (on the server's clock) instead. Gives up
+  // (throwing UnavailableError) at `deadline`, or after the I/O timeout if that comes first.
+  ReleaseResult release(std::string_view name, std::string_view token, Millis min_hold,
+                        std::optional<TimePoint> deadline = std::nullopt) {
+    send_release(name, token, min_hold);
+    return receive_release(deadline);
+  }
+
+  // release in two halves, with the rules of send_acquire/receive_acquire. A receive that
+  // throws after its send went out leaves the outcome unknown: the lock may be released or not.
+  virtual void send_release(std::string_view name, std::string_view token, Millis min_hold) = 0;
+  virtual ReleaseResult receive_release(std::optional<TimePoint> deadline) = 0;
 
   // Deletes the lock whoever holds it; returns who was evicted.
   virtual HolderInfo force_release(std::string_view name) = 0;

@@ -145,7 +145,7 @@ lock::TokenCheck RedisLockStore::renew(std::string_view name, std::string_view t
   }
 }
 
-lock::ReleaseResult RedisLockStore::release(std::string_view name, std::string_view token, lock::Millis min_hold) {
+void RedisLockStore::send_release(std::string_view name, std::string_view token, lock::Millis min_hold) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
   std::string waiters_key = m_keys.waiters(name);
@@ -153,9 +153,15 @@ lock::ReleaseResult RedisLockStore::release(std::string_view name, std::string_v
   std::string min_hold_text = std::to_string(min_hold.count());
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
   std::string fence_key = m_keys.fence(name);
-  Reply reply = checked(m_connection.eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key, fence_key},
-                                          {token, min_hold_text, handoff_ttl}),
-                        fmt::format("releasing {}", lock_key));
+  m_connection.send_eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key, fence_key},
+                         {token, min_hold_text, handoff_ttl});
+  m_sent_key = std::move(lock_key);
+}
+
+lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoint> deadline) {
+  Deadline until = std::chrono::steady_clock::now() + m_connection.io_timeout();
+  if (deadline) until = std::min(until, *deadline);
+  Reply reply = checked(m_connection.receive_eval(until), fmt::format("releasing {}", m_sent_key));
   ReplyView view = reply.view();
   lock::ReleaseResult result;
   switch (view[0].integer()) {

@@ -38,7 +38,8 @@ class RedisLockStore final : public lock::LockStore {
   std::optional<lock::Handoff> handoff() const override;
   lock::TokenCheck renew(std::string_view name, std::string_view token, lock::Millis ttl, std::int64_t keeper_pid,
                          std::optional<lock::TimePoint> deadline) override;
-  lock::ReleaseResult release(std::string_view name, std::string_view token, lock::Millis min_hold) override;
+  void send_release(std::string_view name, std::string_view token, lock::Millis min_hold) override;
+  lock::ReleaseResult receive_release(std::optional<lock::TimePoint> deadline) override;
   lock::HolderInfo force_release(std::string_view name) override;
   lock::HolderInfo inspect(std::string_view name) override;
   std::vector<std::string> list_names() override;
@@ -55,7 +56,7 @@ class RedisLockStore final : public lock::LockStore {
   // The hand-off value popped by the last successful wait_for_wake: the next attempt with a
   // ticket claims the lock with it, until one gets an answer.
   std::string m_claim;
-  std::string m_sent_key; // the lock key of the attempt in flight, for messages
+  std::string m_sent_key; // the lock key of the operation in flight, for messages
   int m_interrupt_fd = -1;
 };
 

@@ -457,6 +457,24 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
                 and run.exit["status"] != 76:
             report.fail(f"{run.name()} was stopped (SIGTERM) but rlock exited {run.exit['status']}, not 76")
 
+    # --- 7. No orphan after a late reply (issue 11): a probe whose acquire took the lock while
+    # its reply came past --io-timeout exits 69 and leaves the lock free within --io-timeout
+    # plus a second of its start. -------------------------------------------------------------
+    probes = [e for e in events if e["ev"] == "late-reply"]
+    probes_took = [e for e in probes if e.get("took_effect")]
+    worst_probe_orphan = None
+    for e in probes:
+        if e["status"] != 69:
+            report.fail(f"late-reply probe (pid {e['pid']}) exited {e['status']}, not 69; see rlock-probe.log")
+        if e.get("t_gone") is None:
+            report.fail(f"late-reply probe (pid {e['pid']}) left the lock held past --io-timeout plus a second "
+                        f"({e['bound_ms']}ms after its start): an orphan")
+        elif e.get("took_effect"):
+            lived = e["t_gone"] - e["t_spawn"]
+            worst_probe_orphan = lived if worst_probe_orphan is None else max(worst_probe_orphan, lived)
+    if any(f["kind"] == "late-reply" for f in faults) and not probes_took:
+        report.fail("no late-reply probe's acquire took effect on the server: the nemesis tested nothing")
+
     # --- Figures. -------------------------------------------------------------------------
     outcomes = collections.Counter()
     for run in runs.values():
@@ -493,6 +511,10 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
     report.figure("worst time to next holder after SIGKILL of a holder", fmt_ms(worst_next))
     report.figure("worst job outliving its SIGKILLed rlock", fmt_ms(worst_orphan))
     report.figure("worst time without progress after a heal", fmt_ms(worst_gap))
+    report.figure("late-reply probes (exit 69, lock taken on the server, orphans left)",
+                  f"{len(probes)}, {len(probes_took)}, "
+                  f"{sum(1 for e in probes if e.get('t_gone') is None)}" if probes else "n/a")
+    report.figure("  longest a probe's lock outlived its start", fmt_ms(worst_probe_orphan))
     report.figure("worst recovery (lock free again -> next write) per kind", ", ".join(f"{k} {fmt_ms(v)}" for k, v in sorted(recovery.items())) or "n/a")
     if unbounded_ends:
         report.notes.append(f"{unbounded_ends} jobs without an observed end were left out of the overlap check")

@@ -10,6 +10,10 @@
 //
 //   pass          forward at once (delay 0).
 //   delay MS      forward every chunk MS milliseconds after it arrived.
+//   delay-replies MS
+//                 forward what clients send at once, and what the server sends MS
+//                 milliseconds late: commands take effect, their replies come late (a
+//                 client that gives up on a reply does not know whether its write happened).
 //   blackhole     accept and connect as usual, but neither read nor write: bytes wait in
 //                 the kernel's socket buffers as in a network partition, and flow (late)
 //                 once the mode changes, as TCP would retransmit them after a partition
@@ -20,7 +24,7 @@
 //
 // Control: a unix stream socket (--control PATH). A client sends one line, gets one line
 // ("ok ..." or "error ...") once the mode is in effect, and the proxy closes the connection:
-//   pass | delay MS | blackhole | reset | status
+//   pass | delay MS | delay-replies MS | blackhole | reset | status
 // `status` answers "ok mode=... conns=N accepted=N bytes_up=N bytes_down=N".
 //
 // Usage: rlock-fault-proxy --listen 127.0.0.1:PORT --backend 127.0.0.1:PORT --control PATH
@@ -135,12 +139,13 @@ struct Conn {
   bool reset_peers = false; // close with RST (an error on one side)
 };
 
-enum class Mode { pass, delay, blackhole, reset };
+enum class Mode { pass, delay, delay_replies, blackhole, reset };
 
 const char* mode_name(Mode mode) {
   switch (mode) {
   case Mode::pass: return "pass";
   case Mode::delay: return "delay";
+  case Mode::delay_replies: return "delay-replies";
   case Mode::blackhole: return "blackhole";
   case Mode::reset: return "reset";
   }
@@ -221,7 +226,7 @@ class Proxy {
 
   void set_mode(Mode mode, std::int64_t delay_ms) {
     m_mode = mode;
-    m_delay_ms = mode == Mode::delay ? delay_ms : 0;
+    m_delay_ms = mode == Mode::delay || mode == Mode::delay_replies ? delay_ms : 0;
     if (mode == Mode::reset) {
       for (auto& conn : m_conns) {
         conn->dead = true;
@@ -246,14 +251,15 @@ class Proxy {
     }
     if (line == "pass") {
       set_mode(Mode::pass, 0);
-    } else if (line.substr(0, 6) == "delay ") {
+    } else if (line.substr(0, 6) == "delay " || line.substr(0, 14) == "delay-replies ") {
+      const bool replies_only = line.substr(0, 14) == "delay-replies ";
       char* end = nullptr;
-      const std::string arg(line.substr(6));
+      const std::string arg(line.substr(replies_only ? 14 : 6));
       const long ms = std::strtol(arg.c_str(), &end, 10);
       if (arg.empty() || *end != '\0' || ms < 0) {
         return "error bad delay: " + arg;
       }
-      set_mode(Mode::delay, ms);
+      set_mode(replies_only ? Mode::delay_replies : Mode::delay, ms);
     } else if (line == "blackhole") {
       set_mode(Mode::blackhole, 0);
     } else if (line == "reset") {
@@ -273,7 +279,7 @@ class Proxy {
            " bytes_down=" + std::to_string(m_closed_down + down);
   }
 
-  bool moving() const { return m_mode == Mode::pass || m_mode == Mode::delay; }
+  bool moving() const { return m_mode == Mode::pass || m_mode == Mode::delay || m_mode == Mode::delay_replies; }
 
   // Reads what a source has, queued for the other side with the current delay.
   void read_into(Conn& conn, int from, Flow& flow) {
@@ -291,7 +297,8 @@ class Proxy {
       return;
     }
     Chunk chunk;
-    chunk.due_ms = now_ms() + m_delay_ms;
+    const bool delayed = m_mode != Mode::delay_replies || &flow == &conn.down;
+    chunk.due_ms = now_ms() + (delayed ? m_delay_ms : 0);
     if (n == 0) {
       flow.read_eof = true;
     } else {

@@ -35,6 +35,9 @@ to its last record.
     healing.
  6. rlock exits with documented statuses only (0, the job's own, 69, 75, 76), and with 76
     when it stopped its job for a lost lease.
+ 7. No orphan after a late reply: an acquire that took the lock on the server while its
+    reply came after --io-timeout (rlock exits 69) leaves the lock free again within
+    --io-timeout plus a second (the late-reply nemesis' probes; see fault_late_reply).
 check_history.py implements the checks (and re-checks a kept run directory).
 
 HOW
@@ -79,7 +82,10 @@ PR_SET_CHILD_SUBREAPER = 36
 HOLDER_KINDS = ("kill", "stop", "pexpire")
 ALL_KINDS = ("kill", "stop", "pexpire", "restart-durable-short", "restart-durable-long",
              "restart-volatile", "delay-short", "delay-long", "blackhole-short", "blackhole-long",
-             "reset-short", "reset-long")
+             "reset-short", "reset-long", "late-reply")
+# The late-reply nemesis' own lock, taken only by its probes (see fault_late_reply).
+PROBE_LOCK = "faultprobe"
+PROBES_PER_FAULT = 2
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -125,7 +131,7 @@ class Interrupted(Exception):
 
 
 class Proc:
-    __slots__ = ("pid", "role", "slot", "iter", "lock", "signaled_by", "stopped", "t_spawn")
+    __slots__ = ("pid", "role", "slot", "iter", "lock", "signaled_by", "stopped", "t_spawn", "t_exit", "status")
 
     def __init__(self, pid, role, slot=None, iteration=None, lock=None):
         self.pid = pid
@@ -136,6 +142,8 @@ class Proc:
         self.signaled_by = None
         self.stopped = False
         self.t_spawn = now()
+        self.t_exit = None
+        self.status = None
 
 
 class Sleep:
@@ -378,6 +386,9 @@ class Driver:
                     self.redis_proc = None
                 if proc.signaled_by is None and not self.stopping:
                     self.abort_reason = f"redis-server exited by itself ({code}); see {self.run_dir}/redis/redis.log"
+            elif proc.role == "probe":
+                proc.t_exit = t
+                proc.status = code
             elif proc.role == "proxy":
                 self.proxy_proc = None
                 if proc.signaled_by is None:
@@ -521,12 +532,89 @@ class Driver:
         self.proxy_faulted = False
         self.record_fault(kind, t_start, now(), duration_ms=int(duration * 1000), lock=None, **params)
 
+    def redis_get(self, key):
+        """GET on the server itself (not through the proxy): the value, or None."""
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=2.0) as conn:
+            conn.sendall(f"*2\r\n$3\r\nGET\r\n${len(key.encode())}\r\n{key}\r\n".encode())
+            data = b""
+            while True:
+                header, sep, rest = data.partition(b"\r\n")
+                if sep:
+                    if not header.startswith(b"$"):
+                        raise ConnectionError(f"unexpected reply to GET {key}: {header!r}")
+                    size = int(header[1:])
+                    if size < 0:
+                        return None
+                    if len(rest) >= size + 2:
+                        return rest[:size].decode()
+                chunk = conn.recv(4096)
+                if not chunk:
+                    raise ConnectionError("closed")
+                data += chunk
+
+    def fault_late_reply(self, kind):
+        """Replies delayed past a probe's --io-timeout while commands pass at once: the probe's
+        `exec -n` takes the lock on the server and gives up on the answer (exit 69). It must
+        not leave the lock held by nobody: the lock key must be gone within --io-timeout plus
+        a second of the probe's start (issue 11). The probes use a lock of their own with a
+        long TTL, so that only rlock's clean-up, not the TTL, can free it in time; the workers
+        see the same delay, well within their own --io-timeout, as a delay fault."""
+        yield Sleep(self.rng.uniform(0.1, 0.4) * self.ttl)
+        io_ms = self.args.probe_io_timeout_ms
+        delay_ms = int(self.rng.uniform(2.0, 3.0) * io_ms)
+        lock_key = f"{self.args.prefix}{{{PROBE_LOCK}}}"
+        fence_key = lock_key + ":fence"
+        self.fault_active = True
+        self.proxy_faulted = True
+        t_start = now()
+        self.proxy(f"delay-replies {delay_ms}")
+        for _ in range(PROBES_PER_FAULT):
+            fence_before = self.redis_get(fence_key)
+            proc = self.spawn_probe(io_ms)
+            yield Until(lambda: proc.t_exit is not None, 10 + 2 * io_ms / 1000)
+            bound = proc.t_spawn + (io_ms + 1000) * MS
+            last_look = [0]
+
+            def gone():
+                if now() - last_look[0] < 5 * MS:
+                    return False
+                last_look[0] = now()
+                return self.redis_get(lock_key) is None
+            cleared = yield Until(gone, max(0.0, (bound - now()) / NS))
+            t_gone = now() if cleared else None
+            took_effect = self.redis_get(fence_key) != fence_before
+            self.event(ev="late-reply", pid=proc.pid, t_spawn=proc.t_spawn, t_exit=proc.t_exit, status=proc.status,
+                       took_effect=took_effect, t_gone=t_gone, bound_ms=io_ms + 1000, delay_ms=delay_ms)
+            if not cleared:
+                # Let the next probe start from a free lock; the violation is recorded.
+                redis_command(self.redis_port, "DEL", lock_key, lock_key + ":meta")
+        self.proxy("pass")
+        self.proxy_faulted = False
+        self.record_fault(kind, t_start, now(), delay_ms=delay_ms, lock=None)
+
+    def spawn_probe(self, io_ms):
+        args = self.args
+        argv = [args.rlock, "--url", f"redis://127.0.0.1:{self.proxy_port}", "--io-timeout", f"{io_ms}ms",
+                "exec", PROBE_LOCK, "-n", "--ttl", "60s", "--", "true"]
+        log = os.path.join(self.run_dir, "rlock-probe.log")
+        with open(log, "a") as f:
+            f.write(f"--- probe t={now()}\n")
+        pid = os.posix_spawn(args.rlock, argv, self.child_env, setpgroup=0, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2)])
+        proc = Proc(pid, "probe")
+        self.procs[pid] = proc
+        return proc
+
     def nemesis(self):
         yield Sleep(min(2.0, 2 * self.ttl))
         while not self.stopping and self.args.faults:
             kind = self.next_kind()
             if kind in HOLDER_KINDS:
                 yield from self.fault_holder(kind)
+            elif kind == "late-reply":
+                yield from self.fault_late_reply(kind)
             else:
                 yield from self.fault_global(kind)
             if self.stopping:
@@ -835,6 +923,8 @@ def main(argv=None) -> int:
     parser.add_argument("--progress-timeout", type=parse_duration, default=None,
                         help="every lock must see a write within this after a fault heals (default max(10s, 5 ttl))")
     parser.add_argument("--prefix", default="rlock:", help="rlock's key prefix (default rlock:)")
+    parser.add_argument("--probe-io-timeout-ms", type=int, default=300,
+                        help="the late-reply nemesis' probes run with this --io-timeout (default 300)")
     parser.add_argument("--rlock-arg", action="append", default=[],
                         help="extra option for rlock exec (repeatable), e.g. --rlock-arg=--io-timeout=300ms")
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "/usr/bin/redis-server")

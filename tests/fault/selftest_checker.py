@@ -201,6 +201,36 @@ def case_pexpire_excused(h):
     return end + 400
 
 
+def late_reply(h, end, took_effect=True, gone_after_ms=600, status=69):
+    h.fault("late-reply", end, end + 700, lock=None)
+    t_spawn = (end + 10) * MS
+    h.events.append({"ev": "late-reply", "pid": 777, "t_spawn": t_spawn, "t_exit": t_spawn + 650 * MS,
+                     "status": status, "took_effect": took_effect,
+                     "t_gone": None if gone_after_ms is None else t_spawn + gone_after_ms * MS,
+                     "bound_ms": 1300, "delay_ms": 700})
+
+
+def case_late_reply_clean(h):
+    end = sequential(h, 3)
+    late_reply(h, end)
+    h.job(1, end + 800, end + 805, 10)
+    return end + 900
+
+
+def case_late_reply_orphan(h):
+    end = sequential(h, 3)
+    late_reply(h, end, gone_after_ms=None)
+    h.job(1, end + 800, end + 805, 10)
+    return end + 900
+
+
+def case_late_reply_vacuous(h):
+    end = sequential(h, 3)
+    late_reply(h, end, took_effect=False)
+    h.job(1, end + 800, end + 805, 10)
+    return end + 900
+
+
 CASES = [
     # name, builder, expected to pass, words the first violation must contain
     ("clean history", case_clean, True, None),
@@ -219,6 +249,9 @@ CASES = [
     ("no progress after a fault healed", case_no_progress, False, "no accepted write"),
     ("rlock internal error", case_bad_exit, False, "unexpected exit 70"),
     ("job stopped but rlock did not exit 76", case_terminated_wrong_exit, False, "not 76"),
+    ("late reply cleaned up", case_late_reply_clean, True, None),
+    ("late reply left an orphan", case_late_reply_orphan, False, "an orphan"),
+    ("late-reply nemesis that tested nothing", case_late_reply_vacuous, False, "tested nothing"),
 ]
 
 

@@ -393,6 +393,7 @@ std::string required_env(const char* name) {
 
 std::string rlock_bin() { return required_env("RLOCK_BIN"); }
 std::string test_child_bin() { return required_env("RLOCK_TEST_CHILD"); }
+std::string fault_proxy_bin() { return required_env("RLOCK_FAULT_PROXY"); }
 std::string source_dir() { return required_env("RLOCK_SOURCE_DIR"); }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -60,6 +60,7 @@ RunResult run_rlock(const std::vector<std::string>& args, const RunOptions& opti
 // The binaries under test, from CTest's environment. Throw SupportError when unset.
 std::string rlock_bin();
 std::string test_child_bin();
+std::string fault_proxy_bin(); // tests/fault's rlock-fault-proxy
 std::string source_dir();
 
 // Polls `condition` every few milliseconds until it is true (returns true) or `timeout`

@@ -329,6 +329,73 @@ TEST_CASE("with outage_patience, a blip mid-wait is ridden out, but Redis down f
   CHECK_THROWS_AS((void)acquire(down, request_for("job"), policy, {}, other_clock.clock()), rlock::UnavailableError);
 }
 
+TEST_CASE("an attempt whose answer is lost is abandoned when acquire() gives up: no orphan") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.lose_answers = 1; // the server takes the lock; its answer never arrives
+  CHECK_THROWS_AS((void)acquire(store, request_for("job"), try_once(), {}, clock.clock()), rlock::UnavailableError);
+  REQUIRE(store.release_calls.size() == 1);
+  CHECK(store.release_calls[0].name == "job");
+  CHECK(store.release_calls[0].token == "my-token");
+  CHECK(store.release_calls[0].deadline == clock.now() + rlock::lock::k_abandon_bound);
+  CHECK_FALSE(store.is_held("job"));
+}
+
+TEST_CASE("a waiter whose attempt's answer is lost abandons the lock when it gives up") {
+  SUBCASE("Redis unreachable from the start: reported at once, after the clean-up") {
+    FakeClock clock;
+    FakeLockStore store(clock);
+    WaitPolicy policy;
+    policy.outage_patience = 30s;
+    store.lose_answers = 1;
+    CHECK_THROWS_AS((void)acquire(store, request_for("job"), policy, {}, clock.clock()), rlock::UnavailableError);
+    REQUIRE(store.release_calls.size() == 1);
+    CHECK(store.release_calls[0].token == "my-token");
+    CHECK_FALSE(store.is_held("job"));
+    REQUIRE(store.leave_calls.size() == 1); // and it left the line
+    CHECK(store.leave_calls[0].second == store.acquire_calls[0].ticket);
+  }
+  SUBCASE("a claim of a hand-off whose answer is lost, then the wait runs out") {
+    FakeClock clock;
+    FakeLockStore store(clock);
+    store.hold_elsewhere("job", 1h, someone_else());
+    store.on_wait = [&] {
+      clock.advance(6s); // woken at the end of the wait
+      store.hand_off("job");
+      store.lose_answers = 1; // the claim takes the lock, its answer is lost
+    };
+    WaitPolicy policy = wait_for(5s);
+    policy.outage_patience = 30s;
+    CHECK_THROWS_AS((void)acquire(store, request_for("job"), policy, {}, clock.clock()), rlock::UnavailableError);
+    REQUIRE(store.acquire_calls.size() == 2);
+    CHECK_FALSE(store.acquire_calls[1].ticket.empty());
+    REQUIRE(store.release_calls.size() == 1);
+    CHECK(store.release_calls[0].token == "my-token");
+    CHECK_FALSE(store.is_held("job"));
+    CHECK(store.leave_calls.size() == 1);
+  }
+}
+
+TEST_CASE("a lost answer settled by a later attempt is not abandoned") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.hold_elsewhere("job", 1h, someone_else());
+  store.on_wait = [&] {
+    if (store.acquire_calls.size() == 1) {
+      store.locks.erase("job");
+      store.lose_answers = 1; // the next attempt takes it and its answer is lost
+    }
+  };
+  WaitPolicy policy;
+  policy.outage_patience = 30s;
+  auto lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK(store.acquire_calls.size() == 3); // the retry found it ours already
+  CHECK(lease->fence() == 1);
+  CHECK(store.release_calls.empty());
+  CHECK(store.holder_token("job") == "my-token");
+}
+
 TEST_CASE("each acquire() uses a fresh ticket") {
   FakeClock clock;
   FakeLockStore store(clock);
@@ -450,6 +517,14 @@ TEST_CASE("a claim whose answer is lost is sent again; one that never comes expi
     for (const auto& until : store.receive_deadlines) {
       if (until) CHECK(*until <= deadline);
     }
+    // The claim may have taken the lock: abandoned on destruction, and the line left.
+    store.fail_next = 0;
+    CHECK(store.release_calls.empty());
+    lease.reset();
+    REQUIRE(store.release_calls.size() == 1);
+    CHECK(store.release_calls[0].token == "my-token");
+    REQUIRE(store.leave_calls.size() == 1);
+    CHECK(store.leave_calls[0].second == store.acquire_calls[0].ticket);
   }
 }
 

@@ -56,6 +56,7 @@ class FakeLockStore : public LockStore {
   struct ReleaseCall {
     std::string name, token;
     Millis min_hold;
+    std::optional<TimePoint> deadline;
   };
   struct WaitCall {
     std::string name, ticket;
@@ -66,6 +67,7 @@ class FakeLockStore : public LockStore {
 
   // --- knobs ---
   int fail_next = 0;                      // the next N calls throw UnavailableError
+  int lose_answers = 0;                   // the next N acquire/release receives take effect, then throw
   Millis latency{0};                      // each call advances the clock this much
   std::optional<TokenCheck> renew_answer; // renew reports this instead of the truth
   int free_on_attempt = 0;                // try_acquire number K removes the holder first
@@ -109,12 +111,26 @@ class FakeLockStore : public LockStore {
   // Answers the attempt sent last, as the server would when the answer arrives.
   AcquireResult receive_acquire(std::optional<TimePoint> deadline) override {
     receive_deadlines.push_back(deadline);
-    const AcquireRequest& request = m_sent;
     begin_call();
-    if (free_on_attempt > 0 && static_cast<int>(acquire_calls.size()) == free_on_attempt) locks.erase(request.name);
+    AcquireResult result = apply_acquire(m_sent);
+    lose_answer();
+    return result;
+  }
+
+  // What the server does with an attempt.
+  AcquireResult apply_acquire(const AcquireRequest& request) {
     auto& queue = queues[request.name];
-    bool first_in_line = queue.empty() || (!request.ticket.empty() && queue.front() == request.ticket);
     AcquireResult result;
+    if (holder_token(request.name) == request.token) {
+      // Ours already (acquire.lua): a retry after an answer was lost. Same lease, same fence.
+      locks.find(request.name)->second.expires = m_clock.now() + request.ttl;
+      std::erase(queue, request.ticket);
+      result.acquired = true;
+      result.fence = fences[request.name];
+      return result;
+    }
+    if (free_on_attempt > 0 && static_cast<int>(acquire_calls.size()) == free_on_attempt) locks.erase(request.name);
+    bool first_in_line = queue.empty() || (!request.ticket.empty() && queue.front() == request.ticket);
     bool claimable = claim && !request.ticket.empty() && is_held(request.name) &&
                      locks.find(request.name)->second.token == claim_token;
     if (claimable) {
@@ -152,9 +168,20 @@ class FakeLockStore : public LockStore {
     return TokenCheck::ok;
   }
 
-  ReleaseResult release(std::string_view name, std::string_view token, Millis min_hold) override {
-    release_calls.push_back(ReleaseCall{std::string(name), std::string(token), min_hold});
+  void send_release(std::string_view name, std::string_view token, Millis min_hold) override {
+    release_calls.push_back(ReleaseCall{std::string(name), std::string(token), min_hold, std::nullopt});
+  }
+
+  ReleaseResult receive_release(std::optional<TimePoint> deadline) override {
+    release_calls.back().deadline = deadline;
     begin_call();
+    const ReleaseCall& call = release_calls.back();
+    ReleaseResult result = apply_release(call.name, call.token, call.min_hold);
+    lose_answer();
+    return result;
+  }
+
+  ReleaseResult apply_release(std::string_view name, std::string_view token, Millis min_hold) {
     ReleaseResult result;
     if (!is_held(name)) {
       result.outcome = TokenCheck::free;
@@ -227,6 +254,13 @@ class FakeLockStore : public LockStore {
     m_clock.advance(latency);
     if (fail_next > 0) {
       --fail_next;
+      throw UnavailableError("timed out waiting for a reply from redis://fake:6379");
+    }
+  }
+
+  void lose_answer() {
+    if (lose_answers > 0) {
+      --lose_answers;
       throw UnavailableError("timed out waiting for a reply from redis://fake:6379");
     }
   }

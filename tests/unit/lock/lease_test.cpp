@@ -159,10 +159,51 @@ TEST_CASE("Redis unreachable until the safety deadline: the lease expires, never
   }
   CHECK_FALSE(lease.last_error().empty());
 
-  // Expired is final: no more calls, and no release on destruction (it may be someone else's now).
+  // Expired is final: no more renewals.
   f.clock.advance(1s);
   CHECK(lease.renew_if_due() == Status::expired);
   CHECK(f.store.renew_calls.size() == 17);
+}
+
+TEST_CASE("an expired lease is abandoned on destruction: a compare-and-delete bounded by k_abandon_bound") {
+  // A renewal whose answer was lost may have extended the lease on the server.
+  Fixture f;
+  {
+    Lease lease = f.make_lease();
+    f.clock.set(f.t0 + 26s);
+    f.store.fail_next = 1;
+    f.store.latency = 2s; // the renewal went out, its answer never came
+    CHECK(lease.renew_if_due() == Status::expired);
+    f.store.latency = 0ms;
+    CHECK(f.store.release_calls.empty()); // not while the owner may still rely on it
+  }
+  REQUIRE(f.store.release_calls.size() == 1);
+  CHECK(f.store.release_calls[0].token == "tok-1");
+  CHECK(f.store.release_calls[0].min_hold == 0ms);
+  CHECK(f.store.release_calls[0].deadline == f.clock.now() + rlock::lock::k_abandon_bound);
+  CHECK_FALSE(f.store.is_held("job"));
+
+  SUBCASE("another token's lock is left alone") {
+    Fixture g;
+    {
+      Lease lease = g.make_lease();
+      g.clock.set(g.t0 + 27s);
+      CHECK(lease.renew_if_due() == Status::expired);
+      g.store.locks["job"] = FakeLockStore::Entry{"intruder", g.clock.now() + 30s, {}};
+    }
+    CHECK(g.store.release_calls.size() == 1);
+    CHECK(g.store.holder_token("job") == "intruder");
+  }
+  SUBCASE("an unreachable store is not waited for beyond the call") {
+    Fixture g;
+    {
+      Lease lease = g.make_lease();
+      g.clock.set(g.t0 + 27s);
+      CHECK(lease.renew_if_due() == Status::expired);
+      g.store.fail_next = 10;
+    } // would std::terminate if the error escaped
+    CHECK(g.store.release_calls.size() == 1);
+  }
 }
 
 TEST_CASE("a failure that returns after the deadline expires the lease at once") {
@@ -250,13 +291,33 @@ TEST_CASE("the destructor releases a held lease") {
   CHECK_FALSE(f.store.is_held("job"));
 }
 
-TEST_CASE("the destructor swallows a failing release") {
+TEST_CASE("the destructor swallows a failing release, after one retry") {
   Fixture f;
   {
     Lease lease = f.make_lease();
-    f.store.fail_next = 1;
+    f.store.fail_next = 2;
   } // would std::terminate if the error escaped the noexcept destructor
-  CHECK(f.store.release_calls.size() == 1);
+  CHECK(f.store.release_calls.size() == 2);
+}
+
+TEST_CASE("a release whose answer is lost is sent once more; finding the lock gone then is success") {
+  Fixture f;
+  Lease lease = f.make_lease();
+  f.store.lose_answers = 1; // the first release takes effect, its answer is lost
+  auto result = lease.release();
+  CHECK(result.outcome == TokenCheck::ok);
+  CHECK(f.store.release_calls.size() == 2);
+  CHECK_FALSE(f.store.is_held("job"));
+  CHECK(lease.status() == Status::released);
+
+  SUBCASE("the retry's answer lost as well: the error propagates, the lease stays held") {
+    Fixture g;
+    Lease held = g.make_lease();
+    g.store.fail_next = 2;
+    CHECK_THROWS_AS((void)held.release(), rlock::UnavailableError);
+    CHECK(g.store.release_calls.size() == 2);
+    CHECK(held.status() == Status::held);
+  }
 }
 
 TEST_CASE("detach() hands the lock over without releasing it") {
