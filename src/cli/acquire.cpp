@@ -14,6 +14,7 @@
 #include "lock/name.hpp"
 #include "process/owner.hpp"
 #include "process/signals.hpp"
+#include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -30,6 +31,10 @@
 namespace rlock::cli {
 
 namespace {
+
+// The keeper's lease when the owner's exit will kill the keeper too (process::owner_exit_ends_namespace):
+// how long the lock can outlive a container whose init has exited.
+constexpr lock::Millis k_contained_ttl{5000};
 
 struct AcquireOptions {
   std::string name;
@@ -113,18 +118,32 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     if (options.owner_pid < 0 || options.owner_pid > std::numeric_limits<pid_t>::max()) {
       throw UsageError(fmt::format("--owner-pid {} is not a process id", options.owner_pid));
     }
+    if (options.owner_pid == 0 && !process::proc_shows_own_pid_namespace()) {
+      throw Error(ExitCode::os_error, "cannot find the calling script: /proc belongs to another pid namespace than "
+                                      "rlock's (give the container a /proc of its own, as unshare --mount-proc "
+                                      "does, or use --lease)");
+    }
     owner = options.owner_pid != 0 ? static_cast<pid_t>(options.owner_pid) : process::find_script_owner(::getppid());
     if (!process::process_alive(owner)) {
       throw UsageError(fmt::format("--owner-pid {}: no such process", owner));
     }
     log::verbose("the lock will be held while pid {} lives ({})", owner, command_line_of(owner));
   }
+  // A keeper that will be killed with its owner's namespace cannot release at the owner's
+  // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
+  TakeOptions take = options.take;
+  if (!options.lease_only && process::owner_exit_ends_namespace(owner) && take.ttl_ms() > k_contained_ttl) {
+    take.ttl = fmt::format("{}ms", k_contained_ttl.count());
+    log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
+                 "lease instead of --ttl {}",
+                 owner, format_duration(k_contained_ttl), options.take.ttl);
+  }
 
   process::SignalBlock block;
   process::SignalFd signals(block.signals());
   Session session(globals);
   std::int64_t meta_pid = options.lease_only ? ::getppid() : owner;
-  Taken taken = take_lock(session, options.name, options.take,
+  Taken taken = take_lock(session, options.name, take,
                           holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals);
   if (!taken.lease) return taken.exit_code;
   lock::Lease& lease = *taken.lease;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,9 +87,31 @@ pid_t find_script_owner(pid_t start) {
   pid_t owner = start;
   for (;;) {
     auto parent = parent_of(owner);
-    if (!parent || *parent <= 1 || !is_copy_of(owner, *parent)) return owner;
+    // PID 1 is walked to like any other parent: in a container the script is often PID 1
+    // (`sh -c` as a Kubernetes command), and its `$(…)` subshell is a copy of it. Only the
+    // parent of PID 1 (0: none in this namespace) ends the walk.
+    if (!parent || *parent < 1 || !is_copy_of(owner, *parent)) return owner;
     owner = *parent;
   }
+}
+
+bool proc_shows_own_pid_namespace() {
+  std::string target(32, '\0');
+  ssize_t n = readlink("/proc/self", target.data(), target.size());
+  if (n <= 0 || static_cast<std::size_t>(n) == target.size()) return false;
+  target.resize(static_cast<std::size_t>(n));
+  return target == std::to_string(::getpid());
+}
+
+bool owner_exit_ends_namespace(pid_t owner) {
+  // The initial pid namespace has a fixed inode number (PROC_PID_INIT_INO in the kernel's
+  // proc_ns.h); any other is a container's (or unshare's).
+  constexpr ino_t k_initial_pid_namespace_inode = 0xEFFFFFFCU;
+  struct stat info {};
+  if (::stat("/proc/self/ns/pid", &info) != 0 || info.st_ino == k_initial_pid_namespace_inode) return false;
+  if (owner == 1) return true;
+  auto parent = parent_of(owner);
+  return parent && *parent == 1;
 }
 
 Fd open_pidfd(pid_t pid) {
