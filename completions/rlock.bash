@@ -109,9 +109,9 @@ _rlock() {
       return ;;
     exec)
       opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code -c --shell-command --lost-signal
-        --grace --max-hold --min-hold --' ;;
+        --grace --max-hold --min-hold --token --token-file --adopt --release --' ;;
     acquire)
-      opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code --lease --export --token-file
+      opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code --lease --export --json --token-file
         --owner-pid' ;;
     release) opts='--token --token-file --force' ;;
     renew) opts='--token --token-file --ttl' ;;

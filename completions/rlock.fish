@@ -119,14 +119,19 @@ complete -c rlock -n $exec_opts -l lost-signal -x -a 'TERM INT HUP QUIT USR1 USR
 complete -c rlock -n $exec_opts -l grace -x -a "$rlock_durations" -d 'Time between that signal and SIGKILL (default 10s)'
 complete -c rlock -n $exec_opts -l max-hold -x -a "$rlock_durations" -d 'Stop the job after DURATION; exit 124'
 complete -c rlock -n $exec_opts -l min-hold -x -a "$rlock_durations" -d 'Keep the lock at least DURATION'
+complete -c rlock -n $exec_opts -l token -x -d 'Adopt the lease this token holds'
+complete -c rlock -n $exec_opts -l token-file -r -F -d 'Adopt the lease whose token is in FILE'
+complete -c rlock -n $exec_opts -l adopt -d 'Adopt the lease whose token is in $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN'
+complete -c rlock -n $exec_opts -l release -d 'Release the adopted lease when the job ends'
 # After "--": the job's command line, completed as a command of its own.
 complete -c rlock -n '__fish_seen_subcommand_from exec; and not __rlock_before_dashes' -x -a '(__rlock_complete_job)'
 
 # acquire.
 set -l acquire_opts '__fish_seen_subcommand_from acquire'
 complete -c rlock -n $acquire_opts -l lease -d 'No keeper: the lock lives for --ttl unless renewed'
-complete -c rlock -n $acquire_opts -l export -d 'Print export RLOCK_TOKEN=... for eval'
-complete -c rlock -n $acquire_opts -l token-file -r -F -d 'Also write the token to FILE (mode 0600)'
+complete -c rlock -n $acquire_opts -l export -d 'Print export lines (RLOCK_TOKEN, RLOCK_TOKEN_<NAME>, RLOCK_FENCE, ...) for eval'
+complete -c rlock -n $acquire_opts -l json -d 'Print one JSON line: name, token, fence, ttl_ms, keeper_pid'
+complete -c rlock -n $acquire_opts -l token-file -r -F -d 'Also write the token to FILE and the fence to FILE.fence (mode 0600)'
 complete -c rlock -n $acquire_opts -l owner-pid -x -a '(__fish_complete_pids)' -d 'Hold the lock while process PID lives'
 
 # release and renew: the token.

@@ -41,6 +41,7 @@ struct AcquireOptions {
   TakeOptions take;
   bool lease_only = false;
   bool export_form = false;
+  bool json = false;
   std::string token_file;
   std::int64_t owner_pid = 0;
 };
@@ -108,8 +109,28 @@ void become_keeper() {
   log::set_level(log::Level::quiet);
 }
 
+// What --export prints for eval: the token in RLOCK_TOKEN and in the lock's own variable (so
+// that a second acquire in the same script does not hide the first one's token from its
+// release), the name, and the fence, likewise.
+std::string export_lines(const std::string& name, const lock::Lease& lease) {
+  std::string fence = std::to_string(lease.fence());
+  return fmt::format("export RLOCK_TOKEN='{0}'\nexport {1}='{0}'\nexport RLOCK_NAME={2}\nexport RLOCK_FENCE={3}\n"
+                     "export {4}={3}\n",
+                     lease.token(), token_variable(name), shell_quote(name), fence, fence_variable(name));
+}
+
+// What --json prints: one line with what a program needs to use and later release the lock.
+std::string json_line(const std::string& name, const lock::Lease& lease, pid_t keeper) {
+  std::string out =
+      fmt::format(R"({{"version":1,"name":"{}","token":"{}","fence":{},"ttl_ms":{},"token_variable":"{}")",
+                  json_escape(name), lease.token(), lease.fence(), lease.ttl().count(), token_variable(name));
+  if (keeper > 0) out += fmt::format(R"(,"keeper_pid":{})", keeper);
+  return out + "}\n";
+}
+
 int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   lock::validate_name(options.name);
+  if (options.export_form && options.json) throw UsageError("--export and --json contradict each other; give one");
   if (options.lease_only && options.owner_pid != 0) {
     throw UsageError("--owner-pid goes with the keeper; --lease has none");
   }
@@ -148,7 +169,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   if (!taken.lease) return taken.exit_code;
   lock::Lease& lease = *taken.lease;
 
-  if (!options.token_file.empty()) write_token_file(options.token_file, lease.token());
+  if (!options.token_file.empty()) write_token_file(options.token_file, lease.token(), lease.fence());
 
   pid_t keeper = 0;
   if (!options.lease_only) {
@@ -170,8 +191,9 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     }
     log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner);
   }
-  std::string line =
-      options.export_form ? fmt::format("export RLOCK_TOKEN='{}'\n", lease.token()) : lease.token() + "\n";
+  std::string line = options.export_form ? export_lines(options.name, lease)
+                     : options.json      ? json_line(options.name, lease, keeper)
+                                         : lease.token() + "\n";
   if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     // Nobody got the token: give the lock back (the lease's destructor releases it as this
     // error unwinds) rather than leave it held by no one's script, and end the keeper.
@@ -196,8 +218,14 @@ void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& ac
                     "no keeper: the lock lives for --ttl unless renewed (for acquiring in one CI step and "
                     "releasing in another)");
   command->add_flag("--export", options->export_form,
-                    "print export RLOCK_TOKEN='...' for eval \"$(rlock acquire NAME --export)\"");
-  command->add_option("--token-file", options->token_file, "also write the token to FILE (mode 0600)")
+                    "print export lines (RLOCK_TOKEN, RLOCK_TOKEN_<NAME>, RLOCK_NAME, RLOCK_FENCE, "
+                    "RLOCK_FENCE_<NAME>) for eval \"$(rlock acquire NAME --export)\"");
+  command->add_flag("--json", options->json,
+                    "print one JSON line instead of the token: name, token, fence, ttl_ms, token_variable, "
+                    "keeper_pid");
+  command
+      ->add_option("--token-file", options->token_file,
+                   "also write the token to FILE and the fence to FILE.fence (mode 0600)")
       ->type_name("FILE");
   command
       ->add_option("--owner-pid", options->owner_pid,

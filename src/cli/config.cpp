@@ -71,13 +71,15 @@ Config resolve_config(const GlobalOptions& options) {
     config.connect.endpoint.password = options.password;
   } else if (!options.password_file.empty()) {
     config.connect.endpoint.password = read_secret_file(options.password_file, "password file");
+    config.password_file = options.password_file;
   } else if (!config.connect.endpoint.password) {
-    for (const char* name : {"RLOCK_PASSWORD", "REDISCLI_AUTH"}) {
-      std::string value = env_or_empty(name);
-      if (!value.empty()) {
-        config.connect.endpoint.password = value;
-        break;
-      }
+    if (std::string value = env_or_empty("RLOCK_PASSWORD"); !value.empty()) {
+      config.connect.endpoint.password = value;
+    } else if (std::string path = env_or_empty("RLOCK_PASSWORD_FILE"); !path.empty()) {
+      config.connect.endpoint.password = read_secret_file(path, "password file (RLOCK_PASSWORD_FILE)");
+      config.password_file = path;
+    } else if (std::string cli_auth = env_or_empty("REDISCLI_AUTH"); !cli_auth.empty()) {
+      config.connect.endpoint.password = cli_auth;
     }
   }
 

@@ -25,10 +25,12 @@ struct GlobalOptions {
 struct Config {
   redis::ConnectOptions connect;
   std::string prefix;
+  std::string password_file; // the file the password came from, if it came from one
 };
 
 // Resolves URL (--url, RLOCK_URL, REDIS_URL, default), password (--password, --password-file,
-// the URL's, RLOCK_PASSWORD, REDISCLI_AUTH — first found wins), prefix and timeouts.
+// the URL's, RLOCK_PASSWORD, RLOCK_PASSWORD_FILE, REDISCLI_AUTH — first found wins), prefix
+// and timeouts.
 // Throws ConfigError for a bad URL or unreadable file, UsageError for bad durations.
 Config resolve_config(const GlobalOptions& options);
 

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // `rlock exec`: run a command while holding the lock, and stop it before the lock could go.
 #include "cli/commands.hpp"
+#include "cli/token_file.hpp"
 #include "lock/name.hpp"
 #include "process/child.hpp"
+#include "process/exit_status.hpp"
 #include "process/signals.hpp"
 #include "process/supervisor.hpp"
 #include "util/duration.hpp"
@@ -10,7 +12,7 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
-#include <cstdlib>
+#include <filesystem>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -26,6 +28,14 @@ struct ExecOptions {
   std::string grace = "10s";
   std::string max_hold;
   std::string min_hold;
+  // Adopting a lease taken earlier (acquire --lease) instead of taking the lock.
+  std::string token;
+  std::string token_file;
+  bool adopt = false;         // the token from $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN
+  bool release_after = false; // release the adopted lease when the job ends (default: keep it)
+  bool ttl_given = false;
+
+  bool adopting() const { return adopt || !token.empty() || !token_file.empty(); }
 };
 
 std::string loss_reason(const lock::Lease& lease) {
@@ -80,20 +90,25 @@ process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std
                                         const process::SignalBlock& block) {
   process::SpawnOptions spawn;
   spawn.argv = std::move(argv);
-  spawn.set_env = {
-      {"RLOCK_NAME", name}, {"RLOCK_TOKEN", lease.token()}, {"RLOCK_FENCE", std::to_string(lease.fence())}};
+  spawn.set_env = {{"RLOCK_NAME", name},
+                   {"RLOCK_TOKEN", lease.token()},
+                   {token_variable(name), lease.token()},
+                   {"RLOCK_FENCE", std::to_string(lease.fence())},
+                   {fence_variable(name), std::to_string(lease.fence())}};
   spawn.unset_env = {"RLOCK_PASSWORD", "REDISCLI_AUTH"};
-  // The job may run rlock itself, so it keeps the URL, but not a password written in it.
-  if (const char* url = std::getenv("RLOCK_URL"); url != nullptr && session.config.connect.endpoint.password) {
-    try {
-      redis::Endpoint endpoint = redis::parse_url(url);
-      if (endpoint.password) {
-        endpoint.password.reset();
-        spawn.set_env.emplace_back("RLOCK_URL", endpoint.url());
-      }
-    } catch (const Error&) {
-      spawn.unset_env.emplace_back("RLOCK_URL");
-    }
+  // The job may run rlock itself (`rlock renew "$RLOCK_NAME"`), so it learns where this lock
+  // lives: the URL rlock resolved (from --url, the environment or the default) without its
+  // password, and the prefix.
+  redis::Endpoint endpoint = session.config.connect.endpoint;
+  endpoint.password.reset();
+  spawn.set_env.emplace_back("RLOCK_URL", endpoint.url());
+  spawn.set_env.emplace_back("RLOCK_PREFIX", session.config.prefix);
+  // A password from a file reaches the job as the file's name, which is no secret: the job
+  // can log in as rlock did (it runs as the same user), and nothing else learns the password.
+  if (!session.config.password_file.empty()) {
+    std::error_code ignored;
+    std::filesystem::path file = std::filesystem::absolute(session.config.password_file, ignored);
+    spawn.set_env.emplace_back("RLOCK_PASSWORD_FILE", file.empty() ? session.config.password_file : file.string());
   }
   spawn.signal_mask = block.original_mask();
   spawn.default_signals = {SIGPIPE};
@@ -130,22 +145,103 @@ std::optional<int> release_after_job(lock::Lease& lease, const std::string& name
   return std::nullopt;
 }
 
+// The adopted lease's token: --token, --token-file, or (--adopt) the environment's, as release
+// finds it. Checked before anything is contacted.
+std::string adopted_token(const ExecOptions& options) {
+  if (!options.token.empty() && !options.token_file.empty()) throw UsageError("give either --token or --token-file");
+  if (!options.take.wait.empty() || options.take.no_wait) {
+    throw UsageError("--wait and --no-wait are for taking the lock; adopting a lease (--token, --token-file, --adopt) "
+                     "waits for nothing");
+  }
+  if (!options.token.empty()) return options.token;
+  if (!options.token_file.empty()) return read_token_file(options.token_file);
+  if (auto from_environment = token_from_environment(options.name)) return *from_environment;
+  throw UsageError(fmt::format("--adopt: no token for '{}' in {} or RLOCK_TOKEN; pass --token or --token-file",
+                               printable(options.name), token_variable(options.name)));
+}
+
+// Takes over the lease that `token` holds: renews it at once (which proves the token holds it)
+// for --ttl, or, without --ttl, for the lease's own length as recorded when it was taken. A
+// token that holds nothing is the lock-lost error: the job must not start.
+lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std::string& token) {
+  lock::Millis ttl = options.take.ttl_ms();
+  if (!options.ttl_given) {
+    lock::HolderInfo holder = session.store.inspect(options.name);
+    if (holder.has_metadata && holder.ttl_ms >= 10) ttl = lock::Millis(holder.ttl_ms);
+  }
+  const lock::TimePoint sent = lock::steady_now();
+  lock::TokenCheck outcome = session.store.renew(options.name, token, ttl, 0, std::nullopt);
+  lock::HolderInfo holder = session.store.inspect(options.name);
+  if (outcome != lock::TokenCheck::ok) {
+    throw Error(ExitCode::lost, fmt::format("cannot adopt the lease of '{}': this token does not hold it; it is {} "
+                                            "now; the job was not started",
+                                            printable(options.name), describe_holder(holder)));
+  }
+  log::verbose("adopted the lease of '{}' (fence {}, ttl {})", printable(options.name), holder.fence,
+               format_duration(ttl));
+  return lock::Lease(session.store, options.name, token, holder.fence, ttl, sent);
+}
+
+// After the job, an adopted lease that is kept gets a last renewal, so that it runs for a whole
+// --ttl from the job's end, as it did from its acquire. Returns 76 when it turns out lost.
+std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const process::ExitStatus& job) {
+  try {
+    lock::TokenCheck outcome = session.store.renew(lease.name(), lease.token(), lease.ttl(), 0, std::nullopt);
+    if (outcome != lock::TokenCheck::ok) {
+      log::write_line("rlock: error: ",
+                      fmt::format("lock '{}' was lost before the job ended: after it, it was {}; the job ({}) may "
+                                  "have run without it",
+                                  printable(lease.name()),
+                                  outcome == lock::TokenCheck::free ? "free" : "held by another token",
+                                  job.describe()));
+      return to_int(ExitCode::lost);
+    }
+    log::verbose("'{}' stays held for {} (adopted lease; --release releases it)", printable(lease.name()),
+                 format_duration(lease.ttl()));
+  } catch (const UnavailableError& error) {
+    log::warn("could not renew '{}' after the job: {}; the lease runs out within {}", printable(lease.name()),
+              error.what(), format_duration(lease.ttl()));
+  }
+  return std::nullopt;
+}
+
 int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
   lock::validate_name(options.name);
   std::vector<std::string> argv = job_argv(options, command);
   (void)options.take.ttl_ms();      // validate before connecting
   (void)options.take.wait_policy(); // likewise
   const StopPolicy stop_policy = parse_stop_policy(options);
+  if (options.release_after && !options.adopting()) {
+    throw UsageError("--release goes with --token, --token-file or --adopt (exec always releases a lock it took)");
+  }
+  if (options.adopting() && !options.release_after && stop_policy.min_hold.count() > 0) {
+    throw UsageError("--min-hold shortens the release; an adopted lease is kept unless --release is given");
+  }
+  const std::optional<std::string> token = options.adopting() ? std::optional(adopted_token(options)) : std::nullopt;
 
   process::SignalBlock block;
   process::SignalFd signals(block.signals());
   Session session(globals);
-  // A lock handed over by a release comes with its claim still on the way: the job starts
-  // meanwhile, and the supervisor's first renew_if_due() reads the answer (or stops the job).
-  Taken taken = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals,
-                          /*start_on_handoff=*/true);
-  if (!taken.lease) return taken.exit_code;
-  lock::Lease& lease = *taken.lease;
+  std::optional<lock::Lease> adopted;
+  Taken taken;
+  if (token) {
+    adopted.emplace(adopt_lease(session, options, *token));
+  } else {
+    // A lock handed over by a release comes with its claim still on the way: the job starts
+    // meanwhile, and the supervisor's first renew_if_due() reads the answer (or stops the job).
+    taken = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals,
+                      /*start_on_handoff=*/true);
+    if (!taken.lease) return taken.exit_code;
+  }
+  lock::Lease& lease = token ? *adopted : *taken.lease;
+  // An adopted lease that is to be kept is never released on the way out, not even when the
+  // job cannot be started: it belongs to whoever took it.
+  struct KeepAdopted {
+    lock::Lease* lease;
+    ~KeepAdopted() {
+      if (lease != nullptr) lease->detach();
+    }
+  } keep_adopted{token && !options.release_after ? &lease : nullptr};
 
   process::become_subreaper();
   // A failure to start leaves through the Lease's destructor, which releases the lock.
@@ -181,7 +277,11 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
     }
     log::write_line("rlock: error: ", fmt::format("{}; {}", stop.reason, how));
   }
-  if (auto lost = release_after_job(lease, options.name, stop_policy.min_hold, result.job)) return *lost;
+  if (keep_adopted.lease != nullptr) {
+    if (auto lost = keep_after_job(session, lease, result.job)) return *lost;
+  } else if (auto lost = release_after_job(lease, options.name, stop_policy.min_hold, result.job)) {
+    return *lost;
+  }
   if (child.held_terminal() && result.job.signaled && (result.job.value == SIGINT || result.job.value == SIGQUIT)) {
     g_die_of_signal = result.job.value;
   }
@@ -213,7 +313,20 @@ void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& actio
       ->add_option("--min-hold", options->min_hold,
                    "keep the lock at least DURATION after acquiring it, even if the job ends sooner")
       ->type_name("DURATION");
-  command->callback([&action, &globals, options, &command_after_dashes] {
+  command
+      ->add_option("--token", options->token,
+                   "adopt the lease this token holds (acquire --lease) instead of taking the lock: renew it while "
+                   "the job runs, stop the job if it is lost, keep it held afterwards")
+      ->type_name("TOKEN");
+  command->add_option("--token-file", options->token_file, "adopt the lease whose token is in FILE, as --token")
+      ->type_name("FILE");
+  command->add_flag("--adopt", options->adopt,
+                    "adopt the lease whose token is in $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN, as --token");
+  command->add_flag("--release", options->release_after,
+                    "with --token, --token-file or --adopt: release the lease when the job ends (default: keep it "
+                    "held, renewed to --ttl)");
+  command->callback([&action, &globals, options, &command_after_dashes, command] {
+    options->ttl_given = command->count("--ttl") > 0;
     action = [&globals, options, &command_after_dashes] { return run_exec(globals, *options, command_after_dashes); };
   });
 }

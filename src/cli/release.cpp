@@ -8,7 +8,6 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
-#include <cstdlib>
 #include <fmt/format.h>
 
 namespace rlock::cli {
@@ -24,16 +23,19 @@ struct TokenOptions {
 
   void add_to(CLI::App& command) {
     command.add_option("NAME", name, "the lock's name")->required();
-    command.add_option("--token", token, "the token acquire printed (visible in ps; prefer $RLOCK_TOKEN)")
+    command
+        .add_option("--token", token,
+                    "the token acquire printed (visible in ps; prefer $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN)")
         ->type_name("TOKEN");
     command.add_option("--token-file", token_file, "read the token from FILE")->type_name("FILE");
   }
 
-  // --token, then --token-file, then $RLOCK_TOKEN; never none (that would be a blind DEL).
+  // --token, then --token-file, then the lock's own $RLOCK_TOKEN_<NAME>, then $RLOCK_TOKEN;
+  // never none (that would be a blind DEL).
   std::string resolve_token(const char* verb) const {
     if (!token.empty()) return token;
     if (!token_file.empty()) return read_token_file(token_file);
-    if (const char* env = std::getenv("RLOCK_TOKEN"); env != nullptr && *env != '\0') return env;
+    if (auto from_environment = token_from_environment(name)) return *from_environment;
     throw UsageError(fmt::format("no token to {} '{}' with: pass --token, --token-file or set RLOCK_TOKEN "
                                  "(or --force to break someone else's lock)",
                                  verb, printable(name)));
@@ -103,7 +105,7 @@ int run_renew(const GlobalOptions& globals, const TokenOptions& options) {
 void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& action) {
   auto options = std::make_shared<TokenOptions>();
   CLI::App* command = app.add_subcommand("release", "Release a lock taken with acquire (token from --token, "
-                                                    "--token-file or $RLOCK_TOKEN).");
+                                                    "--token-file, $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN).");
   options->add_to(*command);
   command->add_flag("--force", options->force, "break the lock whoever holds it, and say who was evicted");
   command->callback(

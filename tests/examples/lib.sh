@@ -27,7 +27,11 @@ run_cleanup() {
   local rc=$? step
   for step in "${cleanup_steps[@]}"; do eval "$step" || true; done
   if [ -f "$work/redis.pid" ]; then
-    kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+    local redis_pid _
+    redis_pid=$(cat "$work/redis.pid")
+    kill "$redis_pid" 2>/dev/null || true
+    # It logs its shutdown into $work: let it finish before the directory goes.
+    for _ in $(seq 250); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.02; done
   fi
   if [ "$rc" -ne 0 ] && [ -n "${KEEP_WORK:-}" ]; then echo "keeping $work" >&2; trap - EXIT; exit "$rc"; fi
   if [ "$rc" -ne 0 ] && [ -f "$work/redis.log" ]; then
@@ -124,3 +128,22 @@ lock_is_free() {
   [ "$rc" -eq 1 ]
 }
 lock_is_held() { rlock status "$1" -q; }
+
+# yaml_eval FILE EXPRESSION: evaluates a Python expression over `docs` (the YAML documents of
+# FILE, parsed by python3-yaml) and prints the result: a list as NUL-terminated items (for
+# `mapfile -d ''`), anything else as text. A missing key fails the test.
+yaml_eval() {
+  /usr/bin/python3 -c '
+import sys, yaml
+with open(sys.argv[1]) as f:
+    docs = [d for d in yaml.safe_load_all(f) if d is not None]
+try:
+    value = eval(sys.argv[2], {"docs": docs})
+except (KeyError, IndexError, TypeError) as e:
+    sys.exit("yaml_eval: %s: %r" % (sys.argv[2], e))
+if isinstance(value, list):
+    sys.stdout.write("".join(str(v) + "\0" for v in value))
+else:
+    sys.stdout.write(str(value))
+' "$1" "$2" || fail "cannot read $2 from $1"
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# shellcheck disable=SC2119  # start_redis takes optional config lines, none here
+# Runs examples of the man page's EXAMPLES section as written (only the Redis address is
+# replaced by the test's server): two locks in one script with per-name exports and fences,
+# a lease held across CI steps with `exec --token-file` adopting it in the long step, and a job
+# that uses its own lock through the URL and prefix rlock passes on.
+set -euo pipefail
+# shellcheck source=tests/examples/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+man_page=$source_dir/man/rlock.1.adoc
+
+# man_block TEXT: the ---- listing block that follows the first line containing TEXT.
+man_block() {
+  awk -v lead="$1" '
+    !found && index($0, lead) { found = 1; next }
+    found && /^----$/ { if (inside) exit; inside = 1; next }
+    inside { print }' "$man_page"
+}
+# The example with the documented Redis address replaced by the test's.
+local_redis() { sed "s#redis://127.0.0.1:6379#$RLOCK_URL#g"; }
+
+start_redis
+cd "$work"
+
+# Stubs for the commands the examples run, each logging its arguments and what it sees.
+for stub in migrate flush-cache deploy.sh report.sh; do
+  cat >"$work/$stub" <<STUB
+#!/bin/sh
+echo "$stub \$* name=\${RLOCK_NAME:-} fence=\${RLOCK_FENCE:-}" >>"$work/log"
+[ ! -f "$work/$stub.fail" ] || exit 3
+STUB
+  chmod +x "$work/$stub"
+done
+json_field() { rlock "${@:3}" status "$1" --json | sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p"; }
+
+note "two locks in one script: each released with its own token"
+two_locks=$(man_block "Two locks in one script")
+[ -n "$two_locks" ] || fail "no 'Two locks in one script' example in the man page"
+for shell in dash bash; do
+  : >"$work/log"
+  # Stop before the first release to look at the locks, then go on.
+  first_part=$(sed '/^rlock release/,$d' <<<"$two_locks")
+  touch "$work/hold"
+  "$shell" -c "$first_part"'
+    echo "$RLOCK_TOKEN_DB_MIGRATE $RLOCK_TOKEN_CACHE_FLUSH $RLOCK_FENCE_DB_MIGRATE" >"'"$work"'/seen"
+    while [ -f "'"$work"'/hold" ]; do sleep 0.05; done' &
+  job=$!
+  wait_for 10 test -s "$work/seen"
+  read -r token_a token_b fence_a <"$work/seen"
+  [ "$(redis-cli -p "$redis_port" GET 'rlock:{db-migrate}')" = "$token_a" ] || fail "$shell: RLOCK_TOKEN_DB_MIGRATE is not db-migrate's token"
+  [ "$(redis-cli -p "$redis_port" GET 'rlock:{cache-flush}')" = "$token_b" ] || fail "$shell: RLOCK_TOKEN_CACHE_FLUSH is not cache-flush's token"
+  [ "$(json_field db-migrate fence)" = "$fence_a" ] || fail "$shell: RLOCK_FENCE_DB_MIGRATE is not db-migrate's fence"
+  grep -q "^migrate --fence $fence_a " "$work/log" || fail "$shell: migrate did not get db-migrate's fence: $(cat "$work/log")"
+  rm -f "$work/hold"
+  wait "$job" || fail "$shell: the first part of the example failed"
+  rm -f "$work/seen"
+
+  # The whole example, as written: both releases must succeed (the first with its own token,
+  # though RLOCK_TOKEN then holds cache-flush's).
+  rc=0
+  "$shell" -c "set -e
+$two_locks" >"$work/out" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || fail "$shell: the two-lock example exited $rc: $(cat "$work/out")"
+  lock_is_free db-migrate || fail "$shell: db-migrate is still held"
+  lock_is_free cache-flush || fail "$shell: cache-flush is still held"
+done
+
+note "acquire --json and --export carry the fence"
+json=$(rlock acquire json-one --lease --ttl 1m --json)
+token=$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' <<<"$json")
+fence=$(sed -n 's/.*"fence":\([0-9]*\).*/\1/p' <<<"$json")
+[ "$fence" = "$(json_field json-one fence)" ] || fail "acquire --json's fence $fence is not the lock's: $json"
+grep -q '"token_variable":"RLOCK_TOKEN_JSON_ONE"' <<<"$json" || fail "acquire --json lacks token_variable: $json"
+grep -q '"keeper_pid"' <<<"$json" && fail "acquire --lease --json names a keeper: $json"
+rlock release json-one --token "$token"
+expect_status 64 "--export with --json" rlock acquire json-two --lease --export --json
+
+note "a lease across CI steps, the long step under exec --token-file"
+ci=$(man_block "Hold a lock across CI steps")
+[ -n "$ci" ] || fail "no 'Hold a lock across CI steps' example in the man page"
+mkdir -p "$work/runner"
+export RUNNER_TEMP=$work/runner
+step() { bash --noprofile --norc -eo pipefail -c "$(sed -n "/^# $1/,/^# /p" <<<"$ci" | grep -v '^#')"; }
+: >"$work/log"
+step "first step"
+[ "$(json_field deploy-prod ttl_ms)" = 1800000 ] || fail "the first step's lease is not 30m"
+fence=$(cat "$RUNNER_TEMP/deploy.token.fence")
+[ "$fence" = "$(json_field deploy-prod fence)" ] || fail "the token file's companion does not hold the fence"
+[ "$(stat -c %a "$RUNNER_TEMP/deploy.token.fence")" = 600 ] || fail "the fence file is not mode 0600"
+step "a step that may run long"
+grep -q "^deploy.sh --fence $fence name=deploy-prod fence=$fence" "$work/log" ||
+  fail "deploy.sh did not run under the lease with its fence: $(cat "$work/log")"
+lock_is_held deploy-prod || fail "exec --token-file released the adopted lease (it should keep it)"
+[ "$(json_field deploy-prod ttl_ms)" = 1800000 ] || fail "the adopted lease did not keep its 30m"
+step "a step that only needs more time"
+step "last step"
+lock_is_free deploy-prod || fail "the last step did not release the lease"
+rc=0
+step "a step that may run long" 2>"$work/err" || rc=$?
+[ "$rc" -eq 76 ] || fail "exec adopting a released lease exited $rc, expected 76: $(cat "$work/err")"
+[ "$(grep -c deploy.sh "$work/log")" -eq 1 ] || fail "the deploy ran without the lease"
+
+note "a job that uses its own lock reaches it through RLOCK_URL and RLOCK_PREFIX"
+own=$(man_block "A job that uses its own lock" | local_redis)
+[ -n "$own" ] || fail "no 'A job that uses its own lock' example in the man page"
+: >"$work/log"
+# From a directory where RLOCK_URL names no Redis: only what rlock passes on can work.
+rc=0
+(unset RLOCK_URL; sh -c "$own") >"$work/out" 2>&1 || rc=$?
+[ "$rc" -eq 0 ] || fail "the job could not renew its own lock (exit $rc): $(cat "$work/out")"
+grep -q "^report.sh  name=report" "$work/log" || fail "report.sh did not run: $(cat "$work/log")"
+echo "PASS: man page examples"
