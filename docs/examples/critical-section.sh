@@ -21,7 +21,8 @@ data=$(hostname; date -u +%Y-%m-%dT%H:%M:%SZ)
 # `|| echo "exit $?"` makes the script stop with rlock's status (75: still busy after
 # waiting, 69: Redis unreachable, ...). rlock has already said why on stderr.
 eval "$(rlock acquire shared-report --wait "${REPORT_LOCK_WAIT:-2m}" --export || echo "exit $?")"
-count=$(wc -l <"$report" 2>/dev/null || echo 0)
+count=0
+[ ! -f "$report" ] || count=$(wc -l <"$report")
 printf '%s entry %s: %s\n' "$(( count + 1 ))" "$$" "$(echo "$data" | tr '\n' ' ')" >>"$report"
 rlock release shared-report
 

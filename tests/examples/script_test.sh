@@ -40,6 +40,12 @@ for i in "${!pids[@]}"; do
   wait "${pids[i]}" || fail "copy $((i + 1)) failed: $(cat "$work/out.$((i + 1))")"
 done
 [ "$("$real_wc" -l <"$report")" -eq 5 ] || fail "expected 5 entries: $(cat "$report")"
+# Each copy prints its one line and nothing else: not even the first run, which finds no
+# report yet, may print an error (under dash, as /bin/sh here, and under bash).
+for i in "${!pids[@]}"; do
+  [ "$(cat "$work/out.$((i + 1))")" = "appended to $report" ] ||
+    fail "copy $((i + 1)) printed more than its line: $(cat "$work/out.$((i + 1))")"
+done
 [ "$(cut -d' ' -f1 "$report" | tr '\n' ' ')" = "1 2 3 4 5 " ] ||
   fail "entries overlapped (numbers repeat or skip): $(cat "$report")"
 lock_is_free "$lock" || fail "the lock is still held after every copy released it"
