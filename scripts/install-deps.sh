@@ -9,7 +9,7 @@ packages=(
   libhiredis-dev libcli11-dev libfmt-dev doctest-dev libssl-dev
   redis-server redis-tools
   asciidoctor
-  python3 python3-redis
+  python3 python3-redis python3-yaml
   tmux procps
 )
 # CI adds its own tools (clang for the sanitizer and fuzz builds, clang-tidy, clang-format)
