@@ -102,6 +102,34 @@ step "a step that may run long" 2>"$work/err" || rc=$?
 [ "$rc" -eq 76 ] || fail "exec adopting a released lease exited $rc, expected 76: $(cat "$work/err")"
 [ "$(grep -c deploy.sh "$work/log")" -eq 1 ] || fail "the deploy ran without the lease"
 
+note "exec adopting a lease: --release, --adopt, and what does not go with them"
+token=$(rlock acquire adopt-me --lease --ttl 1m)
+expect_status 0 "exec --token --release" rlock exec adopt-me --token "$token" --release -- true
+lock_is_free adopt-me || fail "exec --release kept the adopted lease"
+token=$(rlock acquire adopt-me --lease --ttl 1m)
+RLOCK_TOKEN=$token expect_status 3 "exec --adopt (token from RLOCK_TOKEN), the job's status" \
+  rlock exec adopt-me --adopt -- sh -c 'exit 3'
+lock_is_held adopt-me || fail "exec --adopt did not keep the lease"
+RLOCK_TOKEN=wrong RLOCK_TOKEN_ADOPT_ME=$token expect_status 0 "exec --adopt prefers RLOCK_TOKEN_<NAME>" \
+  rlock exec adopt-me --adopt -- true
+expect_status 64 "exec --release without a lease to adopt" rlock exec adopt-me --release -- true
+expect_status 64 "exec --adopt with no token in the environment" rlock exec adopt-me --adopt -- true
+expect_status 64 "exec --token with --wait" rlock exec adopt-me --token "$token" -w 1s -- true
+expect_status 64 "exec --token with --min-hold but without --release" rlock exec adopt-me --token "$token" --min-hold 1m -- true
+rlock release adopt-me --token "$token"
+
+note "an adopted lease lost while the job runs: the job is stopped, exit 76"
+token=$(rlock acquire adopt-me --lease --ttl 300ms)
+rlock exec adopt-me --token "$token" --grace 5s -- sh -c "touch '$work/adopted'; exec sleep 60" 2>"$work/err" &
+adopter=$!
+on_exit "kill $adopter 2>/dev/null"
+wait_for 10 test -f "$work/adopted"
+rlock -q release adopt-me --force
+rc=0
+wait "$adopter" || rc=$?
+[ "$rc" -eq 76 ] || fail "exec with a lost adopted lease exited $rc, expected 76: $(cat "$work/err")"
+grep -q "lost lock 'adopt-me'" "$work/err" || fail "no lock-lost message: $(cat "$work/err")"
+
 note "a job that uses its own lock reaches it through RLOCK_URL and RLOCK_PREFIX"
 own=$(man_block "A job that uses its own lock" | local_redis)
 [ -n "$own" ] || fail "no 'A job that uses its own lock' example in the man page"
