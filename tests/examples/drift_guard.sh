@@ -4,7 +4,8 @@
 #
 # 1. Every command and every option that `rlock --help` and `rlock CMD --help` print appears in
 #    man/rlock.1.adoc and in each completion file (bash, zsh, fish); and the completion files
-#    and the man page's option entries name no option the binary lacks.
+#    and the man page's option entries name no option the binary lacks. Every environment
+#    variable named in src/ has an entry in the man page's ENVIRONMENT section.
 # 2. The EXIT STATUS section of the man page lists exactly the codes rlock uses, each with a
 #    meaning that names its case, and for each code the binary, run into that case against a
 #    real redis-server, exits with that code. 70 (internal error) and 71 (operating-system
@@ -167,6 +168,19 @@ for option in $(grep -o -E -- '(^|[^A-Za-z0-9-])-[A-Za-z]\*' <<<"$man_terms" | g
   grep -q -x -- "$option" <<<"$known_short" || problem "the man page defines '$option', which rlock does not have"
 done
 
+# Every environment variable rlock reads or sets (a string literal in src/ such as
+# "RLOCK_URL"; "RLOCK_TOKEN_" stands for RLOCK_TOKEN_<NAME>) is a term of the man page's
+# ENVIRONMENT section.
+environment_section=$(sed -n '/^== ENVIRONMENT/,/^== /p' <<<"$man_text")
+for variable in $(grep -rhoE '"(RLOCK|REDIS|REDISCLI)_[A-Z_]*"' "$source_dir/src" | tr -d '"' | sort -u); do
+  case $variable in
+    *_) pattern="(^|[ ,])\\*\\*${variable}\\*\\*__NAME__" ;;
+    *) pattern="(^|[ ,*])\\*${variable}\\*" ;;
+  esac
+  grep -E -- "$pattern" <<<"$(grep -E '::$' <<<"$environment_section")" >/dev/null ||
+    problem "the man page's ENVIRONMENT does not describe ${variable}${variable:+$([[ $variable == *_ ]] && echo '<NAME>')}"
+done
+
 # --- 2. exit status --------------------------------------------------------------------------
 
 # The EXIT STATUS section as "CODE<TAB>MEANING" lines. The section may be a definition list
@@ -253,7 +267,7 @@ expect 64 "usage: missing token" rlock release held
 closed_port=$(free_port)
 expect 69 "Redis unreachable" rlock --url "redis://127.0.0.1:$closed_port" status x
 # A server that accepts connections and never answers: the reply times out.
-python3 -c '
+/usr/bin/python3 -c '
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0)); s.listen(8); print(s.getsockname()[1], flush=True)

@@ -63,9 +63,10 @@ wait_for() {
   done
 }
 
-# A TCP port nobody listens on right now (the kernel picks it).
+# A TCP port nobody listens on right now (the kernel picks it). /usr/bin/python3, not a shim on
+# PATH (a pyenv shim takes seconds to start on a loaded machine).
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # start_redis [EXTRA CONFIG LINE...]: a redis-server on a free loopback port, configured by a
