@@ -16,6 +16,23 @@ source "$(dirname "$0")/lib.sh"
 
 workflow=$examples_dir/github-actions-jobs.yml
 wf() { yaml_eval "$workflow" "$1"; }
+# The workflow, read once (python starts slowly on a loaded machine): per job, its env (the
+# workflow's, then the job's) in $work/wf/JOB/env as NAME=VALUE records, and each step with
+# a run: block in $work/wf/JOB/INDEX.sh.
+/usr/bin/python3 - "$workflow" "$work/wf" <<'PY' || fail "cannot read $workflow"
+import os, sys, yaml
+with open(sys.argv[1]) as f:
+    workflow = yaml.safe_load(f)
+for name, job in workflow["jobs"].items():
+    os.makedirs(os.path.join(sys.argv[2], name))
+    env = list(workflow.get("env", {}).items()) + list(job.get("env", {}).items())
+    with open(os.path.join(sys.argv[2], name, "env"), "w") as f:
+        f.write("".join("%s=%s\0" % (k, v) for k, v in env))
+    for index, step in enumerate(job["steps"]):
+        if "run" in step:
+            with open(os.path.join(sys.argv[2], name, "%02d.sh" % index), "w") as f:
+                f.write(step["run"])
+PY
 
 start_redis
 password_secret='' # the test's Redis has no password; the workflow passes the secret anyway
@@ -41,17 +58,16 @@ job_env() {
   local line
   while IFS= read -r -d '' line; do
     printf '%s=%s\n' "${line%%=*}" "$(expand "${line#*=}" "$2")"
-  done < <(wf "[k + '=' + str(v) for k, v in list(docs[0]['env'].items()) + list(docs[0]['jobs']['$1'].get('env', {}).items())]")
+  done <"$work/wf/$1/env"
 }
 
 # run_step PIPELINE JOB INDEX: one step's run: block as the runner runs it; the step's shell
 # pid in $work/PIPELINE/JOB/step.pid.
 run_step() {
-  local dir=$work/$1/$2 script
+  local dir=$work/$1/$2
   mkdir -p "$dir/tmp" "$dir/workspace"
   touch "$dir/output"
-  script=$(wf "docs[0]['jobs']['$2']['steps'][$3]['run']")
-  printf '%s\n' "$script" >"$dir/step-$3.sh"
+  cp "$work/wf/$2/$(printf %02d "$3").sh" "$dir/step-$3.sh"
   local -a env=()
   mapfile -t env < <(job_env "$2" "$1")
   # A non-interactive shell starts background jobs with SIGINT ignored; the runner's steps
@@ -65,12 +81,11 @@ run_step() {
 }
 # run_job PIPELINE JOB: every step with a run: block, in order, output in $work/PIPELINE/JOB.log.
 run_job() {
-  local i count
+  local step
   mkdir -p "$work/$1"
-  count=$(wf "len(docs[0]['jobs']['$2']['steps'])")
-  for ((i = 0; i < count; i++)); do
-    [ "$(wf "'run' in docs[0]['jobs']['$2']['steps'][$i]")" = True ] || continue
-    run_step "$1" "$2" "$i" >>"$work/$1/$2.log" 2>&1 || return
+  for step in "$work/wf/$2"/*.sh; do
+    step=${step##*/}
+    run_step "$1" "$2" "$((10#${step%.sh}))" >>"$work/$1/$2.log" 2>&1 || return
   done
 }
 # The checkout: a deploy.sh in the job's workspace that logs its arguments and environment;
