@@ -3,8 +3,10 @@
 # shellcheck disable=SC2119  # start_redis takes optional config lines, none here
 # Runs examples of the man page's EXAMPLES section as written (only the Redis address is
 # replaced by the test's server): two locks in one script with per-name exports and fences,
-# a lease held across CI steps with `exec --token-file` adopting it in the long step, and a job
-# that uses its own lock through the URL and prefix rlock passes on.
+# a lease held across CI steps with `exec --token-file` adopting it in the long step, a job
+# that uses its own lock through the URL and prefix rlock passes on, a script that locks a
+# part of itself (keeper, and early release), and a hanging job's --max-hold with its fence.
+# The cron and systemd examples are the forms of docs/examples/, run by their own tests.
 set -euo pipefail
 # shellcheck source=tests/examples/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -139,4 +141,37 @@ rc=0
 (unset RLOCK_URL; sh -c "$own") >"$work/out" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || fail "the job could not renew its own lock (exit $rc): $(cat "$work/out")"
 grep -q "^report.sh  name=report" "$work/log" || fail "report.sh did not run: $(cat "$work/log")"
+note "lock part of a script: the lock goes when the script does"
+part=$(man_block "Lock part of a script")
+[ -n "$part" ] || fail "no 'Lock part of a script' example in the man page"
+for stub in migrate switch; do
+  printf '#!/bin/sh\nrlock status deploy -q && echo "%s held" >>"%s"\n' "$stub" "$work/log" >"$work/$stub"
+  chmod +x "$work/$stub"
+done
+: >"$work/log"
+printf '%s\n' "$part" >"$work/part.sh"
+sh "$work/part.sh" || fail "the 'Lock part of a script' example failed"
+[ "$(cat "$work/log")" = "migrate held
+switch held" ] || fail "migrate and switch did not both run under the lock: $(cat "$work/log")"
+wait_for 10 lock_is_free deploy
+
+note "the token in the environment, to release early: cleanup runs without the lock"
+early=$(man_block "The same with the token in the environment")
+[ -n "$early" ] || fail "no 'release early' example in the man page"
+printf '#!/bin/sh\nrlock status deploy -q && echo "migrate held" >>"%s"\n' "$work/log" >"$work/migrate"
+printf '#!/bin/sh\nrlock status deploy -q || echo "cleanup free" >>"%s"\n' "$work/log" >"$work/cleanup"
+chmod +x "$work/migrate" "$work/cleanup"
+: >"$work/log"
+sh -c "$early" || fail "the 'release early' example failed"
+[ "$(cat "$work/log")" = "migrate held
+cleanup free" ] || fail "the early release did not happen between migrate and cleanup: $(cat "$work/log")"
+
+note "stop a job that hangs, and pass the fence"
+hang=$(man_block "Stop a job that hangs")
+[ -n "$hang" ] || fail "no 'Stop a job that hangs' example in the man page"
+printf '#!/bin/sh\necho "sync-tool $*" >>"%s"\n' "$work/log" >"$work/bin/sync-tool"
+chmod +x "$work/bin/sync-tool"
+: >"$work/log"
+sh -c "$hang" || fail "the 'Stop a job that hangs' example failed"
+grep -qE '^sync-tool --fence [0-9]+$' "$work/log" || fail "sync-tool did not get a fence: $(cat "$work/log")"
 echo "PASS: man page examples"
