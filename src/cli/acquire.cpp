@@ -165,7 +165,8 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   Session session(globals);
   std::int64_t meta_pid = options.lease_only ? ::getppid() : owner;
   Taken taken = take_lock(session, options.name, take,
-                          holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals);
+                          holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
+                          /*supervised=*/!options.lease_only);
   if (!taken.lease) return taken.exit_code;
   lock::Lease& lease = *taken.lease;
 

@@ -162,12 +162,13 @@ class WaitingDisplay {
 } // namespace
 
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
-                process::SignalFd& signals, bool start_on_handoff) {
+                process::SignalFd& signals, bool supervised, bool start_on_handoff) {
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
   request.ttl = options.ttl_ms();
   request.meta = std::move(meta);
+  request.supervised = supervised;
   lock::WaitPolicy policy = options.wait_policy();
   policy.outage_patience = lock::Millis(30'000);
   policy.start_on_handoff = start_on_handoff;

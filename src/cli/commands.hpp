@@ -60,8 +60,9 @@ struct Taken {
 // waiting gives 128+N, having left the waiting line.
 // With `start_on_handoff` (exec), a lock handed over by a release may come back before its
 // claim is answered (lock::Lease::claiming): the caller's first renew_if_due() settles it.
+// `supervised`: exec or a keeper will hold the lock (lock::AcquireRequest::supervised).
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
-                process::SignalFd& signals, bool start_on_handoff = false);
+                process::SignalFd& signals, bool supervised, bool start_on_handoff = false);
 
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.
 std::string describe_holder(const lock::HolderInfo& holder);

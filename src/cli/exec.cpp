@@ -230,7 +230,7 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
     // A lock handed over by a release comes with its claim still on the way: the job starts
     // meanwhile, and the supervisor's first renew_if_due() reads the answer (or stops the job).
     taken = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals,
-                      /*start_on_handoff=*/true);
+                      /*supervised=*/true, /*start_on_handoff=*/true);
     if (!taken.lease) return taken.exit_code;
   }
   lock::Lease& lease = token ? *adopted : *taken.lease;

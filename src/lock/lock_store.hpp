@@ -49,6 +49,10 @@ struct AcquireRequest {
   // `ticket_ttl` bounds how long a dead waiter's ticket counts.
   std::string ticket;
   Millis ticket_ttl{0};
+  // Whether a supervisor (exec, or the keeper of acquire) will hold the lock, counting on each
+  // of its renewals to run for the whole TTL: a renewal of a supervised lease (by the job, with
+  // the same token) then never shortens it, keeping the longer of the asked TTL and the rest.
+  bool supervised = false;
 };
 
 struct AcquireResult {

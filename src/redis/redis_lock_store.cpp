@@ -106,9 +106,10 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   std::string pid = std::to_string(request.meta.pid);
   std::string ticket_ttl = std::to_string(request.ticket_ttl.count());
   std::string_view claim = request.ticket.empty() ? std::string_view() : std::string_view(m_claim);
+  std::string_view supervised = request.supervised ? "1" : "0";
   m_connection.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, waiters_key, wake_key},
                          {request.token, ttl, request.meta.host, pid, request.meta.user, request.meta.command,
-                          request.ticket, ticket_ttl, claim});
+                          request.ticket, ticket_ttl, claim, supervised});
   m_sent_key = std::move(lock_key);
 }
 
@@ -139,7 +140,8 @@ lock::TokenCheck RedisLockStore::renew(std::string_view name, std::string_view t
   Reply reply = checked(m_connection.eval(scripts::k_renew, {lock_key, meta_key}, {token, ttl_text, keeper}, until),
                         fmt::format("renewing {}", lock_key));
   switch (reply.view().integer()) {
-  case 1: return lock::TokenCheck::ok;
+  case 1:
+  case 2: return lock::TokenCheck::ok; // 2: a supervised lease kept longer than asked
   case 0: return lock::TokenCheck::free;
   default: return lock::TokenCheck::taken;
   }

@@ -1,7 +1,7 @@
 -- rlock acquire: one atomic attempt to take a lock, or to join its waiting line.
 --
 -- KEYS: lock, meta, fence, waiters, wake
--- ARGV: token, ttl_ms, host, pid, user, command, ticket, ticket_ttl_ms, claim
+-- ARGV: token, ttl_ms, host, pid, user, command, ticket, ticket_ttl_ms, claim, supervised
 --
 -- The lock key is a plain string holding the token with a PX TTL, so that other clients
 -- (redis-py Lock, redsync) that SET NX the same key exclude us and we exclude them. It may be
@@ -10,6 +10,7 @@
 -- longest-waiting client (BLPOP serves blocked clients first come, first served) without a
 -- newcomer or the releaser itself slipping in between.
 -- Fences come from next_fence.lua, or from the hand-off value being claimed.
+-- supervised is '1' when exec or a keeper will hold the lock: renew.lua then never shortens it.
 -- Returns {1, fence} when taken; otherwise {0, <holder block>} (see inspect.lua).
 -- Redis does not roll a script back when a command in it fails (a key of the wrong type), so
 -- every command that can fail that way runs before the first write: a failed acquire must
@@ -38,7 +39,7 @@ if (not current) or (ARGV[9] ~= '' and current == ARGV[9]) then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'token', ARGV[1], 'host', ARGV[3], 'pid', ARGV[4], 'user', ARGV[5],
              'command', ARGV[6], 'acquired_ms', now, 'ttl_ms', ARGV[2], 'fence', fence,
-             'renewals', 0)
+             'renewals', 0, 'supervised', ARGV[10])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   if ARGV[7] ~= '' then
     redis.call('ZREM', KEYS[4], ARGV[7])

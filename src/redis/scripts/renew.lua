@@ -2,20 +2,40 @@
 --
 -- KEYS: lock, meta
 -- ARGV: token, ttl_ms, keeper_pid ('0': a plain renewal, counted; otherwise record the keeper)
--- Returns 1 renewed, 0 the lock is free, -1 another token holds it.
+-- Returns 1 renewed, 2 renewed but kept longer than asked (supervised), 0 the lock is free,
+-- -1 another token holds it.
+--
+-- A lease that exec or a keeper holds (meta 'supervised' = '1', set by acquire.lua) is never
+-- shortened: their safety deadline counts on the TTL of their own last renewal, so a job that
+-- ran `rlock renew "$RLOCK_NAME" --ttl 300ms` would otherwise let a second holder in while
+-- it still runs. Such a renewal keeps the longer of the asked TTL and the time left.
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
   if current then return -1 end
   return 0
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then
+local ttl = tonumber(ARGV[2])
+local meta = redis.call('HMGET', KEYS[2], 'token', 'supervised')
+local ours = meta[1] == ARGV[1]
+local kept = false
+if ours and meta[2] == '1' then
+  local left = redis.call('PTTL', KEYS[1])
+  if left > ttl then
+    ttl = left
+    kept = true
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+if ours then
   if ARGV[3] == '0' then
     redis.call('HINCRBY', KEYS[2], 'renewals', 1)
   else
     redis.call('HSET', KEYS[2], 'keeper_pid', ARGV[3])
   end
-  redis.call('HSET', KEYS[2], 'ttl_ms', ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  if not kept then
+    redis.call('HSET', KEYS[2], 'ttl_ms', ARGV[2])
+  end
+  redis.call('PEXPIRE', KEYS[2], ttl)
 end
+if kept then return 2 end
 return 1
