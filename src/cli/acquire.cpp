@@ -186,7 +186,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     // the lock now, so the token must reach the caller whatever happens here; an unrecorded
     // keeper still ends at its next renewal after a release.
     try {
-      session.store.renew(options.name, lease.token(), lease.ttl(), keeper, std::nullopt);
+      lease.record_keeper(keeper);
     } catch (const Error& error) {
       log::warn("could not record the keeper (pid {}): {}", keeper, error.what());
     }

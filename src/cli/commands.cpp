@@ -172,24 +172,22 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   lock::WaitPolicy policy = options.wait_policy();
   policy.outage_patience = lock::Millis(30'000);
   policy.start_on_handoff = start_on_handoff;
+  policy.interrupt_fd = signals.fd();
 
   bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
   if (live) policy.max_sleep = lock::Millis(1000);
   WaitingDisplay display(name, live);
   lock::HolderInfo last_holder;
   Taken taken;
-  // Only the store's blocking wait watches the signalfd; nothing else blocks, so it may stay set.
-  session.store.set_interrupt_fd(signals.fd());
   try {
     taken.lease = lock::acquire(session.store, std::move(request), policy,
                                 [&](const lock::HolderInfo& holder, lock::Millis waited) {
                                   last_holder = holder;
                                   if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
                                 });
-  } catch (const Interrupted&) {
+  } catch (const Interrupted& interrupted) {
     display.clear();
-    auto info = signals.read();
-    int signo = info ? static_cast<int>(info->ssi_signo) : SIGINT;
+    int signo = interrupted.signal_number() > 0 ? interrupted.signal_number() : SIGINT;
     log::info("interrupted while waiting for '{}'", printable(name));
     taken.exit_code = 128 + signo;
     return taken;

@@ -170,7 +170,7 @@ lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std:
     if (holder.has_metadata && holder.ttl_ms >= 10) ttl = lock::Millis(holder.ttl_ms);
   }
   const lock::TimePoint sent = lock::steady_now();
-  lock::TokenCheck outcome = session.store.renew(options.name, token, ttl, 0, std::nullopt);
+  lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
   lock::HolderInfo holder = session.store.inspect(options.name);
   if (outcome != lock::TokenCheck::ok) {
     throw Error(ExitCode::lost, fmt::format("cannot adopt the lease of '{}': this token does not hold it; it is {} "
@@ -186,7 +186,7 @@ lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std:
 // --ttl from the job's end, as it did from its acquire. Returns 76 when it turns out lost.
 std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const process::ExitStatus& job) {
   try {
-    lock::TokenCheck outcome = session.store.renew(lease.name(), lease.token(), lease.ttl(), 0, std::nullopt);
+    lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{lease.name(), lease.token(), lease.ttl(), 0});
     if (outcome != lock::TokenCheck::ok) {
       log::write_line("rlock: error: ",
                       fmt::format("lock '{}' was lost before the job ended: after it, it was {}; the job ({}) may "

@@ -94,7 +94,7 @@ int run_renew(const GlobalOptions& globals, const TokenOptions& options) {
   if (ttl < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", options.ttl));
   std::string token = options.resolve_token("renew");
   Session session(globals);
-  lock::TokenCheck outcome = session.store.renew(options.name, token, ttl, 0, std::nullopt);
+  lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
   if (outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, outcome, "renew");
   log::verbose("renewed '{}' for {}", printable(options.name), format_duration(ttl));
   return 0;

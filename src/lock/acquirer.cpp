@@ -101,7 +101,7 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
       backoff = Millis(50);
     } catch (const UnavailableError&) {
       if (on_its_way) guard.answer_lost();
-      // A blip while waiting (a failover, a reset connection) is worth riding out; Redis
+      // A blip while waiting (a failover, a reset connection) is worth riding out; a store
       // being unreachable from the start is reported at once.
       TimePoint now = clock();
       if (!outage_since) outage_since = now;
@@ -123,7 +123,7 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
     if (give_up_at) sleep = std::min(sleep, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
     bool woken = false;
     try {
-      woken = store.wait_for_wake(request.name, request.ticket, sleep);
+      woken = store.wait_for_wake(request.name, request.ticket, sleep, policy.interrupt_fd);
     } catch (const UnavailableError&) {
       if (policy.outage_patience.count() == 0) throw;
       if (!outage_since) outage_since = clock(); // the next attempt decides whether to go on

@@ -19,13 +19,16 @@ constexpr Millis k_foreign_recheck{1'000};
 struct WaitPolicy {
   std::optional<Millis> max_wait;    // empty: wait forever; zero: try once
   Millis max_sleep = k_max_fallback; // shorter to refresh a live display between re-checks
-  // How long Redis may stay unreachable *while waiting* (after the first contact succeeded)
+  // How long the store may stay unreachable *while waiting* (after the first contact succeeded)
   // before the error is reported; 0 reports the first failure.
   Millis outage_patience{0};
   // Woken by a release's hand-off, return at once a lease whose claim is still on its way
   // (Lease::claiming): the caller starts its work meanwhile and the lease's first
   // renew_if_due() reads the answer. Saves a round trip per hand-off; for callers that renew.
   bool start_on_handoff = false;
+  // A signalfd whose signals end the wait (Interrupted, carrying the signal); -1: none. Only
+  // the blocking wait watches it: every other call is short and bounded by its deadline.
+  int interrupt_fd = -1;
 };
 
 // Called after each busy attempt with who holds the lock and how long we have waited.

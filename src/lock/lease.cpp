@@ -6,7 +6,7 @@
 // the request that set it, so measuring from the send time on our monotonic clock gives a
 // lower bound on the expiry. From that we subtract a margin for clock-rate drift and for
 // the job to be told. Renewal runs every TTL/3, leaving two more chances before the deadline;
-// a transient failure (timeout, reset, READONLY during a failover) is retried every
+// a transient failure (a timeout, a reset, a read-only server during a failover) is retried every
 // TTL/20, each attempt bounded so that no call can run past the deadline.
 #include "lock/lease.hpp"
 
@@ -175,18 +175,8 @@ Lease::Status Lease::renew_if_due() {
     }
     return m_status;
   }
-  TimePoint sent = now;
   try {
-    TokenCheck check = m_store->renew(m_name, m_token, m_ttl, 0, safety_deadline());
-    switch (check) {
-    case TokenCheck::ok:
-      m_confirmed_from = sent;
-      m_retry_at = {};
-      m_last_error.clear();
-      break;
-    case TokenCheck::free: m_status = Status::lost_free; break;
-    case TokenCheck::taken: m_status = Status::lost_taken; break;
-    }
+    apply_renewal(m_store->renew(RenewRequest{m_name, m_token, m_ttl, 0}, safety_deadline()), now);
   } catch (const UnavailableError& error) {
     m_last_error = error.what();
     if (m_clock() >= safety_deadline()) {
@@ -195,6 +185,25 @@ Lease::Status Lease::renew_if_due() {
       m_retry_at = m_clock() + retry_interval(m_ttl);
     }
   }
+  return m_status;
+}
+
+void Lease::apply_renewal(TokenCheck check, TimePoint sent) {
+  switch (check) {
+  case TokenCheck::ok:
+    m_confirmed_from = sent;
+    m_retry_at = {};
+    m_last_error.clear();
+    break;
+  case TokenCheck::free: m_status = Status::lost_free; break;
+  case TokenCheck::taken: m_status = Status::lost_taken; break;
+  }
+}
+
+Lease::Status Lease::record_keeper(std::int64_t keeper_pid) {
+  if (m_status != Status::held || m_claim) return m_status;
+  TimePoint sent = m_clock();
+  apply_renewal(m_store->renew(RenewRequest{m_name, m_token, m_ttl, keeper_pid}, safety_deadline()), sent);
   return m_status;
 }
 

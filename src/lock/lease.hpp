@@ -41,7 +41,7 @@ class Lease {
     held,       // renewed, or still within the safety deadline while retrying
     lost_free,  // the renewal found the lock gone (expired, or force-released)
     lost_taken, // another token holds it
-    expired,    // Redis stayed unreachable until the safety deadline
+    expired,    // the store stayed unreachable until the safety deadline
     released,
   };
 
@@ -97,6 +97,11 @@ class Lease {
   // release.
   ReleaseResult release(Millis min_hold = Millis(0));
 
+  // Renews now, recording `keeper_pid` as the process that holds the lease from now on (the
+  // keeper of acquire), so that a release can stop it. Counts as a renewal for the deadline.
+  // Throws UnavailableError when the answer does not come; the lease is then unchanged.
+  Status record_keeper(std::int64_t keeper_pid);
+
   // Forgets the lease without releasing it: another process (the keeper) takes over.
   void detach() noexcept { m_status = Status::released; }
 
@@ -109,6 +114,8 @@ class Lease {
   };
 
   void release_quietly() noexcept;
+  // Takes a renewal's answer (sent at `sent`) into the lease.
+  void apply_renewal(TokenCheck check, TimePoint sent);
   // Reads the claim's answer (sending it again first if the last answer was lost).
   void settle_claim();
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// LockStore: the lock layer's view of where locks live. The lock layer talks to Redis only
-// through this interface; redis::RedisLockStore implements it, unit tests use a fake.
+// LockStore: the lock layer's view of where locks live. The lock layer reaches a server only
+// through this interface; redis::RedisLockStore implements it, unit tests use a fake, and a
+// quorum of stores (one per server) can implement it over others: each operation comes in a
+// send and a receive half, so that it can go out to N stores and be collected by one deadline.
 #pragma once
 
 #include <chrono>
@@ -26,13 +28,13 @@ struct HolderMeta {
 // What the store knows about a lock. `held` false means the lock is free and the rest is empty.
 struct HolderInfo {
   bool held = false;
-  bool has_metadata = false; // false when another client (redis-py, redsync) holds the key
+  bool has_metadata = false; // false when another client (redis-py, redsync) holds the lock
   bool handoff = false;      // a release is passing the lock to the first waiter
   HolderMeta meta;
   std::int64_t acquired_at_ms = 0; // server clock, Unix milliseconds
   std::int64_t server_now_ms = 0;  // server clock when this was read
   std::int64_t ttl_ms = 0;         // lease length asked for at acquisition
-  std::int64_t remaining_ms = 0;   // PTTL of the lock key; -1 when it has no TTL
+  std::int64_t remaining_ms = 0;   // time left on the lease; -1 when it never expires
   std::int64_t fence = 0;
   std::int64_t renewals = 0;
   std::int64_t waiters = 0;
@@ -49,6 +51,9 @@ struct AcquireRequest {
   // `ticket_ttl` bounds how long a dead waiter's ticket counts.
   std::string ticket;
   Millis ticket_ttl{0};
+  // At most this many holders at once (a semaphore); empty: a mutex, one holder. A store that
+  // holds mutexes only refuses any other limit.
+  std::optional<std::int64_t> limit;
   // Whether a supervisor (exec, or the keeper of acquire) will hold the lock, counting on each
   // of its renewals to run for the whole TTL: a renewal of a supervised lease (by the job, with
   // the same token) then never shortens it, keeping the longer of the asked TTL and the rest.
@@ -67,6 +72,16 @@ struct Handoff {
   std::int64_t fence = 0;
   std::int64_t server_ms = 0;
   Millis ttl{0};
+};
+
+// A renewal: extend `token`'s lease on `name` to `ttl` from now.
+struct RenewRequest {
+  std::string name;
+  std::string token;
+  Millis ttl{0};
+  // Non-zero: also record this process as the lease's keeper (HolderInfo::keeper_pid), so
+  // that a release can stop it; such a renewal is not counted in `renewals`.
+  std::int64_t keeper_pid = 0;
 };
 
 // The outcome of a token-checked operation (renew, release).
@@ -107,23 +122,33 @@ class LockStore {
   // it stays until an attempt to claim it gets an answer.
   virtual std::optional<Handoff> handoff() const = 0;
 
-  // Extends the lease to `ttl` if `token` still owns it. A non-zero keeper_pid is recorded
-  // instead of counting a renewal. The call gives up (throwing UnavailableError) at `deadline`.
-  virtual TokenCheck renew(std::string_view name, std::string_view token, Millis ttl, std::int64_t keeper_pid,
-                           std::optional<TimePoint> deadline) = 0;
+  // Extends the lease to `request.ttl` if `request.token` still owns it. Gives up (throwing
+  // UnavailableError) at `deadline`, or after the I/O timeout if that comes first.
+  TokenCheck renew(const RenewRequest& request, std::optional<TimePoint> deadline = std::nullopt) {
+    send_renew(request, deadline);
+    return receive_renew(deadline);
+  }
+
+  // renew in two halves, with the rules of send_acquire/receive_acquire; the send, too, gives
+  // up at `deadline` (a renewal must not outlast the lease's safety deadline, connecting
+  // included). A receive that throws after its send went out leaves the outcome unknown: the
+  // lease may have been extended.
+  virtual void send_renew(const RenewRequest& request, std::optional<TimePoint> deadline) = 0;
+  virtual TokenCheck receive_renew(std::optional<TimePoint> deadline) = 0;
 
   // Deletes the lock if `token` owns it; with min_hold > 0 shortens the lease so that the lock
   // lives until min_hold after its acquisition (on the server's clock) instead. Gives up
   // (throwing UnavailableError) at `deadline`, or after the I/O timeout if that comes first.
   ReleaseResult release(std::string_view name, std::string_view token, Millis min_hold,
                         std::optional<TimePoint> deadline = std::nullopt) {
-    send_release(name, token, min_hold);
+    send_release(name, token, min_hold, deadline);
     return receive_release(deadline);
   }
 
-  // release in two halves, with the rules of send_acquire/receive_acquire. A receive that
-  // throws after its send went out leaves the outcome unknown: the lock may be released or not.
-  virtual void send_release(std::string_view name, std::string_view token, Millis min_hold) = 0;
+  // release in two halves, with the rules of send_renew/receive_renew. A receive that throws
+  // after its send went out leaves the outcome unknown: the lock may be released or not.
+  virtual void send_release(std::string_view name, std::string_view token, Millis min_hold,
+                            std::optional<TimePoint> deadline) = 0;
   virtual ReleaseResult receive_release(std::optional<TimePoint> deadline) = 0;
 
   // Deletes the lock whoever holds it; returns who was evicted.
@@ -131,11 +156,14 @@ class LockStore {
 
   virtual HolderInfo inspect(std::string_view name) = 0;
 
-  // Every lock name under the prefix (SCAN, never KEYS).
+  // Every lock name the store holds, sorted, each once (by an incremental walk that never
+  // blocks the server).
   virtual std::vector<std::string> list_names() = 0;
 
-  // Blocks until a release wakes `ticket`, or `timeout` passes. True when woken.
-  virtual bool wait_for_wake(std::string_view name, std::string_view ticket, Millis timeout) = 0;
+  // Blocks until a release wakes `ticket`, or `timeout` passes. True when woken. When
+  // `interrupt_fd` (a signalfd; -1: none) turns readable first, throws Interrupted carrying
+  // the signal read from it.
+  virtual bool wait_for_wake(std::string_view name, std::string_view ticket, Millis timeout, int interrupt_fd) = 0;
 
   // Removes a waiter's ticket (given up, interrupted, or acquired elsewhere).
   virtual void leave_queue(std::string_view name, std::string_view ticket) = 0;

@@ -44,11 +44,6 @@ Connection::~Connection() = default;
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 
-void Connection::set_interrupt_fd(int fd) noexcept {
-  m_interrupt_fd = fd;
-  if (m_transport) m_transport->set_interrupt_fd(fd);
-}
-
 void Connection::disconnect() noexcept {
   m_transport.reset();
   m_reader.reset();
@@ -64,7 +59,6 @@ void Connection::connect(Deadline deadline, std::string& handshake, std::size_t&
   }
   Deadline connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + m_options.connect_timeout);
   m_transport.emplace(Transport::connect(endpoint, connect_deadline));
-  m_transport->set_interrupt_fd(m_interrupt_fd);
   m_reader.reset(::redisReaderCreate());
   if (!m_reader) throw Error(ExitCode::internal, "out of memory creating a reply reader");
   log::verbose("connected to {}", endpoint.redacted());
@@ -83,7 +77,7 @@ void Connection::connect(Deadline deadline, std::string& handshake, std::size_t&
   }
 }
 
-Reply Connection::read_reply(Deadline deadline) {
+Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
   for (;;) {
     void* raw = nullptr;
     if (::redisReaderGetReply(m_reader.get(), &raw) != REDIS_OK) {
@@ -96,7 +90,7 @@ Reply Connection::read_reply(Deadline deadline) {
     }
     if (raw != nullptr) return Reply(static_cast<redisReply*>(raw));
     std::string chunk;
-    if (!m_transport->read_some(chunk, deadline)) {
+    if (!m_transport->read_some(chunk, deadline, interrupt_fd)) {
       std::string peer = m_transport->peer();
       std::string seen = printable(m_first_bytes);
       disconnect();
@@ -159,14 +153,15 @@ void Connection::drop_unreceived(Deadline deadline) {
   }
 }
 
-std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline) {
+std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline,
+                                        int interrupt_fd) {
   Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
   drop_unreceived(until);
   send(commands, until);
   try {
     std::vector<Reply> replies;
     replies.reserve(commands.size());
-    for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(until));
+    for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(until, interrupt_fd));
     return replies;
   } catch (...) {
     disconnect();
@@ -174,8 +169,8 @@ std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::
   }
 }
 
-Reply Connection::command(const Args& argv, std::optional<Deadline> deadline) {
-  return std::move(pipeline({argv}, deadline).front());
+Reply Connection::command(const Args& argv, std::optional<Deadline> deadline, int interrupt_fd) {
+  return std::move(pipeline({argv}, deadline, interrupt_fd).front());
 }
 
 Reply Connection::eval(const scripts::Script& script, const Args& keys, const Args& args,

@@ -42,9 +42,12 @@ class Connection {
   // Sends the commands in one write and reads their replies. Error replies are returned, not
   // thrown. Connects (and logs in with AUTH and SELECT, one round trip) if not connected. On a
   // transport failure the connection is dropped and UnavailableError thrown; `deadline`
-  // defaults to now + io_timeout and bounds the connect too.
-  std::vector<Reply> pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline = {});
-  Reply command(const Args& argv, std::optional<Deadline> deadline = {});
+  // defaults to now + io_timeout and bounds the connect too. While it waits for the replies, a
+  // readable `interrupt_fd` (a signalfd; -1: none) ends the call: the connection is dropped
+  // and Interrupted thrown, carrying the signal read from it.
+  std::vector<Reply> pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline = {},
+                              int interrupt_fd = -1);
+  Reply command(const Args& argv, std::optional<Deadline> deadline = {}, int interrupt_fd = -1);
 
   // EVALSHA, falling back to EVAL when the server does not have the script cached.
   Reply eval(const scripts::Script& script, const Args& keys, const Args& args, std::optional<Deadline> deadline = {});
@@ -55,9 +58,6 @@ class Connection {
   void send_eval(const scripts::Script& script, const Args& keys, const Args& args,
                  std::optional<Deadline> deadline = {});
   Reply receive_eval(std::optional<Deadline> deadline = {});
-
-  // Blocking calls also return early (throwing Interrupted) when this fd turns readable.
-  void set_interrupt_fd(int fd) noexcept;
 
   void disconnect() noexcept;
   bool connected() const noexcept { return m_transport.has_value(); }
@@ -78,14 +78,13 @@ class Connection {
   void connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count);
   // Connects if need be, then writes the commands in one write.
   void send(const std::vector<Args>& commands, Deadline deadline);
-  Reply read_reply(Deadline deadline);
+  Reply read_reply(Deadline deadline, int interrupt_fd = -1);
   void drop_unreceived(Deadline deadline);
 
   ConnectOptions m_options;
   std::optional<Transport> m_transport;
   std::unique_ptr<redisReader, ReaderFree> m_reader;
-  std::string m_first_bytes; // what the server sent first, to say what it is if not Redis
-  int m_interrupt_fd = -1;
+  std::string m_first_bytes;           // what the server sent first, to say what it is if not Redis
   std::optional<SentEval> m_sent_eval; // sent, reply not read yet
 };
 

@@ -62,6 +62,13 @@ std::optional<lock::Handoff> parse_handoff(std::string_view value) {
   return handoff;
 }
 
+// `deadline`, but no later than one I/O timeout from now: one stuck attempt leaves time for
+// retries within it.
+Deadline bounded(const Connection& connection, std::optional<lock::TimePoint> deadline) {
+  Deadline until = std::chrono::steady_clock::now() + connection.io_timeout();
+  return deadline ? std::min(until, *deadline) : until;
+}
+
 Reply checked(Reply reply, std::string_view context) {
   if (reply.view().is_error()) throw_reply_error(reply.view(), context);
   return reply;
@@ -97,6 +104,11 @@ RedisLockStore::RedisLockStore(Connection& connection, std::string prefix)
     : m_connection(connection), m_keys(std::move(prefix)) {}
 
 void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
+  if (request.limit && *request.limit != 1) {
+    throw ConfigError(fmt::format("lock '{}': a limit of {} holders needs semaphores, which this store does not "
+                                  "hold yet",
+                                  printable(request.name), *request.limit));
+  }
   std::string lock_key = m_keys.lock(request.name);
   std::string meta_key = m_keys.meta(request.name);
   std::string fence_key = m_keys.fence(request.name);
@@ -128,17 +140,19 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
   return result;
 }
 
-lock::TokenCheck RedisLockStore::renew(std::string_view name, std::string_view token, lock::Millis ttl,
-                                       std::int64_t keeper_pid, std::optional<lock::TimePoint> deadline) {
-  std::string lock_key = m_keys.lock(name);
-  std::string meta_key = m_keys.meta(name);
-  std::string ttl_text = std::to_string(ttl.count());
-  std::string keeper = std::to_string(keeper_pid);
-  // Bounded by the I/O timeout as well, so that one stuck attempt leaves time for retries.
-  Deadline until = std::chrono::steady_clock::now() + m_connection.io_timeout();
-  if (deadline) until = std::min(until, *deadline);
-  Reply reply = checked(m_connection.eval(scripts::k_renew, {lock_key, meta_key}, {token, ttl_text, keeper}, until),
-                        fmt::format("renewing {}", lock_key));
+void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional<lock::TimePoint> deadline) {
+  std::string lock_key = m_keys.lock(request.name);
+  std::string meta_key = m_keys.meta(request.name);
+  std::string ttl_text = std::to_string(request.ttl.count());
+  std::string keeper = std::to_string(request.keeper_pid);
+  m_connection.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper},
+                         bounded(m_connection, deadline));
+  m_sent_key = std::move(lock_key);
+}
+
+lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> deadline) {
+  Reply reply =
+      checked(m_connection.receive_eval(bounded(m_connection, deadline)), fmt::format("renewing {}", m_sent_key));
   switch (reply.view().integer()) {
   case 1:
   case 2: return lock::TokenCheck::ok; // 2: a supervised lease kept longer than asked
@@ -147,7 +161,8 @@ lock::TokenCheck RedisLockStore::renew(std::string_view name, std::string_view t
   }
 }
 
-void RedisLockStore::send_release(std::string_view name, std::string_view token, lock::Millis min_hold) {
+void RedisLockStore::send_release(std::string_view name, std::string_view token, lock::Millis min_hold,
+                                  std::optional<lock::TimePoint> deadline) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
   std::string waiters_key = m_keys.waiters(name);
@@ -156,14 +171,13 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
   std::string fence_key = m_keys.fence(name);
   m_connection.send_eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key, fence_key},
-                         {token, min_hold_text, handoff_ttl});
+                         {token, min_hold_text, handoff_ttl}, bounded(m_connection, deadline));
   m_sent_key = std::move(lock_key);
 }
 
 lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoint> deadline) {
-  Deadline until = std::chrono::steady_clock::now() + m_connection.io_timeout();
-  if (deadline) until = std::min(until, *deadline);
-  Reply reply = checked(m_connection.receive_eval(until), fmt::format("releasing {}", m_sent_key));
+  Reply reply =
+      checked(m_connection.receive_eval(bounded(m_connection, deadline)), fmt::format("releasing {}", m_sent_key));
   ReplyView view = reply.view();
   lock::ReleaseResult result;
   switch (view[0].integer()) {
@@ -220,23 +234,16 @@ std::vector<std::string> RedisLockStore::list_names() {
   return names;
 }
 
-bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout) {
+bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                                   int interrupt_fd) {
   (void)ticket;
   std::string wake_key = m_keys.wake(name);
   // BLPOP takes seconds with a fractional part; 0 would mean forever, so never send it.
   double seconds = std::max<double>(static_cast<double>(timeout.count()) / 1000.0, 0.001);
   std::string timeout_text = fmt::format("{:.3f}", seconds);
   Deadline until = std::chrono::steady_clock::now() + timeout + m_connection.io_timeout();
-  m_connection.set_interrupt_fd(m_interrupt_fd);
-  Reply reply;
-  try {
-    reply = m_connection.command({"BLPOP", wake_key, timeout_text}, until);
-  } catch (...) {
-    m_connection.set_interrupt_fd(-1);
-    throw;
-  }
-  m_connection.set_interrupt_fd(-1);
-  reply = checked(std::move(reply), fmt::format("waiting on {}", wake_key));
+  Reply reply = checked(m_connection.command({"BLPOP", wake_key, timeout_text}, until, interrupt_fd),
+                        fmt::format("waiting on {}", wake_key));
   m_claim.clear();
   if (reply.view().is_nil()) return false;
   m_claim = std::string(reply.view()[1].string());

@@ -36,19 +36,16 @@ class RedisLockStore final : public lock::LockStore {
   void send_acquire(const lock::AcquireRequest& request) override;
   lock::AcquireResult receive_acquire(std::optional<lock::TimePoint> deadline) override;
   std::optional<lock::Handoff> handoff() const override;
-  lock::TokenCheck renew(std::string_view name, std::string_view token, lock::Millis ttl, std::int64_t keeper_pid,
-                         std::optional<lock::TimePoint> deadline) override;
-  void send_release(std::string_view name, std::string_view token, lock::Millis min_hold) override;
+  void send_renew(const lock::RenewRequest& request, std::optional<lock::TimePoint> deadline) override;
+  lock::TokenCheck receive_renew(std::optional<lock::TimePoint> deadline) override;
+  void send_release(std::string_view name, std::string_view token, lock::Millis min_hold,
+                    std::optional<lock::TimePoint> deadline) override;
   lock::ReleaseResult receive_release(std::optional<lock::TimePoint> deadline) override;
   lock::HolderInfo force_release(std::string_view name) override;
   lock::HolderInfo inspect(std::string_view name) override;
   std::vector<std::string> list_names() override;
-  bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout) override;
+  bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;
-
-  // While waiting in wait_for_wake, also return (throwing Interrupted) when this fd (a
-  // signalfd) turns readable. Other calls are short and bounded by their deadlines.
-  void set_interrupt_fd(int fd) noexcept { m_interrupt_fd = fd; }
 
  private:
   Connection& m_connection;
@@ -57,7 +54,6 @@ class RedisLockStore final : public lock::LockStore {
   // ticket claims the lock with it, until one gets an answer.
   std::string m_claim;
   std::string m_sent_key; // the lock key of the operation in flight, for messages
-  int m_interrupt_fd = -1;
 };
 
 } // namespace rlock::redis

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -42,6 +43,13 @@ int finish_connect(int fd, Deadline deadline) {
     if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
     return err;
   }
+}
+
+// Takes the pending signal off a signalfd: its number, or 0 if none was pending after all.
+int read_signal(int signal_fd) {
+  signalfd_siginfo info{};
+  ssize_t n = ::read(signal_fd, &info, sizeof info);
+  return n == static_cast<ssize_t>(sizeof info) ? static_cast<int>(info.ssi_signo) : 0;
 }
 
 std::string describe_errno(int err) {
@@ -135,15 +143,15 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
   throw UnavailableError(fmt::format("could not connect to {}: {}", peer, describe_errno(last_err)));
 }
 
-void Transport::wait_for(short events, Deadline deadline, const char* doing) {
+void Transport::wait_for(short events, Deadline deadline, const char* doing, int interrupt_fd) {
   for (;;) {
-    pollfd pfds[2] = {{m_fd.get(), events, 0}, {m_interrupt_fd, POLLIN, 0}};
-    nfds_t count = m_interrupt_fd >= 0 ? 2 : 1;
+    pollfd pfds[2] = {{m_fd.get(), events, 0}, {interrupt_fd, POLLIN, 0}};
+    nfds_t count = interrupt_fd >= 0 ? 2 : 1;
     int timeout = remaining_ms(deadline);
     int n = ::poll(pfds, count, timeout);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw SystemError("poll", errno);
-    if (count == 2 && (pfds[1].revents & POLLIN) != 0) throw Interrupted(0);
+    if (count == 2 && (pfds[1].revents & POLLIN) != 0) throw Interrupted(read_signal(interrupt_fd));
     if (n == 0) {
       throw UnavailableError(fmt::format("timed out {} {}", doing, m_peer));
     }
@@ -167,7 +175,7 @@ void Transport::write_all(std::string_view bytes, Deadline deadline) {
   }
 }
 
-bool Transport::read_some(std::string& out, Deadline deadline) {
+bool Transport::read_some(std::string& out, Deadline deadline, int interrupt_fd) {
   char buffer[16384];
   for (;;) {
     ssize_t n = ::recv(m_fd.get(), buffer, sizeof buffer, 0);
@@ -178,7 +186,7 @@ bool Transport::read_some(std::string& out, Deadline deadline) {
     if (n == 0) return false;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      wait_for(POLLIN, deadline, "waiting for a reply from");
+      wait_for(POLLIN, deadline, "waiting for a reply from", interrupt_fd);
       continue;
     }
     throw UnavailableError(fmt::format("could not read from {}: {}", m_peer, std::strerror(errno)));

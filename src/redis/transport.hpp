@@ -25,21 +25,19 @@ class Transport {
   void write_all(std::string_view bytes, Deadline deadline);
 
   // Reads what is available (at least one byte) into `out`. Returns false on orderly EOF.
-  bool read_some(std::string& out, Deadline deadline);
-
-  // Also wake when this fd becomes readable (a signalfd); then Interrupted is thrown.
-  void set_interrupt_fd(int fd) noexcept { m_interrupt_fd = fd; }
+  // When `interrupt_fd` (a signalfd; -1: none) turns readable first, reads the signal from it
+  // and throws Interrupted carrying it.
+  bool read_some(std::string& out, Deadline deadline, int interrupt_fd = -1);
 
   int fd() const noexcept { return m_fd.get(); }
   const std::string& peer() const noexcept { return m_peer; }
 
  private:
   Transport(Fd fd, std::string peer) : m_fd(std::move(fd)), m_peer(std::move(peer)) {}
-  void wait_for(short events, Deadline deadline, const char* doing);
+  void wait_for(short events, Deadline deadline, const char* doing, int interrupt_fd = -1);
 
   Fd m_fd;
   std::string m_peer; // for messages: "127.0.0.1:6379" or the socket path
-  int m_interrupt_fd = -1;
 };
 
 } // namespace rlock::redis

@@ -281,14 +281,18 @@ TEST_CASE("a signal while waiting leaves the line and propagates Interrupted") {
   FakeLockStore store(clock);
   store.hold_elsewhere("job", 1h, someone_else());
   store.interrupt_wait_with = SIGTERM;
+  WaitPolicy policy;
+  policy.interrupt_fd = 42; // passed with the wait, to the store's blocking call
   int signal_number = 0;
   try {
-    (void)acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock());
+    (void)acquire(store, request_for("job"), policy, {}, clock.clock());
     FAIL_CHECK("acquire returned instead of throwing Interrupted");
   } catch (const rlock::Interrupted& interrupted) {
     signal_number = interrupted.signal_number();
   }
   CHECK(signal_number == SIGTERM);
+  REQUIRE(store.wait_calls.size() == 1);
+  CHECK(store.wait_calls[0].interrupt_fd == 42);
   REQUIRE(store.acquire_calls.size() == 1);
   std::string ticket = store.acquire_calls[0].ticket;
   CHECK(is_hex_token(ticket));

@@ -61,6 +61,7 @@ class FakeLockStore : public LockStore {
   struct WaitCall {
     std::string name, ticket;
     Millis timeout;
+    int interrupt_fd;
   };
 
   explicit FakeLockStore(FakeClock& clock) : m_clock(clock) {}
@@ -156,10 +157,18 @@ class FakeLockStore : public LockStore {
     return result;
   }
 
-  TokenCheck renew(std::string_view name, std::string_view token, Millis ttl, std::int64_t keeper_pid,
-                   std::optional<TimePoint> deadline) override {
-    renew_calls.push_back(RenewCall{std::string(name), std::string(token), ttl, keeper_pid, deadline, m_clock.now()});
+  void send_renew(const RenewRequest& request, std::optional<TimePoint> deadline) override {
+    renew_calls.push_back(
+        RenewCall{request.name, request.token, request.ttl, request.keeper_pid, deadline, m_clock.now()});
+  }
+
+  TokenCheck receive_renew(std::optional<TimePoint> deadline) override {
+    (void)deadline; // the send's, recorded there
     begin_call();
+    const RenewCall& call = renew_calls.back();
+    const std::string_view name = call.name;
+    const std::string_view token = call.token;
+    const Millis ttl = call.ttl;
     if (renew_answer) return *renew_answer;
     if (!is_held(name)) return TokenCheck::free;
     auto& entry = locks.find(name)->second;
@@ -168,7 +177,9 @@ class FakeLockStore : public LockStore {
     return TokenCheck::ok;
   }
 
-  void send_release(std::string_view name, std::string_view token, Millis min_hold) override {
+  void send_release(std::string_view name, std::string_view token, Millis min_hold,
+                    std::optional<TimePoint> deadline) override {
+    (void)deadline; // the receive's, recorded there
     release_calls.push_back(ReleaseCall{std::string(name), std::string(token), min_hold, std::nullopt});
   }
 
@@ -223,8 +234,8 @@ class FakeLockStore : public LockStore {
     return names;
   }
 
-  bool wait_for_wake(std::string_view name, std::string_view ticket, Millis timeout) override {
-    wait_calls.push_back(WaitCall{std::string(name), std::string(ticket), timeout});
+  bool wait_for_wake(std::string_view name, std::string_view ticket, Millis timeout, int interrupt_fd) override {
+    wait_calls.push_back(WaitCall{std::string(name), std::string(ticket), timeout, interrupt_fd});
     if (interrupt_wait_with) throw Interrupted(*interrupt_wait_with);
     if (on_wait) on_wait();
     if (claim) return true;   // on_wait handed the lock over

@@ -278,6 +278,26 @@ TEST_CASE("a renewal that finds the lock free or taken loses the lease for good"
   }
 }
 
+TEST_CASE("record_keeper() renews through the lease, naming the keeper") {
+  Fixture f;
+  Lease lease = f.make_lease();
+  f.clock.set(f.t0 + 5s);
+  CHECK(lease.record_keeper(4242) == Status::held);
+  REQUIRE(f.store.renew_calls.size() == 1);
+  CHECK(f.store.renew_calls[0].keeper_pid == 4242);
+  CHECK(f.store.renew_calls[0].token == "tok-1");
+  CHECK(f.store.renew_calls[0].ttl == k_ttl);
+  CHECK(f.store.renew_calls[0].deadline == f.t0 + 27s);
+  // It counts as a renewal: the deadline moves, the next renewal is due a third later.
+  CHECK(lease.confirmed_from() == f.t0 + 5s);
+  CHECK(lease.next_due() == f.t0 + 15s);
+
+  SUBCASE("a lease lost meanwhile says so") {
+    f.store.locks["job"].token = "intruder";
+    CHECK(lease.record_keeper(4243) == Status::lost_taken);
+  }
+}
+
 TEST_CASE("the destructor releases a held lease") {
   Fixture f;
   {
