@@ -2,37 +2,39 @@
 --
 -- KEYS: lock, meta, waiters, wake, fence
 -- ARGV: handoff_ttl_ms
--- Returns the holder block of inspect.lua describing who was evicted ({0, …} if it was free).
--- Like release.lua, hands the lock to the first waiter if any are queued, with the same
--- 'handoff:FENCE:NOW_MS' value.
--- @include next_fence.lua
+-- Returns the holder block (holder_block.lua) describing who was evicted ({0, …} if it was
+-- free). Like release.lua, hands the lock to the first waiter if any are queued.
+-- All or nothing (guard.lua): reads and permission checks before the first write.
+-- @include guard.lua
+-- @include handoff_grant.lua
+-- @include holder_block.lua
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local current = redis.call('GET', KEYS[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local waiters = redis.call('ZCARD', KEYS[3])
+local waiters = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
+local queued = redis.call('ZCARD', KEYS[3])
+local block = holder_block(KEYS[1], KEYS[2], current, waiters, now)
 if not current then
-  return {0, -2, waiters, now, 0, 0}
+  return block
 end
-local meta = redis.call('HMGET', KEYS[2], 'token', 'host', 'pid', 'user', 'command', 'acquired_ms',
-                        'ttl_ms', 'fence', 'renewals', 'keeper_pid')
-local has_meta = 0
-if meta[1] == current then has_meta = 1 end
-local handoff = 0
-if string.sub(current, 1, 8) == 'handoff:' then handoff = 1 end
-local pttl = redis.call('PTTL', KEYS[1])
+local prune = {'zremrangebyscore', KEYS[3], '-inf', now}
+local needs
 if waiters > 0 then
-  -- The first write, so that a fence key of another type fails before anything changed.
-  local fence = next_fence(KEYS[5], now_parts)
-  redis.call('DEL', KEYS[2])
-  local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now)
-  redis.call('SET', KEYS[1], grant, 'PX', ARGV[1])
-  redis.call('DEL', KEYS[4])
-  redis.call('RPUSH', KEYS[4], grant)
-  redis.call('PEXPIRE', KEYS[4], ARGV[1])
+  local failed = fence_refused(KEYS[5])
+  if failed then return failed end
+  needs = {{'incr', KEYS[5]}, {'set', KEYS[5], '1'}, {'del', KEYS[2]}, {'set', KEYS[1], 'handoff', 'PX', ARGV[1]},
+           {'del', KEYS[4]}, {'rpush', KEYS[4], 'handoff'}, {'pexpire', KEYS[4], ARGV[1]}}
+else
+  needs = {{'del', KEYS[2]}, {'del', KEYS[1]}}
+end
+if queued > waiters then table.insert(needs, prune) end
+local denied = refused(needs)
+if denied then return denied end
+if queued > waiters then redis.call(unpack(prune)) end
+if waiters > 0 then
+  hand_off(KEYS[1], KEYS[2], KEYS[4], KEYS[5], now_parts, now, ARGV[1])
 else
   redis.call('DEL', KEYS[2])
   redis.call('DEL', KEYS[1])
 end
-return {1, pttl, waiters, now, has_meta, handoff,
-        meta[2], meta[3], meta[4], meta[5], meta[6], meta[7], meta[8], meta[9], meta[10]}
+return block

@@ -4,16 +4,15 @@
 -- ARGV: token, min_hold_ms, handoff_ttl_ms
 -- Returns {1, kept_ms, keeper_pid, host} released (kept_ms > 0: shortened to honour
 -- --min-hold, measured on the server's clock from acquisition; the first waiter is told to
--- re-check), {0} free, {-1} taken.
+-- re-check), {0} free, {-1} taken. keeper_pid is 0 and host empty when the meta hash does
+-- not say them (not this token's, or not numbers).
 --
--- When live waiters are queued, the lock is not deleted but set to a one-time hand-off value
--- that is pushed to the wake list: the waiter blocked longest in BLPOP gets it and claims the
--- lock with it (acquire.lua). If that waiter died meanwhile, the hand-off value simply expires
--- after handoff_ttl_ms, and the next waiter's fallback re-check takes the free lock.
--- The value is 'handoff:FENCE:NOW_MS': the next holder's fence, taken here, and the server
--- time of the hand-off. With both, the woken waiter knows its fence and how long the value
--- keeps the lock for it, so it can start its job while its claim is still on the way.
--- @include next_fence.lua
+-- When live waiters are queued, the lock is handed to the first of them (handoff_grant.lua)
+-- instead of deleted.
+-- All or nothing (guard.lua): the keys are read (and so type-checked) and the permissions
+-- asked before the first write. A meta hash that is not this token's describes nothing.
+-- @include guard.lua
+-- @include handoff_grant.lua
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
   if current then return {-1} end
@@ -21,41 +20,62 @@ if current ~= ARGV[1] then
 end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
--- Reads that fail on a foreign key's type come before any write (no rollback in scripts).
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local waiters = redis.call('ZCARD', KEYS[3])
-local meta = redis.call('HMGET', KEYS[2], 'token', 'keeper_pid', 'host', 'acquired_ms')
+local waiters = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
+local queued = redis.call('ZCARD', KEYS[3])
+local meta = redis.pcall('HMGET', KEYS[2], 'token', 'keeper_pid', 'host', 'acquired_ms')
+if meta['err'] then
+  if not string.find(meta['err'], 'WRONGTYPE', 1, true) then error(meta) end
+  meta = {}
+end
 local keeper_pid = 0
 local host = ''
+local remaining = 0
 if meta[1] == ARGV[1] then
-  keeper_pid = tonumber(meta[2] or '0')
+  keeper_pid = meta_int(meta[2]) or 0
+  if keeper_pid < 0 then keeper_pid = 0 end
   host = meta[3] or ''
   local min_hold = tonumber(ARGV[2])
-  if min_hold > 0 and meta[4] then
-    local remaining = tonumber(meta[4]) + min_hold - now
-    if remaining > 0 then
-      redis.call('PEXPIRE', KEYS[1], remaining)
-      redis.call('PEXPIRE', KEYS[2], remaining)
-      if waiters > 0 then
-        -- The first waiter sleeps until the old lease's end: wake it to re-check and sleep
-        -- only until the shortened one's.
-        redis.call('DEL', KEYS[4])
-        redis.call('RPUSH', KEYS[4], 'recheck')
-        redis.call('PEXPIRE', KEYS[4], remaining)
-      end
-      return {1, remaining, keeper_pid, host}
-    end
+  local acquired_ms = meta_int(meta[4])
+  if min_hold > 0 and acquired_ms then
+    -- At most min_hold: an acquired_ms in the future is not to be believed.
+    remaining = math.min(acquired_ms + min_hold - now, min_hold)
   end
 end
+-- Expired tickets are pruned when there are any.
+local prune = {'zremrangebyscore', KEYS[3], '-inf', now}
+local wake = {{'del', KEYS[4]}, {'rpush', KEYS[4], 'recheck'}, {'pexpire', KEYS[4], ARGV[3]}}
+local needs
+if remaining > 0 then
+  needs = {{'pexpire', KEYS[2], remaining}, {'pexpire', KEYS[1], remaining}}
+  if waiters > 0 then
+    for _, command in ipairs(wake) do table.insert(needs, command) end
+  end
+elseif waiters > 0 then
+  local failed = fence_refused(KEYS[5])
+  if failed then return failed end
+  needs = {{'incr', KEYS[5]}, {'set', KEYS[5], '1'}, {'del', KEYS[2]}, {'set', KEYS[1], 'handoff', 'PX', ARGV[3]}}
+  for _, command in ipairs(wake) do table.insert(needs, command) end
+else
+  needs = {{'del', KEYS[2]}, {'del', KEYS[1]}}
+end
+if queued > waiters then table.insert(needs, prune) end
+local denied = refused(needs)
+if denied then return denied end
+if queued > waiters then redis.call(unpack(prune)) end
+if remaining > 0 then
+  redis.call('PEXPIRE', KEYS[2], remaining)
+  redis.call('PEXPIRE', KEYS[1], remaining)
+  if waiters > 0 then
+    -- The first waiter sleeps until the old lease's end: wake it to re-check and sleep
+    -- only until the shortened one's.
+    redis.call('DEL', KEYS[4])
+    redis.call('RPUSH', KEYS[4], 'recheck')
+    redis.call('PEXPIRE', KEYS[4], remaining)
+  end
+  return {1, remaining, keeper_pid, host}
+end
 if waiters > 0 then
-  -- The first write, so that a fence key of another type fails before anything changed.
-  local fence = next_fence(KEYS[5], now_parts)
-  redis.call('DEL', KEYS[2])
-  local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now)
-  redis.call('SET', KEYS[1], grant, 'PX', ARGV[3])
-  redis.call('DEL', KEYS[4])
-  redis.call('RPUSH', KEYS[4], grant)
-  redis.call('PEXPIRE', KEYS[4], ARGV[3])
+  hand_off(KEYS[1], KEYS[2], KEYS[4], KEYS[5], now_parts, now, ARGV[3])
 else
   redis.call('DEL', KEYS[2])
   redis.call('DEL', KEYS[1])

@@ -1,0 +1,31 @@
+-- holder_block(lock_key, meta_key, current, waiters, now): who holds a lock, as the reply block
+-- of the scripts that report it (inspect, force_release, acquire when busy), spliced in by
+-- CMake where they say '-- @include holder_block.lua':
+--   {held, pttl_ms, waiters, server_now_ms, has_meta, handoff,
+--    host, pid, user, command, acquired_ms, ttl_ms, fence, renewals, keeper_pid}
+-- `current` is the lock key's value (false when free): then the block is {0, -2, waiters,
+-- server_now_ms, 0, 0}. has_meta is 0 when the key is held by another client (redis-py,
+-- redsync) that writes no metadata, or when the meta hash does not describe this token;
+-- then the block ends after handoff. handoff is 1 while a release is passing the lock to a
+-- waiter. The fields go back as stored: the client trusts none of them.
+-- Only reads, so callers that write call it first. A meta key of another type is no
+-- description of the holder, not an error: who holds the lock is the lock key's to say.
+local function holder_block(lock_key, meta_key, current, waiters, now)
+  if not current then
+    return {0, -2, waiters, now, 0, 0}
+  end
+  local handoff = 0
+  if string.sub(current, 1, 8) == 'handoff:' then handoff = 1 end
+  local pttl = redis.call('PTTL', lock_key)
+  local meta = redis.pcall('HMGET', meta_key, 'token', 'host', 'pid', 'user', 'command', 'acquired_ms',
+                           'ttl_ms', 'fence', 'renewals', 'keeper_pid')
+  if meta['err'] then
+    if not string.find(meta['err'], 'WRONGTYPE', 1, true) then error(meta) end
+    return {1, pttl, waiters, now, 0, handoff}
+  end
+  if meta[1] ~= current then
+    return {1, pttl, waiters, now, 0, handoff}
+  end
+  return {1, pttl, waiters, now, 1, handoff, meta[2], meta[3], meta[4], meta[5], meta[6], meta[7], meta[8],
+          meta[9], meta[10]}
+end
