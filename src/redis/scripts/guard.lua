@@ -22,11 +22,14 @@ local function refused(commands)
   return nil
 end
 
--- meta_int(text): the integer a stored field holds (at most 15 digits, exact as a Lua
--- number), or nil when it holds anything else: rlock trusts nothing it reads back.
+-- meta_int(text): the integer a stored field holds (at most 16 digits and below 2^53, exact
+-- as a Lua number; fences are 16 digits), or nil when it holds anything else: rlock trusts
+-- nothing it reads back.
 local function meta_int(text)
-  if type(text) ~= 'string' or not string.match(text, '^%-?%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') then
+  if type(text) ~= 'string' or not string.match(text, '^%-?%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') then
     return nil
   end
-  return tonumber(text)
+  local value = tonumber(text)
+  if value >= 9007199254740992 or value <= -9007199254740992 then return nil end
+  return value
 end
