@@ -208,7 +208,7 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
 int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
   lock::validate_name(options.name);
   std::vector<std::string> argv = job_argv(options, command);
-  (void)options.take.ttl_ms();      // validate before connecting
+  (void)options.take.ttl_ms({});    // validate before connecting
   (void)options.take.wait_policy(); // likewise
   const StopPolicy stop_policy = parse_stop_policy(options);
   if (options.release_after && !options.adopting()) {
