@@ -150,19 +150,20 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     }
     log::verbose("the lock will be held while pid {} lives ({})", owner, command_line_of(owner));
   }
-  // A keeper that will be killed with its owner's namespace cannot release at the owner's
-  // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
-  TakeOptions take = options.take;
-  if (!options.lease_only && process::owner_exit_ends_namespace(owner) && take.ttl_ms() > k_contained_ttl) {
-    take.ttl = fmt::format("{}ms", k_contained_ttl.count());
-    log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
-                 "lease instead of --ttl {}",
-                 owner, format_duration(k_contained_ttl), options.take.ttl);
-  }
-
   process::SignalBlock block;
   process::SignalFd signals(block.signals());
   Session session(globals);
+
+  // A keeper that will be killed with its owner's namespace cannot release at the owner's
+  // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
+  TakeOptions take = options.take;
+  if (const lock::Millis ttl = take.ttl_ms(session.config.ttl);
+      !options.lease_only && process::owner_exit_ends_namespace(owner) && ttl > k_contained_ttl) {
+    take.ttl = fmt::format("{}ms", k_contained_ttl.count());
+    log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
+                 "lease instead of --ttl {}",
+                 owner, format_duration(k_contained_ttl), format_duration(ttl));
+  }
   std::int64_t meta_pid = options.lease_only ? ::getppid() : owner;
   Taken taken = take_lock(session, options.name, take,
                           holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,

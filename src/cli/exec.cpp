@@ -164,7 +164,7 @@ std::string adopted_token(const ExecOptions& options) {
 // for --ttl, or, without --ttl, for the lease's own length as recorded when it was taken. A
 // token that holds nothing is the lock-lost error: the job must not start.
 lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std::string& token) {
-  lock::Millis ttl = options.take.ttl_ms();
+  lock::Millis ttl = options.take.ttl_ms(session.config.ttl);
   if (!options.ttl_given) {
     lock::HolderInfo holder = session.store.inspect(options.name);
     if (holder.has_metadata && holder.ttl_ms >= 10) ttl = lock::Millis(holder.ttl_ms);
