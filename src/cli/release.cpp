@@ -19,7 +19,7 @@ struct TokenOptions {
   std::string token;
   std::string token_file;
   bool force = false;
-  std::string ttl; // renew: empty means the configured ttl (config file, else 30s)
+  std::optional<std::string> ttl; // renew: none means the configured ttl (config file, else 30s)
 
   void add_to(CLI::App& command) {
     command.add_option("NAME", name, "the lock's name")->required();
