@@ -7,6 +7,7 @@
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/random.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 
 #include <cerrno>
@@ -94,7 +95,8 @@ lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
   } else {
     meta.user = std::to_string(::geteuid());
   }
-  meta.command = std::move(command);
+  // Recorded for anyone who can run `status` to read: never with a secret in it.
+  meta.command = redact_command_line(command);
   return meta;
 }
 
@@ -109,7 +111,7 @@ std::string describe_holder(const lock::HolderInfo& holder) {
   std::string who =
       fmt::format("held by {}@{} pid {}", printable(holder.meta.user), printable(holder.meta.host), holder.meta.pid);
   if (!holder.meta.command.empty()) {
-    std::string command = printable(holder.meta.command);
+    std::string command = printable(redact_command_line(holder.meta.command));
     if (command.size() > 60) command = command.substr(0, 57) + "...";
     who += fmt::format(" ({})", command);
   }
