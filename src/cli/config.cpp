@@ -4,23 +4,24 @@
 
 #include "util/duration.hpp"
 #include "util/error.hpp"
+#include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 namespace rlock::cli {
 
 namespace {
 
+// The variable's value, or "" when it is unset. Set but empty is an error, never "unset": an
+// empty RLOCK_URL would otherwise mean localhost, so that each host locks its own Redis.
 std::string env_or_empty(const char* name) {
   const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
+  if (value == nullptr) return {};
+  if (*value == '\0') throw ConfigError(fmt::format("{} is set but empty: give it a value or unset it", name));
+  return value;
 }
 
 constexpr const char* k_default_url = "redis://127.0.0.1:6379";
@@ -29,31 +30,10 @@ constexpr const char* k_default_prefix = "rlock:";
 } // namespace
 
 std::string read_secret_file(const std::string& path, const char* what) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw ConfigError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
-  }
-  std::string content;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      throw ConfigError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(err)));
-    }
-    if (n == 0) break;
-    content.append(buffer, static_cast<std::size_t>(n));
-    if (content.size() > 65536) {
-      ::close(fd);
-      throw ConfigError(fmt::format("{} {} is larger than 64 KiB; is it the right file?", what, path));
-    }
-  }
-  ::close(fd);
+  std::string content = read_regular_file(path, what);
   auto newline = content.find_first_of("\r\n");
   if (newline != std::string::npos) content.resize(newline);
-  if (content.empty()) throw ConfigError(fmt::format("{} {} is empty", what, path));
+  if (content.empty()) throw ConfigError(fmt::format("{} {} is empty", what, printable(path)));
   return content;
 }
 
