@@ -155,11 +155,13 @@ namespace {
 
 // With stdin, stdout or stderr closed, the first file rlock opens would take its number and
 // the job (or a token written to "stdout") would land in a socket or a signalfd: keep 0, 1
-// and 2 taken, by /dev/null if need be.
+// and 2 taken, by /dev/null if need be. It is opened the wrong way round (stdout read-only),
+// so that using the descriptor still fails as on a closed one: a token printed to a closed
+// stdout must fail, not vanish into /dev/null.
 void keep_standard_fds_open() noexcept {
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
-    int null_fd = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    int null_fd = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
     if (null_fd >= 0 && null_fd != fd) {
       ::dup2(null_fd, fd);
       ::close(null_fd);

@@ -79,10 +79,14 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
   return out;
 }
 
+// A reader that went away (`rlock status | head -1`) ends the listing quietly, as for ls(1):
+// the exit status still says held or free.
 void print(const std::string& text) {
   std::string_view rest = text;
   while (!rest.empty()) {
     ssize_t n = ::write(STDOUT_FILENO, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EPIPE) return;
     if (n <= 0) throw SystemError("writing to stdout", errno);
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
