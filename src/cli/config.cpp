@@ -24,6 +24,13 @@ std::string env_or_empty(const char* name) {
   return value;
 }
 
+// A password variable: empty counts as unset, as for redis-cli (a CI secret that is not
+// defined expands to ""). Unlike an empty URL or prefix, it cannot point rlock elsewhere.
+std::string password_env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
 constexpr const char* k_default_url = "redis://127.0.0.1:6379";
 constexpr const char* k_default_prefix = "rlock:";
 
@@ -53,12 +60,12 @@ Config resolve_config(const GlobalOptions& options) {
     config.connect.endpoint.password = read_secret_file(options.password_file, "password file");
     config.password_file = options.password_file;
   } else if (!config.connect.endpoint.password) {
-    if (std::string value = env_or_empty("RLOCK_PASSWORD"); !value.empty()) {
+    if (std::string value = password_env("RLOCK_PASSWORD"); !value.empty()) {
       config.connect.endpoint.password = value;
     } else if (std::string path = env_or_empty("RLOCK_PASSWORD_FILE"); !path.empty()) {
       config.connect.endpoint.password = read_secret_file(path, "password file (RLOCK_PASSWORD_FILE)");
       config.password_file = path;
-    } else if (std::string cli_auth = env_or_empty("REDISCLI_AUTH"); !cli_auth.empty()) {
+    } else if (std::string cli_auth = password_env("REDISCLI_AUTH"); !cli_auth.empty()) {
       config.connect.endpoint.password = cli_auth;
     }
   }

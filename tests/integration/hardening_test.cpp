@@ -72,7 +72,7 @@ TEST_CASE("an explicitly empty value is an error, never the default") {
       {"REDIS_URL", {"status"}, {"REDIS_URL="}, 78},
       {"--prefix", {"--url", url, "--prefix", "", "acquire", "x", "--lease"}, {}, 64},
       {"RLOCK_PREFIX", {"--url", url, "acquire", "x", "--lease"}, {"RLOCK_PREFIX="}, 78},
-      {"RLOCK_PASSWORD", {"--url", url, "status"}, {"RLOCK_PASSWORD="}, 78},
+      {"RLOCK_PASSWORD_FILE", {"--url", url, "status"}, {"RLOCK_PASSWORD_FILE="}, 78},
       {"--password", {"--url", url, "--password", "", "status"}, {}, 64},
       {"--password-file", {"--url", url, "--password-file", "", "status"}, {}, 64},
       {"--token", {"--url", url, "release", "x", "--token", ""}, {}, 64},
