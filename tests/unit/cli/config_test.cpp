@@ -78,7 +78,7 @@ TEST_CASE("resolve_config: --url over RLOCK_URL over REDIS_URL") {
 }
 
 TEST_CASE("resolve_config: a variable set to the empty string is a ConfigError, never unset") {
-  for (const char* name : {"RLOCK_URL", "REDIS_URL", "RLOCK_PREFIX", "RLOCK_PASSWORD_FILE"}) {
+  for (const char* name : {"RLOCK_URL", "REDIS_URL", "RLOCK_PREFIX"}) {
     CAPTURE(name);
     auto env = clean_env();
     env.set(name, "");
