@@ -18,6 +18,15 @@ struct GlobalOptions {
   std::string prefix;
   std::string connect_timeout;
   std::string io_timeout;
+  // TLS (SPEC §6.1): over the URL's own query keys, which are over RLOCK_CACERT & co.
+  bool tls = false;      // --tls: TLS for a redis:// URL
+  bool insecure = false; // --insecure: --tls-verify none
+  std::string cacert;
+  std::string cacertdir;
+  std::string cert;
+  std::string key;
+  std::string tls_server_name;
+  std::string tls_verify; // full, ca or none
   bool verbose = false;
   bool quiet = false;
 };
@@ -29,8 +38,9 @@ struct Config {
 };
 
 // Resolves URL (--url, RLOCK_URL, REDIS_URL, default), password (--password, --password-file,
-// the URL's, RLOCK_PASSWORD, RLOCK_PASSWORD_FILE, REDISCLI_AUTH — first found wins), prefix
-// and timeouts.
+// the URL's, RLOCK_PASSWORD, RLOCK_PASSWORD_FILE, REDISCLI_AUTH — first found wins), TLS (flag >
+// the URL's query > RLOCK_CACERT, RLOCK_CACERTDIR, RLOCK_CERT, RLOCK_KEY, RLOCK_TLS_SERVER_NAME),
+// prefix and timeouts. Warns when TLS verification is weakened.
 // Throws ConfigError for a bad URL or unreadable file, UsageError for bad durations.
 Config resolve_config(const GlobalOptions& options);
 
