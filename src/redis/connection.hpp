@@ -63,6 +63,7 @@ class Connection {
   bool connected() const noexcept { return m_transport.has_value(); }
   const Endpoint& endpoint() const noexcept { return m_options.endpoint; }
   std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
+  std::chrono::milliseconds connect_timeout() const noexcept { return m_options.connect_timeout; }
 
  private:
   struct ReaderFree {
@@ -88,9 +89,9 @@ class Connection {
   std::optional<SentEval> m_sent_eval; // sent, reply not read yet
 };
 
-// Throws the Error an error reply deserves: NOAUTH/WRONGPASS/NOPERM → AuthError (77),
-// WRONGTYPE or a counter that is not one → ConfigError (78), READONLY/OOM/LOADING/BUSY → UnavailableError (69), others
-// → internal (70). `context` says what rlock was doing.
+// Throws the Error an error reply deserves, as classified by classify_error (reply_class.hpp):
+// TransientReplyError (69) for what a retry can cure, AuthError (77), ConfigError (78) for a key
+// of the wrong type, Error(internal) for the rest. `context` says what rlock was doing.
 [[noreturn]] void throw_reply_error(ReplyView reply, std::string_view context);
 
 } // namespace rlock::redis
