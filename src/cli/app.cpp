@@ -3,6 +3,7 @@
 #include "cli/app.hpp"
 
 #include "cli/commands.hpp"
+#include "redis/connection.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/version.hpp"
@@ -13,7 +14,6 @@
 #include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
 #include <signal.h>
 #include <string_view>
 #include <unistd.h>
@@ -25,7 +25,7 @@ namespace {
 std::string version_text() {
   std::string text = fmt::format("rlock {}", k_version);
   if (!std::string_view(k_git_revision).empty()) text += fmt::format(" (git {})", k_git_revision);
-  text += fmt::format("\nbuilt with hiredis {}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+  text += fmt::format("\nbuilt with {}", redis::client_library_version());
   return text;
 }
 

@@ -235,4 +235,8 @@ void throw_reply_error(ReplyView reply, std::string_view context) {
   throw Error(ExitCode::internal, fmt::format("{}: Redis replied with an error: {}", context, text));
 }
 
+std::string client_library_version() {
+  return fmt::format("hiredis {}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+}
+
 } // namespace rlock::redis

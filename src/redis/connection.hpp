@@ -93,4 +93,8 @@ class Connection {
 // → internal (70). `context` says what rlock was doing.
 [[noreturn]] void throw_reply_error(ReplyView reply, std::string_view context);
 
+// "hiredis 0.14.1": the client library rlock was built with, for `rlock --version` (hiredis
+// itself is private to this layer).
+std::string client_library_version();
+
 } // namespace rlock::redis

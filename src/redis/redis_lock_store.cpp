@@ -49,9 +49,9 @@ lock::HolderInfo holder_from(ReplyView reply, std::size_t at) {
 // What a hand-off value from release.lua or force_release.lua says: 'handoff:FENCE:NOW_MS'.
 // Other values (a 'recheck', an older rlock's 'handoff:SECONDS.MICROSECONDS') say nothing.
 std::optional<lock::Handoff> parse_handoff(std::string_view value) {
-  constexpr std::string_view prefix = "handoff:";
-  if (!value.starts_with(prefix)) return std::nullopt;
-  value.remove_prefix(prefix.size());
+  constexpr std::string_view k_prefix = "handoff:";
+  if (!value.starts_with(k_prefix)) return std::nullopt;
+  value.remove_prefix(k_prefix.size());
   std::size_t colon = value.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
   lock::Handoff handoff;

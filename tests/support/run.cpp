@@ -3,6 +3,8 @@
 // processes, polling, temporary directories and file helpers.
 #include "run.hpp"
 
+#include "util/fd.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -39,36 +41,9 @@ using Clock = std::chrono::steady_clock;
   throw SupportError(fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
-// An fd closed on destruction; local so that the support library does not depend on rlock.
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : m_fd(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-  OwnedFd& operator=(OwnedFd&& other) noexcept {
-    if (this != &other) {
-      reset(std::exchange(other.m_fd, -1));
-    }
-    return *this;
-  }
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() { reset(); }
-  int get() const { return m_fd; }
-  void reset(int fd = -1) {
-    if (m_fd >= 0) {
-      ::close(m_fd);
-    }
-    m_fd = fd;
-  }
-
- private:
-  int m_fd = -1;
-};
-
 struct Pipe {
-  OwnedFd read_end;
-  OwnedFd write_end;
+  Fd read_end;
+  Fd write_end;
 };
 
 Pipe make_pipe() {
@@ -76,7 +51,7 @@ Pipe make_pipe() {
   if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
     throw_errno("pipe2");
   }
-  return Pipe{OwnedFd(fds[0]), OwnedFd(fds[1])};
+  return Pipe{Fd(fds[0]), Fd(fds[1])};
 }
 
 void set_nonblocking(int fd) {
@@ -245,12 +220,12 @@ void kill_tree(pid_t pid, bool own_group) {
   ::kill(pid, SIGKILL);
 }
 
-OwnedFd open_or_throw(const std::string& path, int flags, mode_t mode = 0644) {
+Fd open_or_throw(const std::string& path, int flags, mode_t mode = 0644) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) {
     throw_errno("open " + path);
   }
-  return OwnedFd(fd);
+  return Fd(fd);
 }
 
 } // namespace
@@ -280,7 +255,7 @@ RunResult run_program(const std::vector<std::string>& argv, const RunOptions& op
   Pipe out = make_pipe();
   Pipe err = make_pipe();
   Pipe in;
-  OwnedFd dev_null;
+  Fd dev_null;
   if (options.stdin_data) {
     in = make_pipe();
     spec.stdin_fd = in.read_end.get();
@@ -435,7 +410,7 @@ std::optional<std::string> try_read_file(const std::string& path) {
     }
     throw_errno("open " + path);
   }
-  OwnedFd owned(fd);
+  Fd owned(fd);
   std::string content;
   std::array<char, 65536> buffer{};
   for (;;) {
@@ -462,7 +437,7 @@ std::string read_file(const std::string& path) {
 }
 
 void write_file(const std::string& path, std::string_view content, unsigned mode) {
-  OwnedFd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, static_cast<mode_t>(mode));
+  Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, static_cast<mode_t>(mode));
   if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
     throw_errno("fchmod " + path);
   }
@@ -490,9 +465,9 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, Backg
   }
   m_stdout_path = options.stdout_path.empty() ? m_capture_dir->file("stdout") : options.stdout_path;
   m_stderr_path = options.stderr_path.empty() ? m_capture_dir->file("stderr") : options.stderr_path;
-  OwnedFd out = open_or_throw(m_stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
-  OwnedFd err = open_or_throw(m_stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
-  OwnedFd in;
+  Fd out = open_or_throw(m_stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
+  Fd err = open_or_throw(m_stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
+  Fd in;
   if (options.stdin_path.empty()) {
     in = open_or_throw("/dev/null", O_RDONLY);
   } else {
