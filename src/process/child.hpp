@@ -95,10 +95,6 @@ class Child {
  private:
   friend Child spawn(const SpawnOptions& options);
 
-  // Makes rlock the reaper of its descendants orphaned while it runs (PR_SET_CHILD_SUBREAPER):
-  // a job's background processes then stay rlock's to see, signal and reap, rather than
-  // passing to an init that may reap them late (a zombie still counts as a group member).
-  void become_subreaper();
   Child(pid_t pid, bool own_group) noexcept;
 
   // waitpid() on the child with `flags` (WNOHANG or 0), passing job-control stops on.

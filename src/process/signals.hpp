@@ -13,7 +13,7 @@
 
 namespace rlock::process {
 
-// The signals rlock passes on to the job (SPEC §1 exec): each one it receives reaches the job's
+// The signals rlock passes on to the job (rlock(1), exec): each one it receives reaches the job's
 // process group exactly once.
 inline constexpr std::array<int, 6> k_forwarded_signals{SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 

@@ -60,8 +60,6 @@ class Connection {
   Reply receive_eval(std::optional<Deadline> deadline = {});
 
   void disconnect() noexcept;
-  bool connected() const noexcept { return m_transport.has_value(); }
-  const Endpoint& endpoint() const noexcept { return m_options.endpoint; }
   std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
 
  private:

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The error model: exceptions that carry the exit status they map to (SPEC §3).
+// The error model: exceptions that carry the exit status they map to (rlock(1), EXIT STATUS).
 #pragma once
 
 #include <stdexcept>
@@ -7,7 +7,7 @@
 
 namespace rlock {
 
-// Exit statuses of SPEC §3. The child's own status and 128+N are computed, not listed.
+// The exit statuses of rlock(1), EXIT STATUS. The child's own status and 128+N are computed, not listed.
 enum class ExitCode : int {
   success = 0,
   status_free = 1,
