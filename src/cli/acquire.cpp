@@ -96,6 +96,7 @@ int run_keeper(lock::Lease& lease, pid_t owner, process::SignalFd& signals) {
 
 // Turns this process into the keeper: its own session, no terminal, stdio on /dev/null.
 void become_keeper() {
+  // A keeper must not die with the terminal or the script's process group signals.
   ::setsid();
   ::prctl(PR_SET_NAME, "rlock-keeper", 0, 0, 0);
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -105,7 +106,6 @@ void become_keeper() {
     ::dup2(null_fd, STDERR_FILENO);
     ::close(null_fd);
   }
-  // A keeper must not die with the terminal or the script's process group signals.
   log::set_level(log::Level::quiet);
 }
 
@@ -128,9 +128,10 @@ std::string json_line(const std::string& name, const lock::Lease& lease, pid_t k
   return out + "}\n";
 }
 
-int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
+Outcome run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   lock::validate_name(options.name);
   if (options.export_form && options.json) throw UsageError("--export and --json contradict each other; give one");
+  TakeRequest take = options.take.parse();
   if (options.lease_only && options.owner_pid != 0) {
     throw UsageError("--owner-pid goes with the keeper; --lease has none");
   }
@@ -152,9 +153,8 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   }
   // A keeper that will be killed with its owner's namespace cannot release at the owner's
   // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
-  TakeOptions take = options.take;
-  if (!options.lease_only && process::owner_exit_ends_namespace(owner) && take.ttl_ms() > k_contained_ttl) {
-    take.ttl = fmt::format("{}ms", k_contained_ttl.count());
+  if (!options.lease_only && process::owner_exit_ends_namespace(owner) && take.ttl > k_contained_ttl) {
+    take.ttl = k_contained_ttl;
     log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
                  "lease instead of --ttl {}",
                  owner, format_duration(k_contained_ttl), options.take.ttl);
@@ -167,7 +167,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   Taken taken = take_lock(session, options.name, take,
                           holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
                           /*supervised=*/!options.lease_only);
-  if (!taken.lease) return taken.exit_code;
+  if (!taken.lease) return {taken.exit_code};
   lock::Lease& lease = *taken.lease;
 
   if (!options.token_file.empty()) write_token_file(options.token_file, lease.token(), lease.fence());
@@ -180,7 +180,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
       become_keeper();
       // The parent still talks on the inherited socket; the keeper opens its own.
       session.connection.disconnect();
-      return run_keeper(lease, owner, signals);
+      return {run_keeper(lease, owner, signals)};
     }
     // Record the keeper so that `release` can stop it at once. Best effort: the keeper holds
     // the lock now, so the token must reach the caller whatever happens here; an unrecorded
@@ -203,7 +203,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     throw SystemError("writing the token to stdout", err);
   }
   lease.detach();
-  return 0;
+  return {};
 }
 
 } // namespace

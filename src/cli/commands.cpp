@@ -32,18 +32,20 @@ void TakeOptions::add_to(CLI::App& command) {
       ->check(CLI::Range(0, 255));
 }
 
-lock::Millis TakeOptions::ttl_ms() const {
-  lock::Millis value = parse_duration(ttl, "--ttl");
-  if (value < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", ttl));
+lock::Millis parse_ttl(const std::string& text, const char* option) {
+  lock::Millis value = parse_duration(text, option);
+  if (value < lock::Millis(10)) throw UsageError(fmt::format("{} {} is too short; use at least 10ms", option, text));
   return value;
 }
 
-lock::WaitPolicy TakeOptions::wait_policy() const {
-  lock::WaitPolicy policy;
+TakeRequest TakeOptions::parse() const {
+  TakeRequest request;
+  request.ttl = parse_ttl(ttl);
   if (no_wait && !wait.empty()) throw UsageError("--no-wait and --wait contradict each other");
-  if (no_wait) policy.max_wait = lock::Millis(0);
-  if (!wait.empty()) policy.max_wait = parse_duration(wait, "--wait");
-  return policy;
+  if (no_wait) request.wait.max_wait = lock::Millis(0);
+  if (!wait.empty()) request.wait.max_wait = parse_duration(wait, "--wait");
+  request.conflict_exit_code = conflict_exit_code;
+  return request;
 }
 
 Session::Session(const GlobalOptions& options)
@@ -161,15 +163,15 @@ class WaitingDisplay {
 
 } // namespace
 
-Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
+Taken take_lock(Session& session, const std::string& name, const TakeRequest& take, lock::HolderMeta meta,
                 process::SignalFd& signals, bool supervised, bool start_on_handoff) {
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
-  request.ttl = options.ttl_ms();
+  request.ttl = take.ttl;
   request.meta = std::move(meta);
   request.supervised = supervised;
-  lock::WaitPolicy policy = options.wait_policy();
+  lock::WaitPolicy policy = take.wait;
   policy.outage_patience = lock::Millis(30'000);
   policy.start_on_handoff = start_on_handoff;
   policy.interrupt_fd = signals.fd();
@@ -200,7 +202,7 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
     } else {
       log::info("lock '{}' is busy: {}", printable(name), describe_holder(last_holder));
     }
-    taken.exit_code = options.conflict_exit_code;
+    taken.exit_code = take.conflict_exit_code;
     return taken;
   }
   log::verbose("{} '{}' (fence {}, ttl {})", taken.lease->claim_pending() ? "handed over, claiming" : "acquired",

@@ -8,6 +8,7 @@
 #include "process/signals.hpp"
 #include "redis/connection.hpp"
 #include "redis/redis_lock_store.hpp"
+#include "util/error.hpp"
 
 #include <CLI/CLI.hpp>
 #include <functional>
@@ -17,24 +18,37 @@
 
 namespace rlock::cli {
 
-// What a command runs once the command line has been parsed; returns the exit status.
-using Action = std::function<int()>;
+// What came of a command: the exit status, and a signal rlock dies of once everything is
+// cleaned up (0: none). exec sets the signal when the job, holding the terminal, died of ^C or
+// ^\: the shell that ran rlock must see a death by that signal, or a script looping over rlock
+// would carry on after the user's ^C.
+struct Outcome {
+  int code = to_int(ExitCode::success);
+  int die_of_signal = 0;
+};
 
-// A signal rlock should die of once everything is cleaned up (0: none). Set by exec when the
-// job, holding the terminal, died of ^C or ^\: the shell that ran rlock must see a death by
-// that signal, or a script looping over rlock would carry on after the user's ^C.
-extern int g_die_of_signal;
+// What a command runs once the command line has been parsed.
+using Action = std::function<Outcome()>;
 
-// Options shared by exec and acquire: how long to wait, how long the lease runs.
+// A --ttl: a duration of at least 10ms. Throws UsageError naming `option`.
+lock::Millis parse_ttl(const std::string& text, const char* option = "--ttl");
+
+// TakeOptions parsed and checked, once, before anything is contacted.
+struct TakeRequest {
+  lock::Millis ttl;
+  lock::WaitPolicy wait;
+  int conflict_exit_code = to_int(ExitCode::busy);
+};
+
+// Options shared by exec and acquire, as typed: how long to wait, how long the lease runs.
 struct TakeOptions {
   std::string ttl = "30s";
   std::string wait;
   bool no_wait = false;
-  int conflict_exit_code = 75;
+  int conflict_exit_code = to_int(ExitCode::busy);
 
   void add_to(CLI::App& command);
-  lock::Millis ttl_ms() const; // validated: at least 10ms
-  lock::WaitPolicy wait_policy() const;
+  TakeRequest parse() const; // throws UsageError
 };
 
 // A connection and the lock store on it, built from the global options.
@@ -61,7 +75,7 @@ struct Taken {
 // With `start_on_handoff` (exec), a lock handed over by a release may come back before its
 // claim is answered (lock::Lease::claiming): the caller's first renew_if_due() settles it.
 // `supervised`: exec or a keeper will hold the lock (lock::AcquireRequest::supervised).
-Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
+Taken take_lock(Session& session, const std::string& name, const TakeRequest& request, lock::HolderMeta meta,
                 process::SignalFd& signals, bool supervised, bool start_on_handoff = false);
 
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.

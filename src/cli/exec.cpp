@@ -84,7 +84,7 @@ StopPolicy parse_stop_policy(const ExecOptions& options) {
 }
 
 // The job's environment and process setup: the lock's name, token and fence in, every
-// password out (SPEC: nothing secret beyond the token).
+// password out (rlock(1), exec: nothing secret beyond the token).
 process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std::string& name,
                                         const lock::Lease& lease, const Session& session,
                                         const process::SignalBlock& block) {
@@ -127,12 +127,10 @@ std::optional<int> release_after_job(lock::Lease& lease, const std::string& name
     // A release whose answer is lost is sent once more, reconnected (lock::release_token).
     lock::ReleaseResult released = lease.release(min_hold);
     if (released.outcome != lock::TokenCheck::ok) {
-      log::write_line("rlock: error: ",
-                      fmt::format("lock '{}' was lost before the job ended: at release it was {}; the job ({}) "
-                                  "may have run without it",
-                                  printable(name),
-                                  released.outcome == lock::TokenCheck::free ? "free" : "held by another token",
-                                  job.describe()));
+      log::error("lock '{}' was lost before the job ended: at release it was {}; the job ({}) may have run "
+                 "without it",
+                 printable(name), released.outcome == lock::TokenCheck::free ? "free" : "held by another token",
+                 job.describe());
       return to_int(ExitCode::lost);
     }
     if (released.kept_for.count() > 0) {
@@ -163,8 +161,9 @@ std::string adopted_token(const ExecOptions& options) {
 // Takes over the lease that `token` holds: renews it at once (which proves the token holds it)
 // for --ttl, or, without --ttl, for the lease's own length as recorded when it was taken. A
 // token that holds nothing is the lock-lost error: the job must not start.
-lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std::string& token) {
-  lock::Millis ttl = options.take.ttl_ms();
+lock::Lease adopt_lease(Session& session, const ExecOptions& options, const TakeRequest& take,
+                        const std::string& token) {
+  lock::Millis ttl = take.ttl;
   if (!options.ttl_given) {
     lock::HolderInfo holder = session.store.inspect(options.name);
     if (holder.has_metadata && holder.ttl_ms >= 10) ttl = lock::Millis(holder.ttl_ms);
@@ -188,12 +187,10 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
   try {
     lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{lease.name(), lease.token(), lease.ttl(), 0});
     if (outcome != lock::TokenCheck::ok) {
-      log::write_line("rlock: error: ",
-                      fmt::format("lock '{}' was lost before the job ended: after it, it was {}; the job ({}) may "
-                                  "have run without it",
-                                  printable(lease.name()),
-                                  outcome == lock::TokenCheck::free ? "free" : "held by another token",
-                                  job.describe()));
+      log::error("lock '{}' was lost before the job ended: after it, it was {}; the job ({}) may have run "
+                 "without it",
+                 printable(lease.name()), outcome == lock::TokenCheck::free ? "free" : "held by another token",
+                 job.describe());
       return to_int(ExitCode::lost);
     }
     log::verbose("'{}' stays held for {} (adopted lease; --release releases it)", printable(lease.name()),
@@ -205,11 +202,11 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
   return std::nullopt;
 }
 
-int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
+Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
+  // Everything the command line says is parsed and checked before anything is contacted.
   lock::validate_name(options.name);
   std::vector<std::string> argv = job_argv(options, command);
-  (void)options.take.ttl_ms();      // validate before connecting
-  (void)options.take.wait_policy(); // likewise
+  const TakeRequest take = options.take.parse();
   const StopPolicy stop_policy = parse_stop_policy(options);
   if (options.release_after && !options.adopting()) {
     throw UsageError("--release goes with --token, --token-file or --adopt (exec always releases a lock it took)");
@@ -225,13 +222,13 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
   std::optional<lock::Lease> adopted;
   Taken taken;
   if (token) {
-    adopted.emplace(adopt_lease(session, options, *token));
+    adopted.emplace(adopt_lease(session, options, take, *token));
   } else {
     // A lock handed over by a release comes with its claim still on the way: the job starts
     // meanwhile, and the supervisor's first renew_if_due() reads the answer (or stops the job).
-    taken = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals,
+    taken = take_lock(session, options.name, take, holder_meta(::getpid(), shell_join(argv)), signals,
                       /*supervised=*/true, /*start_on_handoff=*/true);
-    if (!taken.lease) return taken.exit_code;
+    if (!taken.lease) return {taken.exit_code};
   }
   lock::Lease& lease = token ? *adopted : *taken.lease;
   // An adopted lease that is to be kept is never released on the way out, not even when the
@@ -271,21 +268,22 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
                     result.killed ? fmt::format(", then SIGKILL after {}", format_duration(stop_policy.grace)) : "");
     if (stop.exit_code == to_int(ExitCode::lost)) {
       auto lost_after = std::chrono::duration_cast<lock::Millis>(lock::steady_now() - started);
-      log::write_line("rlock: error: ", fmt::format("lost lock '{}' after {}: {}; {}", printable(options.name),
-                                                    format_duration(lost_after), stop.reason, how));
-      return stop.exit_code;
+      log::error("lost lock '{}' after {}: {}; {}", printable(options.name), format_duration(lost_after), stop.reason,
+                 how);
+      return {stop.exit_code};
     }
-    log::write_line("rlock: error: ", fmt::format("{}; {}", stop.reason, how));
+    log::error("{}; {}", stop.reason, how);
   }
   if (keep_adopted.lease != nullptr) {
-    if (auto lost = keep_after_job(session, lease, result.job)) return *lost;
+    if (auto lost = keep_after_job(session, lease, result.job)) return {*lost};
   } else if (auto lost = release_after_job(lease, options.name, stop_policy.min_hold, result.job)) {
-    return *lost;
+    return {*lost};
   }
+  Outcome outcome{result.exit_code()};
   if (child.held_terminal() && result.job.signaled && (result.job.value == SIGINT || result.job.value == SIGQUIT)) {
-    g_die_of_signal = result.job.value;
+    outcome.die_of_signal = result.job.value;
   }
-  return result.exit_code();
+  return outcome;
 }
 
 } // namespace

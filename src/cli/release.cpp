@@ -6,6 +6,7 @@
 #include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/random.hpp"
 #include "util/strings.hpp"
 
 #include <fmt/format.h>
@@ -31,14 +32,26 @@ struct TokenOptions {
   }
 
   // --token, then --token-file, then the lock's own $RLOCK_TOKEN_<NAME>, then $RLOCK_TOKEN;
-  // never none (that would be a blind DEL).
+  // never none (that would be a blind DEL), and never one of another shape than acquire
+  // prints (a typo would read as "lock lost").
   std::string resolve_token(const char* verb) const {
-    if (!token.empty()) return token;
-    if (!token_file.empty()) return read_token_file(token_file);
-    if (auto from_environment = token_from_environment(name)) return *from_environment;
-    throw UsageError(fmt::format("no token to {} '{}' with: pass --token, --token-file or set RLOCK_TOKEN "
-                                 "(or --force to break someone else's lock)",
-                                 verb, printable(name)));
+    auto checked = [&](std::string value, const std::string& source) {
+      if (!is_token_shaped(value)) {
+        throw UsageError(fmt::format("the token from {} is not an rlock token (acquire prints 32 hex digits); "
+                                     "cannot {} '{}' with it",
+                                     source, verb, printable(name)));
+      }
+      return value;
+    };
+    if (!token.empty()) return checked(token, "--token");
+    if (!token_file.empty()) return checked(read_token_file(token_file), "--token-file");
+    if (auto from_environment = token_from_environment(name)) {
+      return checked(*from_environment, fmt::format("the environment ({} or RLOCK_TOKEN)", token_variable(name)));
+    }
+    // release --force breaks a lock without its token; renew has no such thing to offer.
+    const bool release = std::string_view(verb) == "release";
+    throw UsageError(fmt::format("no token to {} '{}' with: pass --token, --token-file or set RLOCK_TOKEN{}", verb,
+                                 printable(name), release ? " (or --force to break someone else's lock)" : ""));
   }
 };
 
@@ -59,7 +72,7 @@ Error lost_error(Session& session, const std::string& name, lock::TokenCheck out
                                            printable(name), holder));
 }
 
-int run_release(const GlobalOptions& globals, const TokenOptions& options) {
+Outcome run_release(const GlobalOptions& globals, const TokenOptions& options) {
   lock::validate_name(options.name);
   if (options.force) {
     if (!options.token.empty() || !options.token_file.empty()) {
@@ -69,14 +82,14 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
     lock::HolderInfo evicted = session.store.force_release(options.name);
     if (!evicted.held) {
       log::info("lock '{}' was not held", printable(options.name));
-      return 0;
+      return {};
     }
     log::info("released '{}' by force; evicted: {}", printable(options.name), describe_holder(evicted));
     lock::ReleaseResult keeper;
     keeper.keeper_pid = evicted.keeper_pid;
     keeper.keeper_host = evicted.meta.host;
     stop_keeper(keeper);
-    return 0;
+    return {};
   }
   std::string token = options.resolve_token("release");
   Session session(globals);
@@ -85,19 +98,18 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
   if (result.outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, result.outcome, "release");
   stop_keeper(result);
   log::verbose("released '{}'", printable(options.name));
-  return 0;
+  return {};
 }
 
-int run_renew(const GlobalOptions& globals, const TokenOptions& options) {
+Outcome run_renew(const GlobalOptions& globals, const TokenOptions& options) {
   lock::validate_name(options.name);
-  lock::Millis ttl = parse_duration(options.ttl, "--ttl");
-  if (ttl < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", options.ttl));
+  const lock::Millis ttl = parse_ttl(options.ttl);
   std::string token = options.resolve_token("renew");
   Session session(globals);
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
   if (outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, outcome, "renew");
   log::verbose("renewed '{}' for {}", printable(options.name), format_duration(ttl));
-  return 0;
+  return {};
 }
 
 } // namespace

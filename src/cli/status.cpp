@@ -53,6 +53,18 @@ std::string to_json(const std::string& name, const lock::HolderInfo& info) {
   return out + "}";
 }
 
+// "12.3s left of 30.0s". A lease never runs longer than its TTL while renewed: more left than
+// that means the job has ended and exec's --min-hold keeps the lock for the rest of it.
+std::string describe_lease(const lock::HolderInfo& info) {
+  const std::string left = format_duration(lock::Millis(info.remaining_ms));
+  const std::string ttl = format_duration(lock::Millis(info.ttl_ms));
+  if (info.ttl_ms > 0 && info.remaining_ms > info.ttl_ms) {
+    return fmt::format("{} left, longer than its {} TTL: the job has ended and --min-hold keeps the lock until then",
+                       left, ttl);
+  }
+  return fmt::format("{} left of {}", left, ttl);
+}
+
 std::string to_text(const std::string& name, const lock::HolderInfo& info) {
   std::string shown = printable(name);
   if (!info.held) {
@@ -69,8 +81,8 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
   out +=
       fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
                   format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
-  out += fmt::format("  lease:    {} left of {}, renewed {} time{}\n", format_duration(lock::Millis(info.remaining_ms)),
-                     format_duration(lock::Millis(info.ttl_ms)), info.renewals, info.renewals == 1 ? "" : "s");
+  out += fmt::format("  lease:    {}, renewed {} time{}\n", describe_lease(info), info.renewals,
+                     info.renewals == 1 ? "" : "s");
   out += fmt::format("  fence:    {}\n", info.fence);
   out += fmt::format("  waiters:  {}\n", info.waiters);
   return out;
@@ -85,7 +97,7 @@ void print(const std::string& text) {
   }
 }
 
-int run_status(const GlobalOptions& globals, const StatusOptions& options) {
+Outcome run_status(const GlobalOptions& globals, const StatusOptions& options) {
   bool quiet = log::level() == log::Level::quiet;
   if (options.name_given) {
     lock::validate_name(options.name);
@@ -96,7 +108,7 @@ int run_status(const GlobalOptions& globals, const StatusOptions& options) {
     } else if (!quiet) {
       print(to_text(options.name, info));
     }
-    return info.held ? 0 : to_int(ExitCode::status_free);
+    return {info.held ? to_int(ExitCode::success) : to_int(ExitCode::status_free)};
   }
   Session session(globals);
   std::vector<std::string> names = session.store.list_names();
@@ -119,7 +131,7 @@ int run_status(const GlobalOptions& globals, const StatusOptions& options) {
   } else if (!quiet) {
     print(held == 0 ? std::string("no locks held\n") : out);
   }
-  return held > 0 ? 0 : to_int(ExitCode::status_free);
+  return {held > 0 ? to_int(ExitCode::success) : to_int(ExitCode::status_free)};
 }
 
 } // namespace

@@ -52,6 +52,14 @@ int read_signal(int signal_fd) {
   return n == static_cast<ssize_t>(sizeof info) ? static_cast<int>(info.ssi_signo) : 0;
 }
 
+// This process or the system ran out of descriptors or memory: an operating-system error
+// (71), not a Redis that cannot be reached (69).
+bool is_out_of_resources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+[[noreturn]] void throw_out_of_resources(int err, const std::string& peer) {
+  throw SystemError(fmt::format("could not open a socket to {}", peer), err);
+}
+
 std::string describe_errno(int err) {
   switch (err) {
   case ECONNREFUSED: return "connection refused (is redis-server running there?)";
@@ -72,6 +80,7 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
     }
     std::memcpy(addr.sun_path, endpoint.path.c_str(), endpoint.path.size() + 1);
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd && is_out_of_resources(errno)) throw_out_of_resources(errno, "unix://" + endpoint.path);
     if (!fd) throw SystemError("socket", errno);
     int err = 0;
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
@@ -123,6 +132,7 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
   int last_err = ECONNREFUSED;
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
     Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd && is_out_of_resources(errno)) throw_out_of_resources(errno, peer);
     if (!fd) {
       last_err = errno;
       continue;

@@ -14,6 +14,15 @@ Level level() noexcept;
 
 void write_line(std::string_view prefix, std::string_view message) noexcept;
 
+// "rlock: error: MESSAGE", at every level (-q too): the one spelling of an error line.
+void error(std::string_view message) noexcept;
+
+// error() with a format string.
+template <typename... Args>
+void error(fmt::format_string<Args...> format, Args&&... args) {
+  error(std::string_view(fmt::format(format, std::forward<Args>(args)...)));
+}
+
 // "rlock: warning: …" unless quiet.
 template <typename... Args>
 void warn(fmt::format_string<Args...> format, Args&&... args) {

@@ -24,6 +24,10 @@ std::string printable(std::string_view text);
 
 std::string to_hex(const unsigned char* data, std::size_t size);
 
+// How many one-character edits (insert, delete, replace, swap two neighbours) turn `a` into
+// `b`: "exce" is 1 from "exec". For "did you mean …?".
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
 // Parses a whole decimal integer; false on any junk.
 bool parse_int(std::string_view text, std::int64_t& value);
 

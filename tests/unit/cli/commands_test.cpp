@@ -11,48 +11,56 @@ using rlock::cli::describe_holder;
 using rlock::cli::TakeOptions;
 using rlock::lock::HolderInfo;
 
-TEST_CASE("TakeOptions::ttl_ms: default 30s, at least 10ms") {
+TEST_CASE("TakeOptions::parse: the TTL, default 30s, at least 10ms") {
   TakeOptions options;
-  CHECK(options.ttl_ms() == 30s);
+  CHECK(options.parse().ttl == 30s);
   options.ttl = "10ms";
-  CHECK(options.ttl_ms() == 10ms);
+  CHECK(options.parse().ttl == 10ms);
   options.ttl = "2m";
-  CHECK(options.ttl_ms() == 2min);
+  CHECK(options.parse().ttl == 2min);
   for (const char* bad : {"9ms", "0", "0.001", "abc", ""}) {
     CAPTURE(bad);
     options.ttl = bad;
-    CHECK_THROWS_AS(options.ttl_ms(), rlock::UsageError);
+    CHECK_THROWS_AS(options.parse(), rlock::UsageError);
   }
   options.ttl = "5ms";
-  CHECK_THROWS_WITH(options.ttl_ms(), doctest::Contains("--ttl"));
+  CHECK_THROWS_WITH(options.parse(), doctest::Contains("--ttl"));
+  CHECK(rlock::cli::parse_ttl("10ms") == 10ms);
+  CHECK_THROWS_WITH_AS(rlock::cli::parse_ttl("9ms"), doctest::Contains("at least 10ms"), rlock::UsageError);
 }
 
-TEST_CASE("TakeOptions::wait_policy: forever, -n, -w 0 and -w DURATION") {
+TEST_CASE("TakeOptions::parse: the wait, forever, -n, -w 0 and -w DURATION") {
   TakeOptions forever;
-  CHECK_FALSE(forever.wait_policy().max_wait.has_value());
-  CHECK(forever.wait_policy().max_sleep == rlock::lock::k_max_fallback);
+  CHECK_FALSE(forever.parse().wait.max_wait.has_value());
+  CHECK(forever.parse().wait.max_sleep == rlock::lock::k_max_fallback);
 
   TakeOptions no_wait;
   no_wait.no_wait = true;
-  CHECK(no_wait.wait_policy().max_wait == 0ms);
+  CHECK(no_wait.parse().wait.max_wait == 0ms);
 
   TakeOptions wait_zero; // -w 0 equals -n
   wait_zero.wait = "0";
-  CHECK(wait_zero.wait_policy().max_wait == 0ms);
+  CHECK(wait_zero.parse().wait.max_wait == 0ms);
 
   TakeOptions bounded;
   bounded.wait = "1m30s";
-  CHECK(bounded.wait_policy().max_wait == 90s);
+  CHECK(bounded.parse().wait.max_wait == 90s);
 
   TakeOptions contradictory;
   contradictory.no_wait = true;
   contradictory.wait = "5s";
-  CHECK_THROWS_AS(contradictory.wait_policy(), rlock::UsageError);
+  CHECK_THROWS_AS(contradictory.parse(), rlock::UsageError);
 
   TakeOptions bad;
   bad.wait = "forever";
-  CHECK_THROWS_WITH_AS(bad.wait_policy(), doctest::Contains("--wait"), rlock::UsageError);
-  CHECK(TakeOptions{}.conflict_exit_code == 75);
+  CHECK_THROWS_WITH_AS(bad.parse(), doctest::Contains("--wait"), rlock::UsageError);
+}
+
+TEST_CASE("TakeOptions::parse: the conflict exit code, 75 unless -E says otherwise") {
+  CHECK(TakeOptions{}.parse().conflict_exit_code == 75);
+  TakeOptions other;
+  other.conflict_exit_code = 3;
+  CHECK(other.parse().conflict_exit_code == 3);
 }
 
 namespace {

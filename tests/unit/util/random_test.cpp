@@ -38,3 +38,13 @@ TEST_CASE("random_token does not repeat and uses every digit evenly") {
     CHECK(digit_counts[digit] < 25'000);
   }
 }
+
+TEST_CASE("is_token_shaped accepts what random_token mints and nothing else") {
+  for (int i = 0; i < 100; ++i) CHECK(rlock::is_token_shaped(rlock::random_token()));
+  CHECK(rlock::is_token_shaped("0123456789ABCDEF0123456789abcdef"));
+  for (const char* made_up : {"", "nope", "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef0",
+                              "0123456789abcdef0123456789abcdeg", " 123456789abcdef0123456789abcdef"}) {
+    CAPTURE(made_up);
+    CHECK_FALSE(rlock::is_token_shaped(made_up));
+  }
+}

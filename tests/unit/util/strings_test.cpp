@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests for shell quoting, JSON escaping, printable(), to_hex and parse_int (util/strings).
+// Tests for shell quoting, JSON escaping, printable(), to_hex, parse_int and edit_distance (util/strings).
 #include "util/strings.hpp"
 
 #include <array>
@@ -164,4 +164,14 @@ TEST_CASE("parse_int accepts whole decimal integers only") {
   }
   std::int64_t ignored = 0;
   CHECK_FALSE(parse_int("12\0"s, ignored));
+}
+
+TEST_CASE("edit_distance counts inserts, deletes, replacements and swapped neighbours") {
+  CHECK(rlock::edit_distance("exec", "exec") == 0);
+  CHECK(rlock::edit_distance("exce", "exec") == 1); // swapped neighbours
+  CHECK(rlock::edit_distance("exe", "exec") == 1);
+  CHECK(rlock::edit_distance("exex", "exec") == 1);
+  CHECK(rlock::edit_distance("staus", "status") == 1);
+  CHECK(rlock::edit_distance("", "renew") == 5);
+  CHECK(rlock::edit_distance("release", "renew") == 4);
 }
