@@ -7,7 +7,7 @@
 # The option lists are checked against `rlock CMD --help` by tests/examples/drift_guard.sh.
 
 _rlock_global_opts='-h --help --version --url --password --password-file --prefix
-  --connect-timeout --io-timeout -v --verbose -q --quiet'
+  --connect-timeout --io-timeout --config --profile -v --verbose -q --quiet'
 _rlock_durations='250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h'
 
 # Prints the held lock names, one a line, from `rlock status --json` ("name" strings, unescaped).
@@ -33,6 +33,27 @@ _rlock_lock_names() {
         print name
       }
     }'
+}
+
+# Prints the profile names of the configuration file rlock would read: --config on the command
+# line, else $RLOCK_CONFIG, else the first of the user's and the system file that exists.
+_rlock_profiles() {
+  local file='' i
+  for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
+    case ${COMP_WORDS[i]} in
+      --config) file=${COMP_WORDS[i + 1]} ;;
+      --config=*) file=${COMP_WORDS[i]#--config=} ;;
+    esac
+  done
+  if [[ -z $file ]]; then
+    file=${RLOCK_CONFIG:-}
+  fi
+  if [[ -z $file ]]; then
+    local user_file=${XDG_CONFIG_HOME:-$HOME/.config}/rlock/config
+    if [[ -f $user_file ]]; then file=$user_file; else file=/etc/rlock/config; fi
+  fi
+  [[ -f $file && -r $file ]] || return
+  sed -n -E 's/^[[:space:]]*\[[[:space:]]*profile[[:space:]]+([A-Za-z0-9._-]+)[[:space:]]*\].*/\1/p' "$file"
 }
 
 _rlock() {
@@ -64,7 +85,7 @@ _rlock() {
             fi
             return
           fi ;;
-      --url | --password | --password-file | --prefix | --connect-timeout | --io-timeout | \
+      --url | --password | --password-file | --prefix | --connect-timeout | --io-timeout | --config | --profile | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid)
         skip=1 ;;
@@ -87,9 +108,12 @@ _rlock() {
       mapfile -t COMPREPLY < <(compgen -W 'redis:// rediss:// unix://' -- "$cur")
       compopt -o nospace 2>/dev/null
       return ;;
-    --password-file | --token-file)
+    --password-file | --token-file | --config)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       compopt -o filenames 2>/dev/null
+      return ;;
+    --profile)
+      mapfile -t COMPREPLY < <(compgen -W "$(_rlock_profiles)" -- "$cur")
       return ;;
     --owner-pid)
       mapfile -t COMPREPLY < <(compgen -W "$(command ps -axo pid= 2>/dev/null)" -- "$cur")
@@ -104,7 +128,7 @@ _rlock() {
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$_rlock_global_opts" -- "$cur")
       else
-        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew status' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew status config' -- "$cur")
       fi
       return ;;
     exec)
@@ -116,6 +140,13 @@ _rlock() {
     release) opts='--token --token-file --force' ;;
     renew) opts='--token --token-file --ttl' ;;
     status) opts='--json' ;;
+    config)
+      if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "--json $_rlock_global_opts" -- "$cur")
+      elif [[ -z $name_given ]]; then
+        mapfile -t COMPREPLY < <(compgen -W 'show' -- "$cur")
+      fi
+      return ;;
     *) return ;;
   esac
 

@@ -6,7 +6,7 @@
 # when it is not reachable. The option lists are checked against `rlock CMD --help` by
 # tests/examples/drift_guard.sh.
 
-set -l rlock_commands exec acquire release renew status
+set -l rlock_commands exec acquire release renew status config
 set -l rlock_durations 250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h 1h30m
 
 # True before the job's "--" in `rlock exec NAME [options] -- COMMAND`.
@@ -28,7 +28,7 @@ function __rlock_wants_name
         switch $word
             case --
                 return 1
-            case --url --password --password-file --prefix --connect-timeout --io-timeout --ttl \
+            case --url --password --password-file --prefix --connect-timeout --io-timeout --config --profile --ttl \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
                 --max-hold --min-hold --token --token-file --owner-pid
                 set skip 1
@@ -91,6 +91,8 @@ complete -c rlock -n __rlock_before_dashes -l password-file -r -F -d 'Read the R
 complete -c rlock -n __rlock_before_dashes -l prefix -x -d 'Key prefix (env RLOCK_PREFIX; default rlock:)'
 complete -c rlock -n __rlock_before_dashes -l connect-timeout -x -a "$rlock_durations" -d 'Give up connecting after DURATION'
 complete -c rlock -n __rlock_before_dashes -l io-timeout -x -a "$rlock_durations" -d 'Give up on a Redis reply after DURATION'
+complete -c rlock -n __rlock_before_dashes -l config -r -F -d 'Read settings from FILE (env RLOCK_CONFIG)'
+complete -c rlock -n __rlock_before_dashes -l profile -x -d 'Use the config file profile NAME (env RLOCK_PROFILE)'
 complete -c rlock -n __rlock_before_dashes -s v -l verbose -d 'Say what rlock does on stderr'
 complete -c rlock -n __rlock_before_dashes -s q -l quiet -d 'Print nothing but errors'
 
@@ -101,9 +103,11 @@ complete -c rlock -n $no_command -a acquire -d 'Take a lock and print its token'
 complete -c rlock -n $no_command -a release -d 'Release a lock taken with acquire'
 complete -c rlock -n $no_command -a renew -d 'Extend a lease taken with acquire --lease'
 complete -c rlock -n $no_command -a status -d 'Show who holds a lock, or list every held lock'
+complete -c rlock -n $no_command -a config -d 'Show the effective settings and where each came from'
 
 # The lock name: the first word after the command.
-complete -c rlock -n "__fish_seen_subcommand_from $rlock_commands; and __rlock_wants_name" -a '(__rlock_lock_names)' -d 'Lock'
+complete -c rlock -n "__fish_seen_subcommand_from exec acquire release renew status; and __rlock_wants_name" -a '(__rlock_lock_names)' -d 'Lock'
+complete -c rlock -n "__fish_seen_subcommand_from config; and __rlock_wants_name" -a show -d 'Print each effective setting and its source'
 
 # exec and acquire: taking the lock.
 set -l take "__fish_seen_subcommand_from exec acquire; and __rlock_before_dashes"
@@ -142,4 +146,4 @@ complete -c rlock -n '__fish_seen_subcommand_from release' -l force -d 'Break th
 complete -c rlock -n '__fish_seen_subcommand_from renew' -l ttl -x -a "$rlock_durations" -d 'The new lease length from now (default 30s)'
 
 # status.
-complete -c rlock -n '__fish_seen_subcommand_from status' -l json -d 'Print one JSON document'
+complete -c rlock -n '__fish_seen_subcommand_from status config' -l json -d 'Print one JSON document'

@@ -161,19 +161,20 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     log::verbose("the lock will be held while pid {} lives ({})", owner_pid,
                  redact_command_line(command_line_of(owner_pid)));
   }
-  // A keeper that will be killed with its owner's namespace cannot release at the owner's
-  // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
-  TakeOptions take = options.take;
-  if (!options.lease_only && process::owner_exit_ends_namespace(owner_pid) && take.ttl_ms() > k_contained_ttl) {
-    take.ttl = fmt::format("{}ms", k_contained_ttl.count());
-    log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
-                 "lease instead of --ttl {}",
-                 owner_pid, format_duration(k_contained_ttl), options.take.ttl);
-  }
-
   process::SignalBlock block;
   process::SignalFd signals(block.signals());
   Session session(globals);
+
+  // A keeper that will be killed with its owner's namespace cannot release at the owner's
+  // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
+  TakeOptions take = options.take;
+  if (const lock::Millis ttl = take.ttl_ms(session.config.ttl);
+      !options.lease_only && process::owner_exit_ends_namespace(owner_pid) && ttl > k_contained_ttl) {
+    take.ttl = fmt::format("{}ms", k_contained_ttl.count());
+    log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
+                 "lease instead of --ttl {}",
+                 owner_pid, format_duration(k_contained_ttl), format_duration(ttl));
+  }
   std::int64_t meta_pid = options.lease_only ? ::getppid() : owner_pid;
   // Nobody is left to hold the lock for once the owner is gone: stop waiting then.
   std::function<bool()> still_wanted;

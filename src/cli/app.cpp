@@ -33,7 +33,8 @@ std::string version_text() {
 // every subcommand up front, and rlock is started once per job, so only the chosen one is built.
 std::string_view chosen_subcommand(const std::vector<std::string>& args) {
   static constexpr std::string_view k_takes_value[] = {"--url",    "--password",        "--password-file",
-                                                       "--prefix", "--connect-timeout", "--io-timeout"};
+                                                       "--prefix", "--connect-timeout", "--io-timeout",
+                                                       "--config", "--profile"};
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (!arg.starts_with('-')) return arg;
@@ -95,18 +96,28 @@ int run_parsed(int argc, char** argv) {
       ->type_name("DURATION");
   app.add_option("--io-timeout", globals.io_timeout, "give up on a Redis reply after DURATION (default 5s)")
       ->type_name("DURATION");
+  app.add_option_function<std::string>(
+         "--config", [&globals](const std::string& path) { globals.config_file = path; },
+         "read settings from FILE (env RLOCK_CONFIG; default $XDG_CONFIG_HOME/rlock/config, then "
+         "/etc/rlock/config)")
+      ->type_name("FILE");
+  app.add_option_function<std::string>(
+         "--profile", [&globals](const std::string& name) { globals.profile = name; },
+         "use the config file's [profile NAME] (env RLOCK_PROFILE)")
+      ->type_name("NAME");
   app.add_flag("-v,--verbose", globals.verbose, "say what rlock does, in plain lines on stderr");
   app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors");
 
   Action action;
   const std::string chosen(chosen_subcommand(args)); // a copy: args is reversed below
-  const bool known =
-      chosen == "exec" || chosen == "acquire" || chosen == "release" || chosen == "renew" || chosen == "status";
+  const bool known = chosen == "exec" || chosen == "acquire" || chosen == "release" || chosen == "renew" ||
+                     chosen == "status" || chosen == "config";
   if (!known || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);
   if (!known || chosen == "acquire") add_acquire_command(app, globals, action);
   if (!known || chosen == "release") add_release_command(app, globals, action);
   if (!known || chosen == "renew") add_renew_command(app, globals, action);
   if (!known || chosen == "status") add_status_command(app, globals, action);
+  if (!known || chosen == "config") add_config_command(app, globals, action);
 
   try {
     std::reverse(args.begin(), args.end());

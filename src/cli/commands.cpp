@@ -23,7 +23,11 @@
 namespace rlock::cli {
 
 void TakeOptions::add_to(CLI::App& command) {
-  command.add_option("--ttl", ttl, "lease length; renewed every TTL/3 while held (default 30s)")->type_name("DURATION");
+  command
+      .add_option_function<std::string>(
+          "--ttl", [this](const std::string& value) { ttl = value; },
+          "lease length; renewed every TTL/3 while held (default: the config file's ttl, else 30s)")
+      ->type_name("DURATION");
   command.add_option("-w,--wait", wait, "wait at most DURATION for the lock (default: forever; 0 = --no-wait)")
       ->type_name("DURATION");
   command.add_flag("-n,--no-wait", no_wait, "fail at once if the lock is busy");
@@ -34,9 +38,10 @@ void TakeOptions::add_to(CLI::App& command) {
       ->check(CLI::Range(0, 255));
 }
 
-lock::Millis TakeOptions::ttl_ms() const {
-  lock::Millis value = parse_duration(ttl, "--ttl");
-  if (value < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", ttl));
+lock::Millis TakeOptions::ttl_ms(lock::Millis configured) const {
+  if (!ttl) return configured;
+  lock::Millis value = parse_duration(*ttl, "--ttl");
+  if (value < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", *ttl));
   return value;
 }
 
@@ -195,7 +200,7 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
-  request.ttl = options.ttl_ms();
+  request.ttl = options.ttl_ms(session.config.ttl);
   request.meta = std::move(meta);
   request.supervised = supervised;
   lock::WaitPolicy policy = options.wait_policy();

@@ -27,13 +27,13 @@ extern int g_die_of_signal;
 
 // Options shared by exec and acquire: how long to wait, how long the lease runs.
 struct TakeOptions {
-  std::string ttl = "30s";
+  std::optional<std::string> ttl; // --ttl as given; none: the configured ttl (config file, else 30s)
   std::string wait;
   bool no_wait = false;
   int conflict_exit_code = 75;
 
   void add_to(CLI::App& command);
-  lock::Millis ttl_ms() const; // validated: at least 10ms
+  lock::Millis ttl_ms(lock::Millis configured) const; // --ttl if given (at least 10ms), else `configured`
   lock::WaitPolicy wait_policy() const;
 };
 
@@ -86,5 +86,6 @@ void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& ac
 void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_status_command(CLI::App& app, const GlobalOptions& globals, Action& action);
+void add_config_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 
 } // namespace rlock::cli

@@ -1,24 +1,230 @@
 // SPDX-License-Identifier: MIT
-// Config: flags over environment over defaults.
+// Config: flags over RLOCK_* variables over the config file's profile over its defaults over
+// other programs' variables over built-in defaults, each setting remembering where it came from.
 #include "cli/config.hpp"
 
+#include "cli/config_file.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
-#include <cstdlib>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace rlock::cli {
 
 namespace {
 
+// Every setting a flag, a variable or the config file can give; adding one is one line here.
+// The TLS settings join with their flags: precedence flag > URL query > env > profile > file.
+const SettingSpec k_settings[] = {
+    // name            flag                              env             foreign_env  built-in
+    {"url", &GlobalOptions::url, "RLOCK_URL", "REDIS_URL", "redis://127.0.0.1:6379", ValueKind::url},
+    {"password-file", &GlobalOptions::password_file, "RLOCK_PASSWORD_FILE", "", "", ValueKind::path},
+    {"prefix", &GlobalOptions::prefix, "RLOCK_PREFIX", "", "rlock:", ValueKind::prefix},
+    {"connect-timeout", &GlobalOptions::connect_timeout, "", "", "2s", ValueKind::duration},
+    {"io-timeout", &GlobalOptions::io_timeout, "", "", "5s", ValueKind::duration},
+    {"ttl", nullptr, "", "", "30s", ValueKind::duration},
+};
+
+constexpr std::size_t k_max_config_size = std::size_t{64} * 1024;
+
+const SettingSpec* find_spec(std::string_view name) {
+  for (const SettingSpec& spec : k_settings) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+std::string known_keys() {
+  std::string keys;
+  for (const SettingSpec& spec : k_settings) {
+    if (!keys.empty()) keys += ", ";
+    keys += spec.name;
+  }
+  return keys;
+}
+
+// A prefix becomes part of every key and of messages: no braces (they would move the hash
+// slot), no control characters. Returns what is wrong, or "".
+std::string prefix_problem(std::string_view prefix) {
+  for (char c : prefix) {
+    if (c == '{' || c == '}' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return fmt::format("invalid prefix '{}': braces and control characters are not allowed", printable(prefix));
+    }
+  }
+  return {};
+}
+
+// A config file as read: its entries and what its mode allows others to do.
+struct LoadedFile {
+  ConfigFile config;
+  bool readable_by_others = false;
+};
+
+// Reads the config file at `path`. Without `must_exist`, a missing file is no file. The file
+// is opened without blocking and must be a regular file (a FIFO or a device would hang or
+// stream forever), small, and writable by nobody but its owner, who is the user or root.
+std::optional<LoadedFile> load_config_file(const std::string& path, bool must_exist) {
+  const std::string shown = printable(path);
+  if (path == "/dev/null") return LoadedFile{parse_config_file("", path), false}; // "no file", on purpose
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd) {
+    const int err = errno;
+    if (!must_exist && (err == ENOENT || err == ENOTDIR)) return std::nullopt;
+    throw ConfigError(fmt::format("cannot read config file {}: {}", shown, std::strerror(err)));
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) {
+    throw ConfigError(fmt::format("cannot read config file {}: {}", shown, std::strerror(errno)));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw ConfigError(fmt::format("config file {} is not a regular file", shown));
+  }
+  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw ConfigError(fmt::format("config file {} is writable by group or others, who could point rlock at "
+                                  "their own Redis: run chmod go-w {}",
+                                  shown, shell_quote(shown)));
+  }
+  if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+    throw ConfigError(fmt::format("config file {} belongs to uid {}, who could change where rlock connects: "
+                                  "chown it to yourself or root",
+                                  shown, info.st_uid));
+  }
+  if (static_cast<std::size_t>(info.st_size) > k_max_config_size) {
+    throw ConfigError(fmt::format("config file {} is larger than 64 KiB; is it the right file?", shown));
+  }
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ConfigError(fmt::format("cannot read config file {}: {}", shown, std::strerror(errno)));
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > k_max_config_size) {
+      throw ConfigError(fmt::format("config file {} is larger than 64 KiB; is it the right file?", shown));
+    }
+  }
+  return LoadedFile{parse_config_file(text, path), (info.st_mode & (S_IRGRP | S_IROTH)) != 0};
+}
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Checks every entry of every section, used or not, so that a mistake shows the first time the
+// file is read rather than the day its profile is; makes relative paths relative to the file.
+void check_entries(LoadedFile& loaded) {
+  ConfigFile& file = loaded.config;
+  for (ConfigSection& section : file.sections) {
+    for (ConfigEntry& entry : section.entries) {
+      const std::string where = fmt::format("{}:{}", printable(file.path), entry.line);
+      if (entry.key == "password") {
+        throw ConfigError(fmt::format("{}: a password is not allowed in a config file; put it alone in a file "
+                                      "only you can read (chmod 600) and set password-file = PATH",
+                                      where));
+      }
+      const SettingSpec* spec = find_spec(entry.key);
+      if (spec == nullptr) {
+        throw ConfigError(fmt::format("{}: unknown key '{}'; the keys are: {}", where, entry.key, known_keys()));
+      }
+      switch (spec->kind) {
+      case ValueKind::url: {
+        redis::Endpoint endpoint;
+        try {
+          endpoint = redis::parse_url(entry.value);
+        } catch (const Error& error) {
+          throw ConfigError(fmt::format("{}: {}", where, error.what()));
+        }
+        if (endpoint.password && loaded.readable_by_others) {
+          throw ConfigError(fmt::format("{}: the URL holds a password and {} is readable by others: run chmod "
+                                        "600 {}, or move the password to a file named by password-file",
+                                        where, printable(file.path), shell_quote(printable(file.path))));
+        }
+        break;
+      }
+      case ValueKind::duration: {
+        std::chrono::milliseconds value{};
+        try {
+          value = parse_duration(entry.value, entry.key);
+        } catch (const Error& error) {
+          throw ConfigError(fmt::format("{}: {}", where, error.what()));
+        }
+        const auto least = std::chrono::milliseconds(entry.key == "ttl" ? 10 : 1);
+        if (value < least) {
+          throw ConfigError(fmt::format("{}: {} must be at least {}", where, entry.key, format_duration(least)));
+        }
+        break;
+      }
+      case ValueKind::prefix:
+        if (std::string problem = prefix_problem(entry.value); !problem.empty()) {
+          throw ConfigError(fmt::format("{}: {}", where, problem));
+        }
+        break;
+      case ValueKind::path:
+        if (!entry.value.starts_with('/')) entry.value = directory_of(file.path) + "/" + entry.value;
+        break;
+      case ValueKind::text: break;
+      }
+    }
+  }
+}
+
+// Finds the config file: --config, RLOCK_CONFIG, then the first that exists of
+// $XDG_CONFIG_HOME/rlock/config (or ~/.config/rlock/config) and the system file.
+std::optional<LoadedFile> find_config_file(const GlobalOptions& options, const ConfigSources& sources,
+                                           Settings& settings) {
+  auto env = [&](const char* name) {
+    const char* value = sources.getenv(name);
+    return value == nullptr ? std::string() : std::string(value);
+  };
+  if (options.config_file) {
+    if (options.config_file->empty()) {
+      throw UsageError("--config needs a file name (--config /dev/null reads none)");
+    }
+    settings.file = *options.config_file;
+    settings.file_source = Source{Origin::flag, "--config"};
+    return load_config_file(settings.file, true);
+  }
+  if (std::string path = env("RLOCK_CONFIG"); !path.empty()) {
+    settings.file = path;
+    settings.file_source = Source{Origin::env, "RLOCK_CONFIG"};
+    return load_config_file(settings.file, true);
+  }
+  std::vector<std::pair<std::string, std::string>> candidates; // path, what named it
+  if (std::string xdg = env("XDG_CONFIG_HOME"); xdg.starts_with('/')) {
+    candidates.emplace_back(xdg + "/rlock/config", "XDG_CONFIG_HOME");
+  } else if (std::string home = env("HOME"); !home.empty()) {
+    candidates.emplace_back(home + "/.config/rlock/config", "HOME");
+  }
+  if (!sources.system_file.empty()) candidates.emplace_back(sources.system_file, "");
+  for (auto& [path, named_by] : candidates) {
+    settings.files_tried.push_back(path);
+    std::optional<LoadedFile> loaded = load_config_file(path, false);
+    if (loaded) {
+      settings.file = path;
+      settings.file_source = named_by.empty() ? Source{} : Source{Origin::env, named_by};
+      return loaded;
+    }
+  }
+  return std::nullopt;
+}
+
 // The variable's value, or "" when it is unset. Set but empty is an error, never "unset": an
 // empty RLOCK_URL would otherwise mean localhost, so that each host locks its own Redis.
-std::string env_or_empty(const char* name) {
-  const char* value = std::getenv(name);
+std::string env_or_empty(const ConfigSources& sources, std::string_view name) {
+  if (name.empty()) return {};
+  const char* value = sources.getenv(std::string(name).c_str());
   if (value == nullptr) return {};
   if (*value == '\0') throw ConfigError(fmt::format("{} is set but empty: give it a value or unset it", name));
   return value;
@@ -26,15 +232,102 @@ std::string env_or_empty(const char* name) {
 
 // A password variable: empty counts as unset, as for redis-cli (a CI secret that is not
 // defined expands to ""). Unlike an empty URL or prefix, it cannot point rlock elsewhere.
-std::string password_env(const char* name) {
-  const char* value = std::getenv(name);
+std::string password_env(const ConfigSources& sources, const char* name) {
+  const char* value = sources.getenv(name);
   return value == nullptr ? std::string() : std::string(value);
 }
 
-constexpr const char* k_default_url = "redis://127.0.0.1:6379";
-constexpr const char* k_default_prefix = "rlock:";
-
 } // namespace
+
+std::string Source::describe() const {
+  switch (origin) {
+  case Origin::built_in: return detail.empty() ? "default" : detail;
+  case Origin::foreign_env:
+  case Origin::env: return "env " + detail;
+  case Origin::file: return detail;
+  case Origin::profile: return "profile " + detail;
+  case Origin::url: return detail;
+  case Origin::flag: return "flag " + detail;
+  }
+  return detail;
+}
+
+const Setting& Settings::get(std::string_view name) const {
+  for (const Setting& setting : settings) {
+    if (setting.spec->name == name) return setting;
+  }
+  throw Error(ExitCode::internal, fmt::format("no setting called '{}'", name));
+}
+
+void Settings::offer(std::string_view name, std::string value, Source source) {
+  for (Setting& setting : settings) {
+    if (setting.spec->name != name) continue;
+    if (!value.empty() && (setting.value.empty() || source.origin >= setting.source.origin)) {
+      setting.value = std::move(value);
+      setting.source = std::move(source);
+    }
+    return;
+  }
+  throw Error(ExitCode::internal, fmt::format("no setting called '{}'", name));
+}
+
+Settings resolve_settings(const GlobalOptions& options, const ConfigSources& sources) {
+  Settings settings;
+  std::optional<LoadedFile> loaded = find_config_file(options, sources, settings);
+  if (loaded) check_entries(*loaded);
+
+  if (options.profile) {
+    if (options.profile->empty()) throw UsageError("--profile needs a profile name");
+    settings.profile = *options.profile;
+    settings.profile_source = Source{Origin::flag, "--profile"};
+  } else if (std::string profile = env_or_empty(sources, "RLOCK_PROFILE"); !profile.empty()) {
+    settings.profile = profile;
+    settings.profile_source = Source{Origin::env, "RLOCK_PROFILE"};
+  }
+  const ConfigSection* profile = nullptr;
+  if (!settings.profile.empty()) {
+    const std::string name = printable(settings.profile);
+    if (!loaded) {
+      std::string tried;
+      for (const std::string& path : settings.files_tried) tried += (tried.empty() ? "" : ", ") + printable(path);
+      throw ConfigError(fmt::format("profile '{}' ({}) needs a config file, and there is none ({}); write one or "
+                                    "name it with --config",
+                                    name, settings.profile_source.describe(), tried));
+    }
+    profile = loaded->config.profile(settings.profile);
+    if (profile == nullptr) {
+      const std::string names = loaded->config.profile_names();
+      throw ConfigError(fmt::format(
+          "profile '{}' ({}) is not in {}; {}", name, settings.profile_source.describe(), printable(settings.file),
+          names.empty() ? "it has no [profile NAME] sections" : "its profiles are: " + names));
+    }
+  }
+
+  for (const SettingSpec& spec : k_settings) {
+    Setting setting{&spec, std::string(spec.built_in), Source{}};
+    const auto take = [&setting](std::string value, Source source) {
+      if (value.empty()) return;
+      setting.value = std::move(value);
+      setting.source = std::move(source);
+    };
+    take(env_or_empty(sources, spec.foreign_env), Source{Origin::foreign_env, std::string(spec.foreign_env)});
+    if (loaded) {
+      if (const ConfigEntry* entry = loaded->config.defaults().find(spec.name); entry != nullptr) {
+        take(entry->value, Source{Origin::file, fmt::format("{}:{}", printable(settings.file), entry->line)});
+      }
+    }
+    if (profile != nullptr) {
+      if (const ConfigEntry* entry = profile->find(spec.name); entry != nullptr) {
+        take(entry->value, Source{Origin::profile, fmt::format("{} {}:{}", printable(settings.profile),
+                                                               printable(settings.file), entry->line)});
+      }
+    }
+    take(env_or_empty(sources, spec.env), Source{Origin::env, std::string(spec.env)});
+    if (spec.flag != nullptr) take(options.*spec.flag, Source{Origin::flag, fmt::format("--{}", spec.name)});
+    settings.settings.push_back(std::move(setting));
+  }
+  return settings;
+}
 
 std::string read_secret_file(const std::string& path, const char* what) {
   std::string content = read_regular_file(path, what);
@@ -44,51 +337,71 @@ std::string read_secret_file(const std::string& path, const char* what) {
   return content;
 }
 
-Config resolve_config(const GlobalOptions& options) {
-  Config config;
-  std::string url = options.url;
-  if (url.empty()) url = env_or_empty("RLOCK_URL");
-  if (url.empty()) url = env_or_empty("REDIS_URL");
-  if (url.empty()) url = k_default_url;
-  config.connect.endpoint = redis::parse_url(url);
+namespace {
 
+// A duration from the command line or the environment (a usage error when bad) or from the
+// file (checked already).
+std::chrono::milliseconds duration_of(const Setting& setting) {
+  const std::string what =
+      setting.source.origin == Origin::flag ? fmt::format("--{}", setting.spec->name) : setting.source.describe();
+  std::chrono::milliseconds value = parse_duration(setting.value, what);
+  if (value.count() <= 0) throw UsageError(fmt::format("{} must be greater than zero", what));
+  return value;
+}
+
+} // namespace
+
+Config resolve_config(const GlobalOptions& options, const ConfigSources& sources) {
+  Config config;
+  config.settings = resolve_settings(options, sources);
+  const Settings& settings = config.settings;
+  if (!settings.file.empty()) {
+    log::verbose("config file {}{}", printable(settings.file),
+                 settings.profile.empty() ? std::string() : fmt::format(", profile {}", printable(settings.profile)));
+  }
+
+  const Setting& url = settings.get("url");
+  config.connect.endpoint = redis::parse_url(url.value);
+
+  // The password: the first found of --password, --password-file, the URL's own, RLOCK_PASSWORD,
+  // RLOCK_PASSWORD_FILE or else the config file's password-file, REDISCLI_AUTH.
+  const Setting& password_file = settings.get("password-file");
+  auto& password = config.connect.endpoint.password;
+  const std::string rlock_password = password_env(sources, "RLOCK_PASSWORD");
+  const auto read_password_file = [&] {
+    password = read_secret_file(password_file.value, password_file.source.origin == Origin::env
+                                                         ? "password file (RLOCK_PASSWORD_FILE)"
+                                                         : "password file");
+    config.password_file = password_file.value;
+    config.password_from =
+        fmt::format("password-file {} ({})", printable(password_file.value), password_file.source.describe());
+  };
+  const bool file_given_as_flag = password_file.source.origin == Origin::flag;
   if (!options.password.empty()) {
     log::warn("using a password on the command line is not safe: other users can see it in ps; "
               "use RLOCK_PASSWORD or --password-file");
-    config.connect.endpoint.password = options.password;
-  } else if (!options.password_file.empty()) {
-    config.connect.endpoint.password = read_secret_file(options.password_file, "password file");
-    config.password_file = options.password_file;
-  } else if (!config.connect.endpoint.password) {
-    if (std::string value = password_env("RLOCK_PASSWORD"); !value.empty()) {
-      config.connect.endpoint.password = value;
-    } else if (std::string path = env_or_empty("RLOCK_PASSWORD_FILE"); !path.empty()) {
-      config.connect.endpoint.password = read_secret_file(path, "password file (RLOCK_PASSWORD_FILE)");
-      config.password_file = path;
-    } else if (std::string cli_auth = password_env("REDISCLI_AUTH"); !cli_auth.empty()) {
-      config.connect.endpoint.password = cli_auth;
-    }
+    password = options.password;
+    config.password_from = "flag --password";
+  } else if (!password_file.value.empty() && file_given_as_flag) {
+    read_password_file();
+  } else if (password) {
+    config.password_from = fmt::format("the URL ({})", url.source.describe());
+  } else if (!rlock_password.empty()) {
+    password = rlock_password;
+    config.password_from = "env RLOCK_PASSWORD";
+  } else if (!password_file.value.empty()) {
+    read_password_file();
+  } else if (std::string rediscli = password_env(sources, "REDISCLI_AUTH"); !rediscli.empty()) {
+    password = rediscli;
+    config.password_from = "env REDISCLI_AUTH";
   }
 
-  config.prefix = options.prefix;
-  if (config.prefix.empty()) config.prefix = env_or_empty("RLOCK_PREFIX");
-  if (config.prefix.empty()) config.prefix = k_default_prefix;
-  for (char c : config.prefix) {
-    if (c == '{' || c == '}' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      throw UsageError(
-          fmt::format("invalid prefix '{}': braces and control characters are not allowed", printable(config.prefix)));
-    }
-  }
+  config.prefix = settings.value("prefix");
+  if (std::string problem = prefix_problem(config.prefix); !problem.empty()) throw UsageError(problem);
 
-  if (!options.connect_timeout.empty()) {
-    config.connect.connect_timeout = parse_duration(options.connect_timeout, "--connect-timeout");
-  }
-  if (!options.io_timeout.empty()) {
-    config.connect.io_timeout = parse_duration(options.io_timeout, "--io-timeout");
-  }
-  if (config.connect.connect_timeout.count() <= 0 || config.connect.io_timeout.count() <= 0) {
-    throw UsageError("--connect-timeout and --io-timeout must be greater than zero");
-  }
+  config.connect.connect_timeout = duration_of(settings.get("connect-timeout"));
+  config.connect.io_timeout = duration_of(settings.get("io-timeout"));
+  config.ttl = duration_of(settings.get("ttl"));
   return config;
 }
 

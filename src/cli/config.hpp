@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: MIT
-// Config: the global options and environment, resolved into what the commands need.
+// Config: the global options, the environment and the configuration file, resolved into what
+// the commands need, each setting with the place it came from.
 #pragma once
 
 #include "redis/connection.hpp"
 
 #include <chrono>
+#include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace rlock::cli {
 
-// The global options as typed; empty means "not given".
+// The global options as typed; an empty string means "not given".
 struct GlobalOptions {
   std::string url;
   std::string password; // typed on the command line (draws a warning)
@@ -18,21 +23,95 @@ struct GlobalOptions {
   std::string prefix;
   std::string connect_timeout;
   std::string io_timeout;
+  std::optional<std::string> config_file; // --config, as given (empty is an error)
+  std::optional<std::string> profile;     // --profile, as given (empty is an error)
   bool verbose = false;
   bool quiet = false;
 };
 
+// Where a setting came from, in increasing precedence: a later origin overrides an earlier one.
+enum class Origin {
+  built_in,    // rlock's default
+  foreign_env, // another program's variable: REDIS_URL, REDISCLI_AUTH
+  file,        // the config file's unnamed section
+  profile,     // the config file's chosen [profile NAME]
+  env,         // an RLOCK_* variable
+  url,         // the URL's own query (TLS settings only)
+  flag,        // the command line
+};
+
+struct Source {
+  Origin origin = Origin::built_in;
+  std::string detail; // "--url", "RLOCK_URL", "FILE:LINE", "prod FILE:LINE" …
+  // For people: "flag --url", "env RLOCK_URL", "FILE:3", "profile prod FILE:7", "default".
+  std::string describe() const;
+};
+
+// How a setting's text is checked, and what a relative path in the file is relative to.
+enum class ValueKind { text, url, path, duration, prefix };
+
+// One setting that a flag, a variable and the configuration file can give. Its name is the long
+// option's, the file's key and what `rlock config show` prints. Adding a setting is one line
+// in k_settings (config.cpp), plus its field in GlobalOptions when it has a global flag.
+struct SettingSpec {
+  std::string_view name;
+  std::string GlobalOptions::*flag; // nullptr: no global flag (a command option may override it)
+  std::string_view env;             // RLOCK_* variable, or ""
+  std::string_view foreign_env;     // another program's variable, or ""
+  std::string_view built_in;        // default, or "" (unset)
+  ValueKind kind;
+};
+
+struct Setting {
+  const SettingSpec* spec = nullptr;
+  std::string value; // empty: unset
+  Source source;
+};
+
+// What resolution reads besides the options: the environment and the system-wide file. Tests
+// replace both; rlock uses the process environment and /etc/rlock/config.
+struct ConfigSources {
+  std::function<const char*(const char*)> getenv = [](const char* name) { return std::getenv(name); };
+  std::string system_file = "/etc/rlock/config";
+};
+
+// Every setting, resolved: which file and profile were read, and each value with its source.
+struct Settings {
+  std::string file;                     // the config file read, or "" for none
+  Source file_source;                   // what chose it: --config, RLOCK_CONFIG, XDG_CONFIG_HOME …
+  std::vector<std::string> files_tried; // the default paths looked at, in order
+  std::string profile;                  // the profile chosen, or ""
+  Source profile_source;                // --profile or RLOCK_PROFILE
+  std::vector<Setting> settings;        // one per k_settings entry, in its order
+
+  // The setting called `name`; a name not in k_settings is a programming error (throws).
+  const Setting& get(std::string_view name) const;
+  const std::string& value(std::string_view name) const { return get(name).value; }
+  // Sets `name` to `value` from `source` unless what it holds already comes from a higher
+  // origin (e.g. a TLS setting in the URL's query: over the environment, under a flag).
+  void offer(std::string_view name, std::string value, Source source);
+};
+
+// Finds and reads the config file, picks the profile and resolves every setting of k_settings:
+// flag > RLOCK_* env > profile > file defaults > other programs' variables > built-in.
+// Throws ConfigError (78) for a bad or unsafe file, a missing --config file or profile, a bad
+// value in the file (with FILE:LINE); UsageError (64) for an empty --config or --profile.
+Settings resolve_settings(const GlobalOptions& options, const ConfigSources& sources = {});
+
 struct Config {
   redis::ConnectOptions connect;
   std::string prefix;
+  std::chrono::milliseconds ttl{30'000}; // the default --ttl of exec, acquire and renew
+  Settings settings;
+  std::string password_from; // where the password came from, for people; "" when there is none
   std::string password_file; // the file the password came from, if it came from one
 };
 
-// Resolves URL (--url, RLOCK_URL, REDIS_URL, default), password (--password, --password-file,
-// the URL's, RLOCK_PASSWORD, RLOCK_PASSWORD_FILE, REDISCLI_AUTH — first found wins), prefix
-// and timeouts.
-// Throws ConfigError for a bad URL or unreadable file, UsageError for bad durations.
-Config resolve_config(const GlobalOptions& options);
+// resolve_settings, then URL, password (--password, --password-file, the URL's, RLOCK_PASSWORD,
+// RLOCK_PASSWORD_FILE or the config file's password-file, REDISCLI_AUTH — first found wins), prefix and timeouts
+// checked. Throws ConfigError for a bad URL or unreadable file, UsageError for bad durations on the command line or in
+// the environment.
+Config resolve_config(const GlobalOptions& options, const ConfigSources& sources = {});
 
 // Reads a secret file: its first line, without the newline. Throws ConfigError.
 std::string read_secret_file(const std::string& path, const char* what);

@@ -165,7 +165,7 @@ std::string adopted_token(const ExecOptions& options) {
 // for --ttl, or, without --ttl, for the lease's own length as recorded when it was taken. A
 // token that holds nothing is the lock-lost error: the job must not start.
 lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std::string& token) {
-  lock::Millis ttl = options.take.ttl_ms();
+  lock::Millis ttl = options.take.ttl_ms(session.config.ttl);
   if (!options.ttl_given) {
     lock::HolderInfo holder = session.store.inspect(options.name);
     if (holder.has_metadata && holder.ttl_ms >= 10) ttl = lock::Millis(holder.ttl_ms);
@@ -209,7 +209,7 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
 int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
   lock::validate_name(options.name);
   std::vector<std::string> argv = job_argv(options, command);
-  (void)options.take.ttl_ms();      // validate before connecting
+  (void)options.take.ttl_ms({});    // validate before connecting
   (void)options.take.wait_policy(); // likewise
   const StopPolicy stop_policy = parse_stop_policy(options);
   if (options.release_after && !options.adopting()) {

@@ -180,6 +180,20 @@ for variable in $(grep -rhoE '"(RLOCK|REDIS|REDISCLI)_[A-Z_]*"' "$source_dir/src
     problem "the man page's ENVIRONMENT does not describe ${variable}${variable:+$([[ $variable == *_ ]] && echo '<NAME>')}"
 done
 
+# The configuration file's keys: each setting `rlock config show` prints (but the password,
+# which is never a key) is a long option of rlock and is named in the man page's CONFIGURATION
+# section; and the file refuses a key that is not one of them.
+config_section=$(awk '/^==+ / { in_section = ($0 ~ /^==+ CONFIGURATION *$/); next } in_section' <<<"$man_text")
+[ -n "$config_section" ] || problem "the man page has no CONFIGURATION section"
+config_keys=$(rlock --config /dev/null config show | awk 'blank && NF { print $1 } /^$/ { blank = 1 }' |
+  grep -v -x password || true)
+[ -n "$config_keys" ] || problem "cannot find the settings in 'rlock config show'"
+echo "-- config file keys: $(tr '\n' ' ' <<<"$config_keys")"
+for key in $config_keys; do
+  grep -q -x -- "--$key" <<<"$known_long" || problem "config key '$key' is not an option of rlock"
+  word_in "$config_section" "$key" || problem "config key '$key' is not in the man page's CONFIGURATION section"
+done
+
 # --- 2. exit status --------------------------------------------------------------------------
 
 # The EXIT STATUS section as "CODE<TAB>MEANING" lines. The section may be a definition list
@@ -303,6 +317,12 @@ expect 77 "Redis refused the credentials (unknown user)" \
   rlock --url "redis://mallory:secret@127.0.0.1:$redis_port" status x
 expect 78 "configuration: bad URL" rlock --url 'foo://127.0.0.1' status x
 expect 78 "configuration: unreadable password file" rlock --password-file "$work/no-such-file" status x
+printf '[profile shared]\nurl = redis://u:pw@127.0.0.1:%s\n' "$redis_port" >"$work/shared-config"
+chmod 0644 "$work/shared-config"
+expect 78 "configuration: a URL with a password in a config file others can read" \
+  rlock --config "$work/shared-config" status x
+chmod 0600 "$work/shared-config"
+expect 78 "configuration: a profile the config file lacks" rlock --config "$work/shared-config" --profile nope status x
 expect 124 "--max-hold ran out" rlock exec x --max-hold 200ms --grace 1s -- sleep 30
 printf 'not a program\n' >"$work/not-executable"
 chmod 0644 "$work/not-executable"

@@ -18,7 +18,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rlock-example.XXXXXX")
 mkdir -p "$work/bin"
 ln -s "$RLOCK_BIN" "$work/bin/rlock"
 export PATH="$work/bin:$PATH"
-unset RLOCK_URL REDIS_URL RLOCK_PASSWORD REDISCLI_AUTH RLOCK_PREFIX RLOCK_TOKEN
+unset RLOCK_URL REDIS_URL RLOCK_PASSWORD REDISCLI_AUTH RLOCK_PREFIX RLOCK_TOKEN RLOCK_CONFIG RLOCK_PROFILE
+# No configuration file of the developer's: the user's file is looked for in an empty directory.
+export XDG_CONFIG_HOME="$work/xdg"
 
 # Functions a test registers to run at exit, before the temp dir goes.
 cleanup_steps=()

@@ -11,20 +11,21 @@ using rlock::cli::describe_holder;
 using rlock::cli::TakeOptions;
 using rlock::lock::HolderInfo;
 
-TEST_CASE("TakeOptions::ttl_ms: default 30s, at least 10ms") {
+TEST_CASE("TakeOptions::ttl_ms: the configured ttl unless given, at least 10ms") {
   TakeOptions options;
-  CHECK(options.ttl_ms() == 30s);
+  CHECK(options.ttl_ms(30s) == 30s);
+  CHECK(options.ttl_ms(2min) == 2min);
   options.ttl = "10ms";
-  CHECK(options.ttl_ms() == 10ms);
+  CHECK(options.ttl_ms(30s) == 10ms);
   options.ttl = "2m";
-  CHECK(options.ttl_ms() == 2min);
+  CHECK(options.ttl_ms(30s) == 2min);
   for (const char* bad : {"9ms", "0", "0.001", "abc", ""}) {
     CAPTURE(bad);
     options.ttl = bad;
-    CHECK_THROWS_AS(options.ttl_ms(), rlock::UsageError);
+    CHECK_THROWS_AS(options.ttl_ms(30s), rlock::UsageError);
   }
   options.ttl = "5ms";
-  CHECK_THROWS_WITH(options.ttl_ms(), doctest::Contains("--ttl"));
+  CHECK_THROWS_WITH(options.ttl_ms(30s), doctest::Contains("--ttl"));
 }
 
 TEST_CASE("TakeOptions::wait_policy: forever, -n, -w 0 and -w DURATION") {
