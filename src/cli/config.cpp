@@ -24,7 +24,7 @@ namespace {
 
 // Every setting a flag, a variable or the config file can give; adding one is one line here.
 // The TLS settings join with their flags: precedence flag > URL query > env > profile > file.
-const SettingSpec k_settings[] = {
+constexpr SettingSpec k_settings[] = {
     // name            flag                              env             foreign_env  built-in
     {"url", &GlobalOptions::url, "RLOCK_URL", "REDIS_URL", "redis://127.0.0.1:6379", ValueKind::url},
     {"password-file", &GlobalOptions::password_file, "RLOCK_PASSWORD_FILE", "", "", ValueKind::path},
@@ -382,7 +382,7 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
               "use RLOCK_PASSWORD or --password-file");
     password = options.password;
     config.password_from = "flag --password";
-  } else if (!password_file.value.empty() && file_given_as_flag) {
+  } else if (!password_file.value.empty() && file_given_as_flag) { // NOLINT(bugprone-branch-clone): ranks apart
     read_password_file();
   } else if (password) {
     config.password_from = fmt::format("the URL ({})", url.source.describe());

@@ -12,6 +12,6 @@ namespace rlock {
 // and must then be a regular file: a FIFO, directory, socket or device is refused. Throws
 // UsageError for an empty path, ConfigError (exit 78, naming the file) when it cannot be read,
 // is not a regular file, or is larger than `limit` bytes.
-std::string read_regular_file(const std::string& path, const char* what, std::size_t limit = 64 * 1024);
+std::string read_regular_file(const std::string& path, const char* what, std::size_t limit = std::size_t{64} * 1024);
 
 } // namespace rlock
