@@ -84,7 +84,7 @@ std::string passwd_file_user(uid_t uid) {
 
 } // namespace
 
-lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
+lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
   lock::HolderMeta meta;
   meta.host = host_name();
   meta.pid = pid;

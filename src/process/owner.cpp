@@ -27,7 +27,7 @@ std::string proc_path(pid_t pid, std::string_view entry) {
 }
 
 // The most of a /proc file read: a command line may be as long as ARG_MAX (megabytes).
-constexpr std::size_t k_max_proc_file = 256 * 1024;
+constexpr std::size_t k_max_proc_file = std::size_t{256} * 1024;
 
 // The file's content, cut at k_max_proc_file.
 std::optional<std::string> read_proc_file(pid_t pid, std::string_view entry) {
