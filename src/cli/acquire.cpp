@@ -16,13 +16,15 @@
 #include "process/signals.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/log.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <fstream>
 #include <limits>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -44,42 +46,36 @@ struct AcquireOptions {
   bool json = false;
   std::string token_file;
   std::int64_t owner_pid = 0;
+  bool owner_pid_given = false; // --owner-pid 0 is a bad pid, not "not given"
 };
 
-std::string command_line_of(pid_t pid) {
-  std::ifstream file(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
-  std::string raw((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  std::vector<std::string> argv;
-  std::string current;
-  for (char c : raw) {
-    if (c == '\0') {
-      argv.push_back(std::move(current));
-      current.clear();
-    } else {
-      current += c;
-    }
-  }
-  if (!current.empty()) argv.push_back(std::move(current));
-  return shell_join(argv);
+std::string command_line_of(pid_t pid) { return shell_join(process::command_line_of(pid)); }
+
+// Whether a stop signal is for this keeper: any signal from a user (kill(1)), and a releaser's
+// SIGTERM only when its tag names this keeper's lock (see keeper_stop_tag).
+bool stop_meant_for(const signalfd_siginfo& info, const lock::Lease& lease, const std::string& name) {
+  if (info.ssi_code != SI_QUEUE) return true;
+  return info.ssi_ptr == keeper_stop_tag("token", lease.token()) || info.ssi_ptr == keeper_stop_tag("name", name);
 }
 
 // The keeper's life: renew while the owner lives; release when it exits or on SIGTERM/INT/HUP.
-int run_keeper(lock::Lease& lease, pid_t owner, process::SignalFd& signals) {
-  Fd owner_fd = process::open_pidfd(owner);
+int run_keeper(lock::Lease& lease, const std::string& name, const process::ProcessHandle& owner,
+               process::SignalFd& signals) {
+  const int owner_fd = owner.exit_fd();
   for (;;) {
     auto now = std::chrono::steady_clock::now();
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(lease.next_due() - now);
     int timeout = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60'000));
     // Without a pidfd (old kernels) check the owner at least every 200ms.
-    if (!owner_fd) timeout = std::min(timeout, 200);
-    pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {owner_fd.get(), POLLIN, 0}};
-    int n = ::poll(fds, owner_fd ? 2 : 1, timeout);
+    if (owner_fd < 0) timeout = std::min(timeout, 200);
+    pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {owner_fd, POLLIN, 0}};
+    int n = ::poll(fds, owner_fd >= 0 ? 2 : 1, timeout);
     if (n < 0 && errno != EINTR) throw SystemError("poll", errno);
-    bool owner_gone = owner_fd ? (n > 0 && (fds[1].revents & POLLIN) != 0) : !process::process_alive(owner);
+    bool owner_gone = owner_fd >= 0 ? (n > 0 && (fds[1].revents & POLLIN) != 0) : !owner.alive();
     bool stop = false;
     while (auto info = signals.read()) {
       int signo = static_cast<int>(info->ssi_signo);
-      if (signo != SIGCHLD) stop = true;
+      if (signo != SIGCHLD && stop_meant_for(*info, lease, name)) stop = true;
     }
     if (owner_gone || stop) {
       try {
@@ -94,9 +90,15 @@ int run_keeper(lock::Lease& lease, pid_t owner, process::SignalFd& signals) {
   }
 }
 
-// Turns this process into the keeper: its own session, no terminal, stdio on /dev/null.
+// Turns this process into the keeper: its own session, no terminal, stdio on /dev/null, and
+// none of the caller's other descriptors (a pipe held open would block whoever waits for EOF).
 void become_keeper() {
   ::setsid();
+  close_inherited_fds();
+  // Nor its working directory: a keeper there would keep a file system from being unmounted.
+  if (::chdir("/") != 0) {
+    // Not worth failing for: the keeper works from anywhere.
+  }
   ::prctl(PR_SET_NAME, "rlock-keeper", 0, 0, 0);
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd >= 0) {
@@ -131,24 +133,33 @@ std::string json_line(const std::string& name, const lock::Lease& lease, pid_t k
 int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   lock::validate_name(options.name);
   if (options.export_form && options.json) throw UsageError("--export and --json contradict each other; give one");
-  if (options.lease_only && options.owner_pid != 0) {
+  if (options.lease_only && options.owner_pid_given) {
     throw UsageError("--owner-pid goes with the keeper; --lease has none");
   }
-  pid_t owner = 0;
+  // The owner is pinned now (ProcessHandle), before any wait: its pid may name another process
+  // by the time the lock is ours.
+  std::optional<process::ProcessHandle> owner;
+  pid_t owner_pid = 0;
   if (!options.lease_only) {
-    if (options.owner_pid < 0 || options.owner_pid > std::numeric_limits<pid_t>::max()) {
+    if (options.owner_pid_given && (options.owner_pid <= 0 || options.owner_pid > std::numeric_limits<pid_t>::max())) {
       throw UsageError(fmt::format("--owner-pid {} is not a process id", options.owner_pid));
     }
-    if (options.owner_pid == 0 && !process::proc_shows_own_pid_namespace()) {
+    if (!options.owner_pid_given && !process::proc_shows_own_pid_namespace()) {
       throw Error(ExitCode::os_error, "cannot find the calling script: /proc belongs to another pid namespace than "
                                       "rlock's (give the container a /proc of its own, as unshare --mount-proc "
                                       "does, or use --lease)");
     }
-    owner = options.owner_pid != 0 ? static_cast<pid_t>(options.owner_pid) : process::find_script_owner(::getppid());
-    if (!process::process_alive(owner)) {
-      throw UsageError(fmt::format("--owner-pid {}: no such process", owner));
+    owner_pid =
+        options.owner_pid_given ? static_cast<pid_t>(options.owner_pid) : process::find_script_owner(::getppid());
+    owner = process::ProcessHandle::open(owner_pid);
+    if (!owner) throw UsageError(fmt::format("--owner-pid {}: no such process", owner_pid));
+    // An owner found by walking up from our parent started before us, or its pid was reused.
+    auto own_start = process::start_time_of(::getpid());
+    if (!options.owner_pid_given && own_start && owner->start_time() > *own_start) {
+      throw UsageError(fmt::format("the calling process (pid {}) has exited; use --owner-pid PID", owner_pid));
     }
-    log::verbose("the lock will be held while pid {} lives ({})", owner, command_line_of(owner));
+    log::verbose("the lock will be held while pid {} lives ({})", owner_pid,
+                 redact_command_line(command_line_of(owner_pid)));
   }
   process::SignalBlock block;
   process::SignalFd signals(block.signals());
@@ -158,16 +169,19 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
   TakeOptions take = options.take;
   if (const lock::Millis ttl = take.ttl_ms(session.config.ttl);
-      !options.lease_only && process::owner_exit_ends_namespace(owner) && ttl > k_contained_ttl) {
+      !options.lease_only && process::owner_exit_ends_namespace(owner_pid) && ttl > k_contained_ttl) {
     take.ttl = fmt::format("{}ms", k_contained_ttl.count());
     log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
                  "lease instead of --ttl {}",
-                 owner, format_duration(k_contained_ttl), format_duration(ttl));
+                 owner_pid, format_duration(k_contained_ttl), format_duration(ttl));
   }
-  std::int64_t meta_pid = options.lease_only ? ::getppid() : owner;
+  std::int64_t meta_pid = options.lease_only ? ::getppid() : owner_pid;
+  // Nobody is left to hold the lock for once the owner is gone: stop waiting then.
+  std::function<bool()> still_wanted;
+  if (owner) still_wanted = [&owner] { return owner->alive(); };
   Taken taken = take_lock(session, options.name, take,
                           holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
-                          /*supervised=*/!options.lease_only);
+                          /*supervised=*/!options.lease_only, /*start_on_handoff=*/false, still_wanted);
   if (!taken.lease) return taken.exit_code;
   lock::Lease& lease = *taken.lease;
 
@@ -181,7 +195,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
       become_keeper();
       // The parent still talks on the inherited socket; the keeper opens its own.
       session.connection.disconnect();
-      return run_keeper(lease, owner, signals);
+      return run_keeper(lease, options.name, *owner, signals);
     }
     // Record the keeper so that `release` can stop it at once. Best effort: the keeper holds
     // the lock now, so the token must reach the caller whatever happens here; an unrecorded
@@ -191,17 +205,28 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     } catch (const Error& error) {
       log::warn("could not record the keeper (pid {}): {}", keeper, error.what());
     }
-    log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner);
+    log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner_pid);
   }
   std::string line = options.export_form ? export_lines(options.name, lease)
                      : options.json      ? json_line(options.name, lease, keeper)
                                          : lease.token() + "\n";
   if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    // Nobody got the token: give the lock back (the lease's destructor releases it as this
-    // error unwinds) rather than leave it held by no one's script, and end the keeper.
     int err = errno;
-    if (keeper > 0) ::kill(keeper, SIGTERM);
-    throw SystemError("writing the token to stdout", err);
+    // A token file delivered it already; a stdout closed on purpose (`>&-`) is then fine.
+    if (!options.token_file.empty() && err == EBADF) {
+      // nothing to say
+    } else if (!options.token_file.empty()) {
+      log::warn("could not print the token ({}); it is in {}", std::strerror(err), printable(options.token_file));
+    } else {
+      // Nobody got the token: give the lock back (the lease's destructor releases it as this
+      // error unwinds) rather than leave it held by no one's script, and end the keeper, our
+      // own child, not yet reaped: its pid cannot name another process.
+      if (keeper > 0) ::kill(keeper, SIGTERM);
+      throw Error(ExitCode::os_error,
+                  fmt::format("cannot print the token to stdout ({}), so the lock was released; keep stdout "
+                              "open, or give --token-file FILE",
+                              err == EBADF ? "it is closed" : std::strerror(err)));
+    }
   }
   lease.detach();
   return 0;
@@ -229,12 +254,14 @@ void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& ac
       ->add_option("--token-file", options->token_file,
                    "also write the token to FILE and the fence to FILE.fence (mode 0600)")
       ->type_name("FILE");
-  command
-      ->add_option("--owner-pid", options->owner_pid,
-                   "hold the lock while process PID lives (default: the calling script)")
-      ->type_name("PID");
-  command->callback(
-      [&action, &globals, options] { action = [&globals, options] { return run_acquire(globals, *options); }; });
+  CLI::Option* owner_pid = command
+                               ->add_option("--owner-pid", options->owner_pid,
+                                            "hold the lock while process PID lives (default: the calling script)")
+                               ->type_name("PID");
+  command->callback([&action, &globals, options, owner_pid] {
+    options->owner_pid_given = owner_pid->count() > 0;
+    action = [&globals, options] { return run_acquire(globals, *options); };
+  });
 }
 
 } // namespace rlock::cli

@@ -43,6 +43,20 @@ std::string_view chosen_subcommand(const std::vector<std::string>& args) {
   return {};
 }
 
+// An option given an empty value (`--url "$UNSET"`) is an error, never "use the default": the
+// default is another server, another prefix, another lock. Checks every option of `command`
+// that takes a value, positionals included.
+void reject_empty_values(const CLI::App& command) {
+  for (const CLI::Option* option : command.get_options()) {
+    if (option->get_type_size_min() <= 0 || option->count() == 0) continue;
+    const auto& values = option->results();
+    if (std::none_of(values.begin(), values.end(), [](const std::string& value) { return value.empty(); })) continue;
+    const std::string name = option->get_positional() ? option->get_name(true) : option->get_name();
+    throw UsageError(fmt::format("{} is empty (an unset variable?): give it a value{}", name,
+                                 option->get_positional() ? "" : " or leave it out"));
+  }
+}
+
 int run_parsed(int argc, char** argv) {
   // Everything after the first "--" is exec's command, kept away from the option parser.
   std::vector<std::string> args;
@@ -95,7 +109,7 @@ int run_parsed(int argc, char** argv) {
   app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors");
 
   Action action;
-  const std::string_view chosen = chosen_subcommand(args);
+  const std::string chosen(chosen_subcommand(args)); // a copy: args is reversed below
   const bool known = chosen == "exec" || chosen == "acquire" || chosen == "release" || chosen == "renew" ||
                      chosen == "status" || chosen == "config";
   if (!known || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);
@@ -115,9 +129,12 @@ int run_parsed(int argc, char** argv) {
     std::string message = error.what();
     throw UsageError(fmt::format("{} (see 'rlock --help')", message));
   }
+  reject_empty_values(app);
+  for (const CLI::App* command : app.get_subcommands()) reject_empty_values(*command);
   if (globals.verbose && globals.quiet) throw UsageError("-v and -q contradict each other");
   log::set_level(globals.quiet ? log::Level::quiet : globals.verbose ? log::Level::verbose : log::Level::normal);
-  if (saw_dashes && !app.got_subcommand("exec")) {
+  // Only the chosen subcommand is registered: ask by name, never app.got_subcommand("exec").
+  if (saw_dashes && chosen != "exec") {
     throw UsageError("only 'exec' takes a command after '--'");
   }
   if (!action) throw Error(ExitCode::internal, "no command was selected");
@@ -149,11 +166,13 @@ namespace {
 
 // With stdin, stdout or stderr closed, the first file rlock opens would take its number and
 // the job (or a token written to "stdout") would land in a socket or a signalfd: keep 0, 1
-// and 2 taken, by /dev/null if need be.
+// and 2 taken, by /dev/null if need be. It is opened the wrong way round (stdout read-only),
+// so that using the descriptor still fails as on a closed one: a token printed to a closed
+// stdout must fail, not vanish into /dev/null.
 void keep_standard_fds_open() noexcept {
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
-    int null_fd = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    int null_fd = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
     if (null_fd >= 0 && null_fd != fd) {
       ::dup2(null_fd, fd);
       ::close(null_fd);

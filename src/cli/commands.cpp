@@ -3,10 +3,12 @@
 #include "cli/commands.hpp"
 
 #include "lock/name.hpp"
+#include "process/owner.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/random.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 
 #include <cerrno>
@@ -14,7 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
-#include <fstream>
+#include <limits>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -82,7 +84,7 @@ std::string passwd_file_user(uid_t uid) {
 
 } // namespace
 
-lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
+lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
   lock::HolderMeta meta;
   meta.host = host_name();
   meta.pid = pid;
@@ -99,7 +101,8 @@ lock::HolderMeta holder_meta(std::int64_t pid, std::string command) {
   } else {
     meta.user = std::to_string(::geteuid());
   }
-  meta.command = std::move(command);
+  // Recorded for anyone who can run `status` to read: never with a secret in it.
+  meta.command = redact_command_line(command);
   return meta;
 }
 
@@ -114,7 +117,7 @@ std::string describe_holder(const lock::HolderInfo& holder) {
   std::string who =
       fmt::format("held by {}@{} pid {}", printable(holder.meta.user), printable(holder.meta.host), holder.meta.pid);
   if (!holder.meta.command.empty()) {
-    std::string command = printable(holder.meta.command);
+    std::string command = printable(redact_command_line(holder.meta.command));
     if (command.size() > 60) command = command.substr(0, 57) + "...";
     who += fmt::format(" ({})", command);
   }
@@ -166,8 +169,34 @@ class WaitingDisplay {
 
 } // namespace
 
+namespace {
+
+// Thrown out of the wait when it could never end: the holder is rlock in an ancestor process.
+struct WaitingForItself {
+  std::string reason;
+};
+
+// Why waiting for `holder` would never end, or "": it is held for a process this one runs
+// under — `rlock exec x` (or a keeper's owner) running, directly or not, `rlock exec x` again.
+std::string waits_for_itself(const lock::HolderInfo& holder) {
+  if (!holder.held || !holder.has_metadata || holder.meta.host != host_name()) return {};
+  if (holder.meta.pid <= 1 || holder.meta.pid > std::numeric_limits<pid_t>::max()) return {};
+  auto pid = static_cast<pid_t>(holder.meta.pid);
+  // A keeper holds for its owner while it lives; an exec holds while its job runs. A bare
+  // lease (acquire --lease) ends with its TTL, so waiting for it does end.
+  if (!process::is_ancestor(pid) || (holder.keeper_pid <= 0 && !process::runs_this_program(pid))) return {};
+  const char* token = std::getenv("RLOCK_TOKEN");
+  return fmt::format("it is held by pid {}, which this process runs under{}: waiting for it would never end "
+                     "(run the command directly, or use another lock name)",
+                     pid,
+                     token != nullptr && *token != '\0' ? " (RLOCK_TOKEN is set: rlock exec inside rlock exec?)" : "");
+}
+
+} // namespace
+
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
-                process::SignalFd& signals, bool supervised, bool start_on_handoff) {
+                process::SignalFd& signals, bool supervised, bool start_on_handoff,
+                const std::function<bool()>& still_wanted) {
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
@@ -180,16 +209,29 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   policy.interrupt_fd = signals.fd();
 
   bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
-  if (live) policy.max_sleep = lock::Millis(1000);
+  if (live || still_wanted) policy.max_sleep = lock::Millis(1000);
   WaitingDisplay display(name, live);
   lock::HolderInfo last_holder;
   Taken taken;
   try {
-    taken.lease = lock::acquire(session.store, std::move(request), policy,
-                                [&](const lock::HolderInfo& holder, lock::Millis waited) {
-                                  last_holder = holder;
-                                  if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
-                                });
+    taken.lease = lock::acquire(
+        session.store, std::move(request), policy, [&](const lock::HolderInfo& holder, lock::Millis waited) {
+          if (still_wanted && !still_wanted()) {
+            throw Error(ExitCode::busy, fmt::format("gave up waiting for '{}': the process it was for "
+                                                    "has exited",
+                                                    printable(name)));
+          }
+          if (std::string reason = waits_for_itself(holder); !reason.empty()) {
+            throw WaitingForItself{std::move(reason)};
+          }
+          last_holder = holder;
+          if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
+        });
+  } catch (const WaitingForItself& nested) {
+    display.clear();
+    log::write_line("rlock: error: ", fmt::format("cannot take '{}': {}", printable(name), nested.reason));
+    taken.exit_code = options.conflict_exit_code;
+    return taken;
   } catch (const Interrupted& interrupted) {
     display.clear();
     int signo = interrupted.signal_number() > 0 ? interrupted.signal_number() : SIGINT;
@@ -213,15 +255,35 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   return taken;
 }
 
-void stop_keeper(const lock::ReleaseResult& result) {
-  if (result.keeper_pid <= 0 || result.keeper_host != host_name()) return;
+std::uint64_t keeper_stop_tag(std::string_view kind, std::string_view value) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL; // FNV-1a
+  auto mix = [&hash](std::string_view bytes) {
+    for (char c : bytes) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 0x100000001b3ULL;
+    }
+  };
+  mix(kind);
+  mix(std::string_view("\0", 1));
+  mix(value);
+  return hash;
+}
+
+void stop_keeper(const lock::ReleaseResult& result, std::uint64_t tag) {
+  if (result.keeper_pid <= 0 || result.keeper_pid > std::numeric_limits<pid_t>::max() ||
+      result.keeper_host != host_name()) {
+    return;
+  }
   auto pid = static_cast<pid_t>(result.keeper_pid);
-  // Only signal the process if it is still our keeper, not a recycled pid.
-  std::ifstream comm(fmt::format("/proc/{}/comm", pid));
-  std::string name;
-  std::getline(comm, name);
-  if (name != "rlock-keeper") return;
-  if (::kill(pid, SIGTERM) == 0) log::verbose("stopped the keeper (pid {})", pid);
+  // The pid was recorded long ago: pin the process it names now, check that it is a keeper at
+  // all, and let the tag tell that keeper whether the stop is for its lock.
+  auto keeper = process::ProcessHandle::open(pid);
+  if (!keeper || process::name_of(pid) != "rlock-keeper" || !keeper->alive()) return;
+  try {
+    if (keeper->send_signal(SIGTERM, tag)) log::verbose("stopped the keeper (pid {})", pid);
+  } catch (const SystemError& error) {
+    log::verbose("could not stop the keeper (pid {}): {}", pid, error.what()); // another user's
+  }
 }
 
 } // namespace rlock::cli

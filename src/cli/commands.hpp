@@ -45,8 +45,9 @@ struct Session {
   redis::RedisLockStore store;
 };
 
-// The lock layer's holder metadata for this process: host, user, and the given pid/command.
-lock::HolderMeta holder_meta(std::int64_t pid, std::string command);
+// The lock layer's holder metadata for this process: host, user, and the given pid/command;
+// the command is redacted of secrets (redact_command_line) here, where every holder is recorded.
+lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command);
 std::string host_name();
 
 // What came of waiting for a lock.
@@ -61,14 +62,22 @@ struct Taken {
 // With `start_on_handoff` (exec), a lock handed over by a release may come back before its
 // claim is answered (lock::Lease::claiming): the caller's first renew_if_due() settles it.
 // `supervised`: exec or a keeper will hold the lock (lock::AcquireRequest::supervised).
+// With `still_wanted`, it is asked at least every second while waiting; once it says no, the
+// wait ends with Error(busy) ("nobody is left to hold it for").
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
-                process::SignalFd& signals, bool supervised, bool start_on_handoff = false);
+                process::SignalFd& signals, bool supervised, bool start_on_handoff = false,
+                const std::function<bool()>& still_wanted = {});
 
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.
 std::string describe_holder(const lock::HolderInfo& holder);
 
-// After a release, stops the keeper process of `acquire` if it runs on this host.
-void stop_keeper(const lock::ReleaseResult& result);
+// The payload of the SIGTERM that stops a keeper: keeper_stop_tag("token", TOKEN) after a
+// release, keeper_stop_tag("name", NAME) after a forced one. A keeper stops only for a tag of
+// its own lock, so a pid recorded long ago that now names another keeper stops nothing.
+std::uint64_t keeper_stop_tag(std::string_view kind, std::string_view value);
+
+// After a release, stops the keeper process of `acquire` if it runs on this host, with `tag`.
+void stop_keeper(const lock::ReleaseResult& result, std::uint64_t tag);
 
 // Each command registers its subcommand and sets `action` when it is the one chosen.
 void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& action,

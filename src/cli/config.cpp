@@ -7,6 +7,7 @@
 #include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
@@ -23,7 +24,7 @@ namespace {
 
 // Every setting a flag, a variable or the config file can give; adding one is one line here.
 // The TLS settings join with their flags: precedence flag > URL query > env > profile > file.
-const SettingSpec k_settings[] = {
+constexpr SettingSpec k_settings[] = {
     // name            flag                              env             foreign_env  built-in
     {"url", &GlobalOptions::url, "RLOCK_URL", "REDIS_URL", "redis://127.0.0.1:6379", ValueKind::url},
     {"password-file", &GlobalOptions::password_file, "RLOCK_PASSWORD_FILE", "", "", ValueKind::path},
@@ -219,9 +220,20 @@ std::optional<LoadedFile> find_config_file(const GlobalOptions& options, const C
   return std::nullopt;
 }
 
+// The variable's value, or "" when it is unset. Set but empty is an error, never "unset": an
+// empty RLOCK_URL would otherwise mean localhost, so that each host locks its own Redis.
 std::string env_or_empty(const ConfigSources& sources, std::string_view name) {
   if (name.empty()) return {};
   const char* value = sources.getenv(std::string(name).c_str());
+  if (value == nullptr) return {};
+  if (*value == '\0') throw ConfigError(fmt::format("{} is set but empty: give it a value or unset it", name));
+  return value;
+}
+
+// A password variable: empty counts as unset, as for redis-cli (a CI secret that is not
+// defined expands to ""). Unlike an empty URL or prefix, it cannot point rlock elsewhere.
+std::string password_env(const ConfigSources& sources, const char* name) {
+  const char* value = sources.getenv(name);
   return value == nullptr ? std::string() : std::string(value);
 }
 
@@ -318,31 +330,10 @@ Settings resolve_settings(const GlobalOptions& options, const ConfigSources& sou
 }
 
 std::string read_secret_file(const std::string& path, const char* what) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw ConfigError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
-  }
-  std::string content;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      throw ConfigError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(err)));
-    }
-    if (n == 0) break;
-    content.append(buffer, static_cast<std::size_t>(n));
-    if (content.size() > 65536) {
-      ::close(fd);
-      throw ConfigError(fmt::format("{} {} is larger than 64 KiB; is it the right file?", what, path));
-    }
-  }
-  ::close(fd);
+  std::string content = read_regular_file(path, what);
   auto newline = content.find_first_of("\r\n");
   if (newline != std::string::npos) content.resize(newline);
-  if (content.empty()) throw ConfigError(fmt::format("{} {} is empty", what, path));
+  if (content.empty()) throw ConfigError(fmt::format("{} {} is empty", what, printable(path)));
   return content;
 }
 
@@ -376,7 +367,7 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   // RLOCK_PASSWORD_FILE or else the config file's password-file, REDISCLI_AUTH.
   const Setting& password_file = settings.get("password-file");
   auto& password = config.connect.endpoint.password;
-  const std::string rlock_password = env_or_empty(sources, "RLOCK_PASSWORD");
+  const std::string rlock_password = password_env(sources, "RLOCK_PASSWORD");
   const auto read_password_file = [&] {
     password = read_secret_file(password_file.value, password_file.source.origin == Origin::env
                                                          ? "password file (RLOCK_PASSWORD_FILE)"
@@ -391,7 +382,7 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
               "use RLOCK_PASSWORD or --password-file");
     password = options.password;
     config.password_from = "flag --password";
-  } else if (!password_file.value.empty() && file_given_as_flag) {
+  } else if (!password_file.value.empty() && file_given_as_flag) { // NOLINT(bugprone-branch-clone): ranks apart
     read_password_file();
   } else if (password) {
     config.password_from = fmt::format("the URL ({})", url.source.describe());
@@ -400,7 +391,7 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
     config.password_from = "env RLOCK_PASSWORD";
   } else if (!password_file.value.empty()) {
     read_password_file();
-  } else if (std::string rediscli = env_or_empty(sources, "REDISCLI_AUTH"); !rediscli.empty()) {
+  } else if (std::string rediscli = password_env(sources, "REDISCLI_AUTH"); !rediscli.empty()) {
     password = rediscli;
     config.password_from = "env REDISCLI_AUTH";
   }

@@ -10,6 +10,7 @@
 #include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 
 #include <filesystem>
@@ -246,7 +247,7 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
   process::become_subreaper();
   // A failure to start leaves through the Lease's destructor, which releases the lock.
   process::Child child = process::spawn(job_spawn_options(argv, options.name, lease, session, block));
-  log::verbose("started pid {}: {}", child.pid(), shell_join(argv));
+  log::verbose("started pid {}: {}", child.pid(), redact_command_line(shell_join(argv)));
 
   const lock::TimePoint started = lease.confirmed_from();
   const std::optional<lock::TimePoint> hold_until =

@@ -75,7 +75,7 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
     lock::ReleaseResult keeper;
     keeper.keeper_pid = evicted.keeper_pid;
     keeper.keeper_host = evicted.meta.host;
-    stop_keeper(keeper);
+    stop_keeper(keeper, keeper_stop_tag("name", options.name));
     return 0;
   }
   std::string token = options.resolve_token("release");
@@ -83,7 +83,7 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
   // A release whose answer is lost is sent once more: one that did not happen leaves an orphan.
   lock::ReleaseResult result = lock::release_token(session.store, options.name, token, lock::Millis(0));
   if (result.outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, result.outcome, "release");
-  stop_keeper(result);
+  stop_keeper(result, keeper_stop_tag("token", token));
   log::verbose("released '{}'", printable(options.name));
   return 0;
 }

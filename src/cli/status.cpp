@@ -5,8 +5,10 @@
 #include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 
+#include <cerrno>
 #include <ctime>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -41,8 +43,9 @@ std::string to_json(const std::string& name, const lock::HolderInfo& info) {
     out += fmt::format(",\"holder_kind\":\"{}\"", state);
     out += fmt::format(",\"remaining_ms\":{}", info.remaining_ms);
     if (info.has_metadata) {
-      out += fmt::format(",\"host\":{},\"pid\":{},\"user\":{},\"command\":{}", json_string(info.meta.host),
-                         info.meta.pid, json_string(info.meta.user), json_string(info.meta.command));
+      out +=
+          fmt::format(",\"host\":{},\"pid\":{},\"user\":{},\"command\":{}", json_string(info.meta.host), info.meta.pid,
+                      json_string(info.meta.user), json_string(redact_command_line(info.meta.command)));
       out += fmt::format(",\"acquired_at\":{},\"acquired_at_ms\":{},\"held_ms\":{}",
                          json_string(utc_time(info.acquired_at_ms)), info.acquired_at_ms,
                          std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0));
@@ -65,7 +68,7 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
                                 info.meta.pid);
   if (info.keeper_pid > 0) out += fmt::format(" (keeper pid {})", info.keeper_pid);
   out += "\n";
-  out += fmt::format("  command:  {}\n", printable(info.meta.command));
+  out += fmt::format("  command:  {}\n", printable(redact_command_line(info.meta.command)));
   out +=
       fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
                   format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
@@ -76,10 +79,14 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
   return out;
 }
 
+// A reader that went away (`rlock status | head -1`) ends the listing quietly, as for ls(1):
+// the exit status still says held or free.
 void print(const std::string& text) {
   std::string_view rest = text;
   while (!rest.empty()) {
     ssize_t n = ::write(STDOUT_FILENO, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EPIPE) return;
     if (n <= 0) throw SystemError("writing to stdout", errno);
     rest.remove_prefix(static_cast<std::size_t>(n));
   }

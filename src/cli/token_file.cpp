@@ -72,7 +72,11 @@ std::string token_variable(std::string_view name) { return "RLOCK_TOKEN_" + envi
 
 std::optional<std::string> token_from_environment(std::string_view name) {
   for (const std::string& variable : {token_variable(name), std::string("RLOCK_TOKEN")}) {
-    if (const char* value = std::getenv(variable.c_str()); value != nullptr && *value != '\0') return value;
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr) continue;
+    // Set but empty is no "unset": that token went missing on its way here.
+    if (*value == '\0') throw UsageError(fmt::format("{} is set but empty: give it a token or unset it", variable));
+    return value;
   }
   return std::nullopt;
 }

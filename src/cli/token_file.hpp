@@ -30,7 +30,7 @@ std::string read_token_file(const std::string& path);
 std::string token_variable(std::string_view name);
 
 // The token the environment holds for lock `name`: $RLOCK_TOKEN_<NAME>, else $RLOCK_TOKEN;
-// nullopt when neither is set (or both are empty).
+// nullopt when neither is set. Throws UsageError when the first one set is empty.
 std::optional<std::string> token_from_environment(std::string_view name);
 
 // The same for the fence: RLOCK_FENCE_<NAME>.

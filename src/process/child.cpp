@@ -291,8 +291,12 @@ bool Child::group_alive() const noexcept {
 }
 
 void Child::reap_orphans() noexcept {
-  if (!m_own_group || !m_status) return;
-  while (waitpid(-m_pgid, nullptr, WNOHANG) > 0) {
+  for (;;) {
+    siginfo_t info{};
+    // Look first (WNOWAIT): the direct child's status is try_wait()'s to take.
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+    if (info.si_pid == m_pid && !m_status) return;
+    if (waitpid(info.si_pid, nullptr, WNOHANG) <= 0) return;
   }
 }
 

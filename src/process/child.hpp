@@ -88,8 +88,9 @@ class Child {
   // Whether any process of the job may still run: a member of its group, or without an own
   // group the unreaped child. Zombies count.
   bool group_alive() const noexcept;
-  // Reaps members of the job's group that were orphaned to rlock (see become_subreaper())
-  // and have exited, once the direct child is gone, so that they stop counting as alive.
+  // Reaps every exited process orphaned to rlock (see become_subreaper()), in the job's group
+  // or not, so that none stays a zombie for the job's lifetime; never the direct child, whose
+  // status try_wait() takes. For a process whose only child of its own is this one (exec).
   void reap_orphans() noexcept;
 
  private:

@@ -4,15 +4,19 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <fcntl.h>
+#include <poll.h>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <vector>
 
 namespace rlock::process {
 
@@ -22,18 +26,23 @@ std::string proc_path(pid_t pid, std::string_view entry) {
   return "/proc/" + std::to_string(pid) + "/" + std::string(entry);
 }
 
+// The most of a /proc file read: a command line may be as long as ARG_MAX (megabytes).
+constexpr std::size_t k_max_proc_file = std::size_t{256} * 1024;
+
+// The file's content, cut at k_max_proc_file.
 std::optional<std::string> read_proc_file(pid_t pid, std::string_view entry) {
-  Fd fd(open(proc_path(pid, entry).c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(open(proc_path(pid, entry).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return std::nullopt;
   std::string content;
   char buffer[4096];
-  for (;;) {
-    ssize_t n = read(fd.get(), buffer, sizeof buffer);
+  while (content.size() < k_max_proc_file) {
+    ssize_t n = read(fd.get(), buffer, std::min(sizeof buffer, k_max_proc_file - content.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return std::nullopt;
-    if (n == 0) return content;
+    if (n == 0) break;
     content.append(buffer, static_cast<std::size_t>(n));
   }
+  return content;
 }
 
 std::optional<std::string> executable_of(pid_t pid) {
@@ -47,6 +56,7 @@ std::optional<std::string> executable_of(pid_t pid) {
 struct ProcStat {
   char state;
   pid_t parent;
+  unsigned long long start_time;
 };
 
 // The fields after "PID (COMM) " in /proc/PID/stat; COMM may itself hold ") ".
@@ -56,13 +66,22 @@ std::optional<ProcStat> stat_of(pid_t pid) {
   std::size_t close = content->rfind(')');
   if (close == std::string::npos || close + 4 >= content->size()) return std::nullopt;
   std::string_view rest = std::string_view(*content).substr(close + 2); // "S PPID ..."
-  char state = rest[0];
+  ProcStat stat{rest[0], 0, 0};
   rest.remove_prefix(2);
-  pid_t parent = 0;
-  auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), parent);
+  auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), stat.parent);
   if (ec != std::errc{}) return std::nullopt;
-  return ProcStat{state, parent};
+  // starttime is field 22 of proc(5); the parent was field 4.
+  for (int field = 4; field < 22; ++field) {
+    std::size_t space = rest.find(' ');
+    if (space == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(space + 1);
+  }
+  auto [start_end, start_ec] = std::from_chars(rest.data(), rest.data() + rest.size(), stat.start_time);
+  if (start_ec != std::errc{}) return std::nullopt;
+  return stat;
 }
+
+bool exited(char state) { return state == 'Z' || state == 'X'; }
 
 // A forked copy: same executable, same command line, both readable and non-empty (kernel
 // threads and zombies have an empty command line).
@@ -76,6 +95,44 @@ bool is_copy_of(pid_t child, pid_t parent) {
 }
 
 } // namespace
+
+std::vector<std::string> command_line_of(pid_t pid) {
+  std::vector<std::string> argv;
+  auto raw = read_proc_file(pid, "cmdline");
+  if (!raw) return argv;
+  std::string_view rest = *raw;
+  while (!rest.empty()) {
+    std::size_t end = rest.find('\0');
+    argv.emplace_back(rest.substr(0, end));
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end + 1);
+  }
+  return argv;
+}
+
+std::optional<std::string> name_of(pid_t pid) {
+  auto comm = read_proc_file(pid, "comm");
+  if (comm && comm->ends_with('\n')) comm->pop_back();
+  return comm;
+}
+
+bool is_ancestor(pid_t pid) {
+  if (pid <= 1) return false;
+  pid_t current = getppid();
+  for (int depth = 0; current > 1 && depth < 4096; ++depth) {
+    if (current == pid) return true;
+    auto parent = parent_of(current);
+    if (!parent) return false;
+    current = *parent;
+  }
+  return false;
+}
+
+bool runs_this_program(pid_t pid) {
+  auto theirs = executable_of(pid);
+  auto ours = executable_of(getpid());
+  return theirs && ours && *theirs == *ours;
+}
 
 std::optional<pid_t> parent_of(pid_t pid) {
   auto stat = stat_of(pid);
@@ -127,7 +184,56 @@ bool process_alive(pid_t pid) {
   auto stat = stat_of(pid);
   // kill() found it; without /proc we cannot tell a zombie, so trust kill().
   if (!stat) return true;
-  return stat->state != 'Z' && stat->state != 'X';
+  return !exited(stat->state);
+}
+
+std::optional<unsigned long long> start_time_of(pid_t pid) {
+  auto stat = stat_of(pid);
+  if (!stat) return std::nullopt;
+  return stat->start_time;
+}
+
+std::optional<ProcessHandle> ProcessHandle::open(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  Fd pidfd = open_pidfd(pid);
+  // Read after the pidfd is taken, and checked by it: if the process was still there once
+  // the stat was read, the stat was its own (its pid could not have been reused meanwhile).
+  auto stat = stat_of(pid);
+  if (!stat || exited(stat->state)) return std::nullopt;
+  ProcessHandle handle(pid, std::move(pidfd), stat->start_time);
+  if (!handle.alive()) return std::nullopt;
+  return handle;
+}
+
+bool ProcessHandle::alive() const {
+  if (m_pidfd) {
+    pollfd exit_event{m_pidfd.get(), POLLIN, 0};
+    int n = poll(&exit_event, 1, 0);
+    if (n < 0 && errno != EINTR) throw SystemError("poll (pidfd)", errno);
+    return n <= 0;
+  }
+  auto stat = stat_of(m_pid);
+  return stat && !exited(stat->state) && stat->start_time == m_start_time;
+}
+
+bool ProcessHandle::send_signal(int signo, std::uint64_t value) const {
+  siginfo_t info{};
+  info.si_signo = signo;
+  info.si_code = SI_QUEUE;
+  info.si_pid = getpid();
+  info.si_uid = getuid();
+  info.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(value)); // NOLINT
+  long result = -1;
+  if (m_pidfd) {
+    result = syscall(SYS_pidfd_send_signal, m_pidfd.get(), signo, &info, 0U);
+  } else {
+    // Without pidfds a narrow race remains between this check and the signal.
+    if (!alive()) return false;
+    result = syscall(SYS_rt_sigqueueinfo, m_pid, signo, &info);
+  }
+  if (result == 0) return true;
+  if (errno == ESRCH) return false;
+  throw SystemError("could not signal process " + std::to_string(m_pid), errno);
 }
 
 } // namespace rlock::process

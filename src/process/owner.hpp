@@ -2,8 +2,11 @@
 // Finding and watching the process that owns a keeper's lock: /proc walking, pidfds, liveness.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <sys/types.h>
+#include <vector>
 
 #include "util/fd.hpp"
 
@@ -32,6 +35,20 @@ bool proc_shows_own_pid_namespace();
 // go, so whatever the keeper would do at the owner's exit it must not rely on.
 bool owner_exit_ends_namespace(pid_t owner);
 
+// The arguments of `pid` from /proc/PID/cmdline (cut at 256 KiB); empty when unreadable
+// (gone, a kernel thread, a zombie).
+std::vector<std::string> command_line_of(pid_t pid);
+
+// The name of `pid` from /proc/PID/comm (what prctl(PR_SET_NAME) set), or nullopt.
+std::optional<std::string> name_of(pid_t pid);
+
+// Whether `pid` is an ancestor of the calling process (its parent, the parent's parent, ...;
+// never init). False when /proc cannot tell.
+bool is_ancestor(pid_t pid);
+
+// Whether `pid` runs the same executable as the calling process (/proc/PID/exe).
+bool runs_this_program(pid_t pid);
+
 // The parent of `pid` according to /proc/PID/stat, or nullopt if that cannot be read.
 std::optional<pid_t> parent_of(pid_t pid);
 
@@ -41,6 +58,38 @@ std::optional<pid_t> parent_of(pid_t pid);
 // cases the caller falls back to process_alive(), which then answers at once for the latter.
 // Throws SystemError on other failures (out of descriptors).
 Fd open_pidfd(pid_t pid);
+
+// A process identified by more than its pid, which the kernel hands to another process once
+// this one is gone and reaped: a pidfd where the kernel has them, and its start time
+// (/proc/PID/stat) either way, both taken at the moment the pid was known to name it.
+// Move-only.
+class ProcessHandle {
+ public:
+  // Pins the process `pid` names now; nullopt when there is none (or a zombie).
+  static std::optional<ProcessHandle> open(pid_t pid);
+
+  pid_t pid() const noexcept { return m_pid; }
+  // Start time in clock ticks after boot: later for a process started later.
+  unsigned long long start_time() const noexcept { return m_start_time; }
+  // Readable (poll) once the process has exited; -1 without pidfds: then poll alive().
+  int exit_fd() const noexcept { return m_pidfd.get(); }
+  // Whether this very process still runs (not a later one with the same pid).
+  bool alive() const;
+  // Sends `signo` to this very process with `value` as its sigqueue(3) payload (si_code
+  // SI_QUEUE), so that the receiver can tell who it is meant for. Returns false when the
+  // process is gone. Throws SystemError when the kernel refuses (EPERM).
+  bool send_signal(int signo, std::uint64_t value) const;
+
+ private:
+  ProcessHandle(pid_t pid, Fd pidfd, unsigned long long start_time)
+      : m_pid(pid), m_pidfd(std::move(pidfd)), m_start_time(start_time) {}
+  pid_t m_pid;
+  Fd m_pidfd;
+  unsigned long long m_start_time;
+};
+
+// The start time of `pid` (clock ticks after boot, /proc/PID/stat), or nullopt.
+std::optional<unsigned long long> start_time_of(pid_t pid);
 
 // Whether `pid` exists and has not exited. A zombie (exited, not yet reaped by its parent)
 // counts as exited, as for a pidfd. Subject to pid reuse: prefer open_pidfd().

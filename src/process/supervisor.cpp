@@ -76,6 +76,7 @@ SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hoo
       child.signal_group(signo);
     }
     child.try_wait();
+    child.reap_orphans(); // as a subreaper, rlock inherits the job's orphans: no zombies
     const auto now = Clock::now();
 
     if (!result.stopped_by) {
@@ -89,6 +90,9 @@ SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hoo
           log::verbose("stopping the job ({}): SIG{} to process group {}, SIGKILL after {} ms", stop.reason,
                        signal_name(stop.signal), child.pgid(), stop.grace.count());
           child.signal_group(stop.signal);
+          // A stopped job (^Z, SIGSTOP) would only get the signal at SIGKILL time: wake it so
+          // that its handler runs within the grace, as timeout(1) does.
+          if (stop.signal != SIGKILL && stop.signal != SIGCONT) child.signal_group(SIGCONT);
           kill_at = Clock::now() + std::max(stop.grace, std::chrono::milliseconds::zero());
         }
         continue; // the hook may have taken a while: look at signals and the child again
@@ -97,7 +101,6 @@ SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hoo
       continue;
     }
 
-    child.reap_orphans();
     if (!result.killed && now >= kill_at && child.group_alive()) {
       log::verbose("the job outlived its grace: SIGKILL to process group {}", child.pgid());
       child.signal_group(SIGKILL);

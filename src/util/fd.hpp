@@ -31,4 +31,9 @@ class Fd {
   int m_fd = -1;
 };
 
+// Closes every descriptor from 3 up that is not close-on-exec: the ones this process inherited
+// (rlock's own are all close-on-exec). For a process that outlives its caller, so that it does
+// not hold the caller's pipes open.
+void close_inherited_fds() noexcept;
+
 } // namespace rlock

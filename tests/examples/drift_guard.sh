@@ -8,9 +8,8 @@
 #    variable named in src/ has an entry in the man page's ENVIRONMENT section.
 # 2. The EXIT STATUS section of the man page lists exactly the codes rlock uses, each with a
 #    meaning that names its case, and for each code the binary, run into that case against a
-#    real redis-server, exits with that code. 70 (internal error) and 71 (operating-system
-#    error: fork, pipe, signal setup) cannot be provoked from outside without fault injection;
-#    for those only the man page entry is checked.
+#    real redis-server, exits with that code. 70 (internal error) cannot be provoked from
+#    outside without fault injection; for it only the man page entry is checked.
 # Every mismatch is reported, then the test fails. RLOCK_MAN_PAGE overrides the man page path.
 set -euo pipefail
 # shellcheck source=tests/examples/lib.sh
@@ -329,7 +328,11 @@ printf 'not a program\n' >"$work/not-executable"
 chmod 0644 "$work/not-executable"
 expect 126 "the command was found but could not run" rlock exec x -- "$work/not-executable"
 expect 127 "the command was not found" rlock exec x -- "$work/no-such-command"
-echo "-- 70 (internal error) and 71 (operating-system error) need fault injection; man page entry checked only"
+# acquire cannot deliver the token to a closed stdout: it gives the lock back and exits 71.
+acquire_to_closed_stdout() { rlock acquire undelivered --lease >&-; }
+expect 71 "operating-system error: the token cannot be written (stdout closed)" acquire_to_closed_stdout
+lock_is_held undelivered && problem "acquire with stdout closed left 'undelivered' held"
+echo "-- 70 (internal error) needs fault injection; man page entry checked only"
 
 rlock release held --token "$lease" || problem "could not release 'held' at the end"
 

@@ -165,3 +165,85 @@ TEST_CASE("the minimal ACL of the man page is enough for every command") {
   CHECK(rlock({"release", "kept", "--force"}).exit_code == 0);
   CHECK(rlock({"status", "kept"}).exit_code == 1);
 }
+
+TEST_CASE("a secret on the holder's command line is never recorded nor shown by status") {
+  RedisServerOptions server_options;
+  server_options.password = k_password;
+  RedisServer redis(server_options);
+  const std::string host_port = "127.0.0.1:" + std::to_string(redis.port());
+  const std::string pw = k_password;
+  RunOptions with_password;
+  with_password.env = {"RLOCK_PASSWORD=" + pw};
+  // With --lease the recorded command is rlock's parent's: `timeout 10 rlock …`, or a shell.
+  struct Holder {
+    const char* name;
+    std::vector<std::string> argv;
+  };
+  const std::vector<Holder> holders = {
+      {"url", {"timeout", "10", rlock_bin(), "--url", "redis://:" + pw + "@" + host_port, "acquire", "url", "--lease"}},
+      {"acl-url",
+       {"timeout", "10", rlock_bin(), "--url", "redis://default:" + pw + "@" + host_port, "acquire", "acl-url",
+        "--lease"}},
+      {"option",
+       {"timeout", "10", rlock_bin(), "--url", "redis://" + host_port, "--password", pw, "acquire", "option",
+        "--lease"}},
+      {"option-equals",
+       {"timeout", "10", rlock_bin(), "--url", "redis://" + host_port, "--password=" + pw, "acquire", "option-equals",
+        "--lease"}},
+      {"env-prefix",
+       {"/bin/sh", "-c",
+        "REDISCLI_AUTH=" + pw + " \"$0\" --url redis://" + host_port + " acquire env-prefix --lease; true",
+        rlock_bin()}},
+  };
+  for (const auto& holder : holders) {
+    CAPTURE(holder.name);
+    RunResult taken = run_program(holder.argv);
+    REQUIRE_MESSAGE(taken.exit_code == 0, taken.describe());
+  }
+  // exec records its job's command line: redis-cli's -a and an auth prefix inside sh -c.
+  BackgroundOptions job_options;
+  job_options.env = {"RLOCK_PASSWORD=" + pw};
+  BackgroundProcess job(
+      exec_argv(redis, "job", {},
+                {"sh", "-c", "REDISCLI_AUTH=" + pw + " true; redis-cli -a " + pw + " ping; sleep 30"}),
+      job_options);
+  REQUIRE(wait_until([&] { return key_exists(redis, lock_key("job")); }, 10s));
+  // Meta written by an older rlock, or by hand, is redacted when shown.
+  redis.command({"SET", lock_key("old"), "tok", "PX", "30000"});
+  redis.command({"HSET",        meta_key("old"),
+                 "token",       "tok",
+                 "host",        "h",
+                 "pid",         "1",
+                 "user",        "u",
+                 "command",     "redis-cli -a " + pw + " ping",
+                 "acquired_ms", "1",
+                 "ttl_ms",      "30000",
+                 "fence",       "1",
+                 "renewals",    "0"});
+
+  for (const char* name : {"url", "acl-url", "option", "option-equals", "env-prefix", "job"}) {
+    CAPTURE(name);
+    const std::string recorded = redis.command({"HGET", meta_key(name), "command"});
+    CHECK(contains(recorded, "***"));
+    CHECK_FALSE(contains(recorded, pw));
+  }
+  std::vector<RunResult> shown;
+  for (const char* name : {"url", "acl-url", "option", "option-equals", "env-prefix", "job", "old"}) {
+    shown.push_back(run_rlock(at(redis, {"status", name}), with_password));
+    CHECK(shown.back().exit_code == 0);
+    CHECK(contains(shown.back().out, "***"));
+    shown.push_back(run_rlock(at(redis, {"status", name, "--json"}), with_password));
+    CHECK(is_valid_json(shown.back().out));
+    shown.push_back(run_rlock(at(redis, {"-v", "acquire", name, "-w", "100ms"}), with_password)); // busy lines
+    CHECK(shown.back().exit_code == 75);
+  }
+  shown.push_back(run_rlock(at(redis, {"status"}), with_password));
+  shown.push_back(run_rlock(at(redis, {"status", "--json"}), with_password));
+  shown.push_back(run_rlock(at(redis, {"release", "old", "--force"}), with_password));
+  for (const auto& result : shown) {
+    INFO(result.describe());
+    CHECK_FALSE(contains(result.out, pw));
+    CHECK_FALSE(contains(result.err, pw));
+  }
+  job.kill();
+}

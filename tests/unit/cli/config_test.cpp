@@ -81,11 +81,13 @@ TEST_CASE("resolve_config: --url over RLOCK_URL over REDIS_URL") {
   CHECK(config.connect.endpoint.db == 4);
 }
 
-TEST_CASE("resolve_config: an empty variable counts as unset") {
-  auto env = clean_env();
-  env.set("RLOCK_URL", "");
-  env.set("REDIS_URL", "redis://fallback");
-  CHECK(resolve_config(GlobalOptions{}).connect.endpoint.host == "fallback");
+TEST_CASE("resolve_config: a variable set to the empty string is a ConfigError, never unset") {
+  for (const char* name : {"RLOCK_URL", "REDIS_URL", "RLOCK_PREFIX"}) {
+    CAPTURE(name);
+    auto env = clean_env();
+    env.set(name, "");
+    error_of<rlock::ConfigError>(GlobalOptions{}, 78);
+  }
 }
 
 TEST_CASE("resolve_config: a bad URL from anywhere is a ConfigError") {

@@ -70,3 +70,52 @@ TEST_CASE("process_alive and open_pidfd follow a process to its end") {
   CHECK_FALSE(process_alive(pid));
   CHECK_FALSE(open_pidfd(pid)); // gone: the caller falls back to process_alive()
 }
+
+TEST_CASE("a ProcessHandle knows its process by more than the pid, and signals only it") {
+  CHECK_FALSE(ProcessHandle::open(0));
+  CHECK_FALSE(ProcessHandle::open(999'999'999));
+  auto self = ProcessHandle::open(getpid());
+  REQUIRE(self);
+  CHECK(self->alive());
+  CHECK(start_time_of(getpid()) == self->start_time());
+
+  // The child records the payload of the signal it gets.
+  TempDir dir;
+  const std::string record = dir.file("record");
+  Child child = spawn(command({"/usr/bin/python3", "-c",
+                               "import signal, sys\n"
+                               "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\n"
+                               "open(sys.argv[2], 'w').close()\n"
+                               "info = signal.sigwaitinfo([signal.SIGUSR1])\n"
+                               "open(sys.argv[1], 'w').write('%d %d' % (info.si_code, info.si_status))\n",
+                               record, dir.file("ready")}));
+  auto handle = ProcessHandle::open(child.pid());
+  REQUIRE(handle);
+  CHECK(handle->start_time() >= self->start_time());
+  REQUIRE(eventually([&] { return std::filesystem::exists(dir.file("ready")); }));
+  CHECK(handle->send_signal(SIGUSR1, 42));
+  REQUIRE(child.wait() == ExitStatus{false, 0});
+  std::ifstream recorded(record);
+  std::string text((std::istreambuf_iterator<char>(recorded)), std::istreambuf_iterator<char>());
+  CHECK(text == std::to_string(SI_QUEUE) + " 42");
+  // Gone (and reaped): the handle says so, and sends nothing to whoever gets the pid next.
+  CHECK_FALSE(handle->alive());
+  CHECK_FALSE(handle->send_signal(SIGUSR1, 1));
+}
+
+TEST_CASE("command_line_of, name_of, is_ancestor and runs_this_program read /proc") {
+  Child child = spawn(command({"sleep", "30", "", "a b"}));
+  CHECK(eventually([&] { return command_line_of(child.pid()).size() == 4; }));
+  CHECK(command_line_of(child.pid()) == std::vector<std::string>{"sleep", "30", "", "a b"});
+  CHECK(name_of(child.pid()) == "sleep");
+  CHECK(command_line_of(999'999'999).empty());
+  CHECK_FALSE(name_of(999'999'999));
+  CHECK(is_ancestor(getppid()));
+  CHECK_FALSE(is_ancestor(getpid()));
+  CHECK_FALSE(is_ancestor(child.pid()));
+  CHECK_FALSE(is_ancestor(1));
+  CHECK(runs_this_program(getpid()));
+  CHECK_FALSE(runs_this_program(child.pid()));
+  child.signal(SIGKILL);
+  child.wait();
+}
