@@ -37,8 +37,6 @@ bool starts_with_code(std::string_view text, std::string_view code) {
 
 } // namespace
 
-void Connection::ReaderFree::operator()(redisReader* reader) const noexcept { ::redisReaderFree(reader); }
-
 Connection::Connection(ConnectOptions options) : m_options(std::move(options)) {}
 Connection::~Connection() = default;
 Connection::Connection(Connection&&) noexcept = default;
@@ -59,8 +57,7 @@ void Connection::connect(Deadline deadline, std::string& handshake, std::size_t&
   }
   Deadline connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + m_options.connect_timeout);
   m_transport.emplace(Transport::connect(endpoint, connect_deadline));
-  m_reader.reset(::redisReaderCreate());
-  if (!m_reader) throw Error(ExitCode::internal, "out of memory creating a reply reader");
+  m_reader.emplace();
   log::verbose("connected to {}", endpoint.redacted());
   if (endpoint.password) {
     if (endpoint.user.empty()) {
@@ -79,16 +76,18 @@ void Connection::connect(Deadline deadline, std::string& handshake, std::size_t&
 
 Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
   for (;;) {
-    void* raw = nullptr;
-    if (::redisReaderGetReply(m_reader.get(), &raw) != REDIS_OK) {
+    Reply reply;
+    ReplyReader::Status status = m_reader->next(reply);
+    if (status == ReplyReader::Status::reply) return reply;
+    if (status == ReplyReader::Status::protocol_error) {
       std::string seen = printable(m_first_bytes);
       std::string peer = m_transport->peer();
+      std::string why(m_reader->error());
       disconnect();
       throw UnavailableError(fmt::format("the server at {} does not speak the Redis protocol "
-                                         "(it sent \"{}\"); check the URL's host and port",
-                                         peer, seen));
+                                         "(it sent \"{}\": {}); check the URL's host and port",
+                                         peer, seen, why));
     }
-    if (raw != nullptr) return Reply(static_cast<redisReply*>(raw));
     std::string chunk;
     if (!m_transport->read_some(chunk, deadline, interrupt_fd)) {
       std::string peer = m_transport->peer();
@@ -105,9 +104,7 @@ Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
     if (m_first_bytes.size() < 40) {
       m_first_bytes.append(chunk.substr(0, 40 - m_first_bytes.size()));
     }
-    if (::redisReaderFeed(m_reader.get(), chunk.data(), chunk.size()) != REDIS_OK) {
-      throw Error(ExitCode::internal, "out of memory reading a reply");
-    }
+    m_reader->feed(chunk);
   }
 }
 

@@ -14,8 +14,6 @@
 #include <string_view>
 #include <vector>
 
-struct redisReader;
-
 namespace rlock::redis::scripts {
 struct Script;
 }
@@ -65,10 +63,6 @@ class Connection {
   std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
 
  private:
-  struct ReaderFree {
-    void operator()(redisReader* reader) const noexcept;
-  };
-
   // An EVALSHA sent by send_eval, kept to resend as EVAL on NOSCRIPT.
   struct SentEval {
     const scripts::Script* script;
@@ -83,7 +77,7 @@ class Connection {
 
   ConnectOptions m_options;
   std::optional<Transport> m_transport;
-  std::unique_ptr<redisReader, ReaderFree> m_reader;
+  std::optional<ReplyReader> m_reader;
   std::string m_first_bytes;           // what the server sent first, to say what it is if not Redis
   std::optional<SentEval> m_sent_eval; // sent, reply not read yet
 };

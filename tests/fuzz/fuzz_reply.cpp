@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target: replies fed through hiredis's reader in arbitrary chunks, then read with
-// ReplyView the way the lock store does, must be parsed or rejected without crashing.
+// libFuzzer target: replies fed in arbitrary chunks through the connection's ReplyReader (hiredis's
+// reader with a bound on array elements), then read with ReplyView the way the lock store does,
+// must be parsed or rejected without crashing or allocating without bound.
 #include "redis/reply.hpp"
 #include "util/error.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <hiredis/hiredis.h>
-#include <memory>
+#include <string_view>
 
 namespace {
 
@@ -37,15 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t chunk = 1 + data[0] % 16;
   ++data;
   --size;
-  std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
+  rlock::redis::ReplyReader reader;
   for (std::size_t at = 0; at < size; at += chunk) {
     std::size_t n = std::min(chunk, size - at);
-    if (redisReaderFeed(reader.get(), reinterpret_cast<const char*>(data + at), n) != REDIS_OK) return 0;
+    reader.feed(std::string_view(reinterpret_cast<const char*>(data + at), n));
     for (;;) {
-      void* raw = nullptr;
-      if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) return 0;
-      if (raw == nullptr) break;
-      rlock::redis::Reply reply(static_cast<redisReply*>(raw));
+      rlock::redis::Reply reply;
+      rlock::redis::ReplyReader::Status status = reader.next(reply);
+      if (status == rlock::redis::ReplyReader::Status::protocol_error) return 0;
+      if (status == rlock::redis::ReplyReader::Status::need_more) break;
       walk(reply.view(), 0);
     }
   }
