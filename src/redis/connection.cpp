@@ -35,7 +35,31 @@ bool starts_with_code(std::string_view text, std::string_view code) {
   return text.starts_with(code) && (text.size() == code.size() || text[code.size()] == ' ');
 }
 
+// Plaintext sent to a TLS port: the server answers with a TLS alert, or hangs up.
+UnavailableError plaintext_to_tls(const std::string& peer) {
+  return UnavailableError(fmt::format("{} answered with TLS, not the Redis protocol: the server may require TLS "
+                                      "(rediss://)",
+                                      peer));
+}
+
 } // namespace
+
+bool Connection::answered_tls() const noexcept {
+  // A TLS record: handshake (0x16) or alert (0x15), then major version 3.
+  return m_transport && !m_transport->tls() && m_first_bytes.size() >= 2 &&
+         (m_first_bytes[0] == '\x15' || m_first_bytes[0] == '\x16') && m_first_bytes[1] == '\x03';
+}
+
+void Connection::rethrow_as_outage(const Error& error) const {
+  // Once this connection has worked, a TLS failure on reconnecting (a certificate rotated
+  // mid-job, a proxy in between restarting) is an outage like any other: whoever holds a
+  // lease retries it until the safety deadline instead of dying with 77 or 78.
+  if (m_established && m_options.endpoint.tls.enabled && error.code() != ExitCode::unavailable &&
+      error.code() != ExitCode::internal) {
+    throw UnavailableError(error.what());
+  }
+  throw;
+}
 
 Connection::Connection(ConnectOptions options) : m_options(std::move(options)) {}
 Connection::~Connection() = default;
@@ -50,11 +74,6 @@ void Connection::disconnect() noexcept {
 
 void Connection::connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count) {
   const Endpoint& endpoint = m_options.endpoint;
-  if (endpoint.tls) {
-    throw ConfigError(fmt::format("cannot connect to {}: TLS (rediss://) is not supported yet; "
-                                  "use redis:// through a TLS tunnel such as stunnel",
-                                  endpoint.redacted()));
-  }
   Deadline connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + m_options.connect_timeout);
   m_transport.emplace(Transport::connect(endpoint, connect_deadline));
   m_reader.emplace();
@@ -78,21 +97,46 @@ Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
   for (;;) {
     Reply reply;
     ReplyReader::Status status = m_reader->next(reply);
-    if (status == ReplyReader::Status::reply) return reply;
+    if (status == ReplyReader::Status::reply) {
+      m_established = true;
+      return reply;
+    }
     if (status == ReplyReader::Status::protocol_error) {
       std::string seen = printable(m_first_bytes);
       std::string peer = m_transport->peer();
       std::string why(m_reader->error());
+      bool tls_answer = answered_tls();
       disconnect();
+      if (tls_answer) throw plaintext_to_tls(peer);
       throw UnavailableError(fmt::format("the server at {} does not speak the Redis protocol "
                                          "(it sent \"{}\": {}); check the URL's host and port",
                                          peer, seen, why));
     }
     std::string chunk;
-    if (!m_transport->read_some(chunk, deadline, interrupt_fd)) {
+    bool open = false;
+    try {
+      open = m_transport->read_some(chunk, deadline, interrupt_fd);
+    } catch (const Error& error) {
+      // A TLS port resets a connection that starts in plaintext.
+      bool maybe_tls_port = !m_transport->tls() && m_first_bytes.empty() && !m_established &&
+                            error.code() == ExitCode::unavailable && m_options.endpoint.kind == Endpoint::Kind::tcp;
+      disconnect();
+      if (maybe_tls_port)
+        throw UnavailableError(fmt::format("{}; the server may require TLS (rediss://)", error.what()));
+      rethrow_as_outage(error);
+    }
+    if (!open) {
       std::string peer = m_transport->peer();
       std::string seen = printable(m_first_bytes);
+      bool tls_answer = answered_tls();
+      bool plaintext = !m_transport->tls();
       disconnect();
+      if (tls_answer) throw plaintext_to_tls(peer);
+      if (plaintext && seen.empty() && !m_established) {
+        throw UnavailableError(fmt::format("connection to {} closed by the server before any reply; the "
+                                           "server may require TLS (rediss://)",
+                                           peer));
+      }
       bool looks_like_resp = !seen.empty() && std::string_view("+-:$*").find(seen[0]) != std::string_view::npos;
       if (!seen.empty() && !looks_like_resp) {
         throw UnavailableError(fmt::format("the server at {} closed the connection after sending "
@@ -132,8 +176,11 @@ void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
     out.clear();
     for (const auto& argv : commands) append_command(out, argv);
     m_transport->write_all(out, deadline);
-  } catch (...) {
+  } catch (const Error& error) {
     // Whatever went wrong, the stream is out of step with our requests now.
+    disconnect();
+    rethrow_as_outage(error);
+  } catch (...) {
     disconnect();
     throw;
   }

@@ -14,6 +14,10 @@
 #include <string_view>
 #include <vector>
 
+namespace rlock {
+class Error;
+}
+
 namespace rlock::redis::scripts {
 struct Script;
 }
@@ -74,12 +78,18 @@ class Connection {
   void send(const std::vector<Args>& commands, Deadline deadline);
   Reply read_reply(Deadline deadline, int interrupt_fd = -1);
   void drop_unreceived(Deadline deadline);
+  // Rethrows the Error being handled, as UnavailableError if it is a TLS failure on a
+  // connection that has worked before (SPEC §6.1: transient while a lease is held).
+  [[noreturn]] void rethrow_as_outage(const Error& error) const;
+  // Whether a plaintext connection got the start of a TLS record back.
+  bool answered_tls() const noexcept;
 
   ConnectOptions m_options;
   std::optional<Transport> m_transport;
   std::optional<ReplyReader> m_reader;
   std::string m_first_bytes;           // what the server sent first, to say what it is if not Redis
   std::optional<SentEval> m_sent_eval; // sent, reply not read yet
+  bool m_established = false;          // a reply has come on this connection, ever
 };
 
 // Throws the Error an error reply deserves: NOAUTH/WRONGPASS/NOPERM → AuthError (77),

@@ -138,12 +138,22 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
     }
     int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return Transport(std::move(fd), peer);
+    Transport transport(std::move(fd), peer);
+    if (endpoint.tls.enabled) {
+      transport.m_tls =
+          TlsStream::handshake(transport.fd(), endpoint.tls, endpoint.host, peer, deadline,
+                               [&transport](TlsStream::Want want, Deadline until) {
+                                 return transport.poll_for(want == TlsStream::Want::write ? POLLOUT : POLLIN, until);
+                               });
+    }
+    return transport;
   }
   throw UnavailableError(fmt::format("could not connect to {}: {}", peer, describe_errno(last_err)));
 }
 
-void Transport::wait_for(short events, Deadline deadline, const char* doing, int interrupt_fd) {
+bool Transport::poll_for(short events, Deadline deadline, int interrupt_fd) {
+  // Bytes OpenSSL has already read and decrypted are invisible to poll(2).
+  if ((events & POLLIN) != 0 && m_tls && m_tls->pending()) return true;
   for (;;) {
     pollfd pfds[2] = {{m_fd.get(), events, 0}, {interrupt_fd, POLLIN, 0}};
     nfds_t count = interrupt_fd >= 0 ? 2 : 1;
@@ -152,14 +162,26 @@ void Transport::wait_for(short events, Deadline deadline, const char* doing, int
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw SystemError("poll", errno);
     if (count == 2 && (pfds[1].revents & POLLIN) != 0) throw Interrupted(read_signal(interrupt_fd));
-    if (n == 0) {
-      throw UnavailableError(fmt::format("timed out {} {}", doing, m_peer));
-    }
-    return;
+    return n != 0;
   }
 }
 
+void Transport::wait_for(short events, Deadline deadline, const char* doing, int interrupt_fd) {
+  if (!poll_for(events, deadline, interrupt_fd)) throw UnavailableError(fmt::format("timed out {} {}", doing, m_peer));
+}
+
 void Transport::write_all(std::string_view bytes, Deadline deadline) {
+  if (m_tls) {
+    while (!bytes.empty()) {
+      TlsStream::Want want = TlsStream::Want::none;
+      std::size_t n = m_tls->write(bytes, want);
+      bytes.remove_prefix(n);
+      if (want != TlsStream::Want::none) {
+        wait_for(want == TlsStream::Want::write ? POLLOUT : POLLIN, deadline, "writing to");
+      }
+    }
+    return;
+  }
   while (!bytes.empty()) {
     ssize_t n = ::send(m_fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -176,6 +198,15 @@ void Transport::write_all(std::string_view bytes, Deadline deadline) {
 }
 
 bool Transport::read_some(std::string& out, Deadline deadline, int interrupt_fd) {
+  if (m_tls) {
+    for (;;) {
+      TlsStream::Want want = TlsStream::Want::none;
+      std::size_t before = out.size();
+      if (!m_tls->read(out, want)) return false;
+      if (out.size() > before) return true;
+      wait_for(want == TlsStream::Want::write ? POLLOUT : POLLIN, deadline, "waiting for a reply from", interrupt_fd);
+    }
+  }
   char buffer[16384];
   for (;;) {
     ssize_t n = ::recv(m_fd.get(), buffer, sizeof buffer, 0);

@@ -50,15 +50,131 @@ int parse_db(std::string_view text) {
   return static_cast<int>(db);
 }
 
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+  std::string value = lower(text);
+  if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
+  if (value == "false" || value == "0" || value == "no" || value == "off") return false;
+  return std::nullopt;
+}
+
+ConfigError bad_value(std::string_view key, std::string_view value, std::string_view expected) {
+  return bad_url(fmt::format("'{}={}': expected {}", printable(key), printable(value), expected));
+}
+
+// Whether an unknown query key may be a TLS setting of some client, which must never be
+// dropped silently: skipping it could turn verification off or lose the CA it names.
+bool looks_like_tls_key(std::string_view key) {
+  std::string name = lower(key);
+  for (std::string_view part : {"ssl", "tls", "cert", "ca_", "cafile", "capath", "verify", "sni", "servername",
+                                "server_name", "insecure", "key", "peer", "trust"}) {
+    if (name.find(part) != std::string::npos) return true;
+  }
+  return name == "ca";
+}
+
+TlsVerify weaker(std::optional<TlsVerify> current, TlsVerify next) {
+  if (!current) return next;
+  return static_cast<int>(next) > static_cast<int>(*current) ? next : *current;
+}
+
+// Reads the query of a redis:// or rediss:// URL into `endpoint`.
+void parse_tcp_query(std::string_view params, Endpoint& endpoint, UrlOrigin origin, std::vector<std::string>* ignored) {
+  std::optional<TlsVerify> verify;
+  while (!params.empty()) {
+    auto amp = params.find('&');
+    std::string_view param = params.substr(0, amp);
+    params = amp == std::string_view::npos ? std::string_view{} : params.substr(amp + 1);
+    if (param.empty()) continue;
+    auto eq = param.find('=');
+    std::string_view key = param.substr(0, eq);
+    std::string value = eq == std::string_view::npos ? std::string() : percent_decode(param.substr(eq + 1));
+    auto file_value = [&](std::string& field) {
+      if (value.empty()) throw bad_url(fmt::format("'{}' needs a path", printable(key)));
+      field = value;
+    };
+    if (key == "db") {
+      endpoint.db = parse_db(value);
+    } else if (key == "cacert" || key == "ssl_ca_certs") {
+      file_value(endpoint.tls.cacert);
+    } else if (key == "cacertdir" || key == "ssl_ca_path") {
+      file_value(endpoint.tls.cacertdir);
+    } else if (key == "cert" || key == "ssl_certfile") {
+      file_value(endpoint.tls.cert);
+    } else if (key == "key" || key == "ssl_keyfile") {
+      file_value(endpoint.tls.key);
+    } else if (key == "server_name") {
+      if (value.empty()) throw bad_url("'server_name' needs a host name");
+      endpoint.tls.server_name = value;
+    } else if (key == "verify") {
+      std::string mode = lower(value);
+      if (mode == "full") {
+        verify = weaker(verify, TlsVerify::full);
+      } else if (mode == "ca") {
+        verify = weaker(verify, TlsVerify::ca);
+      } else if (mode == "none") {
+        verify = weaker(verify, TlsVerify::none);
+      } else {
+        throw bad_value(key, value, "full, ca or none");
+      }
+    } else if (key == "ssl_cert_reqs") {
+      std::string mode = lower(value);
+      if (mode == "none" || mode == "cert_none") {
+        verify = weaker(verify, TlsVerify::none);
+      } else if (mode == "optional" || mode == "required" || mode == "cert_optional" || mode == "cert_required") {
+        verify = weaker(verify, TlsVerify::full);
+      } else {
+        throw bad_value(key, value, "none, optional or required");
+      }
+    } else if (key == "ssl_check_hostname") {
+      auto check = parse_bool(value);
+      if (!check) throw bad_value(key, value, "true or false");
+      verify = weaker(verify, *check ? TlsVerify::full : TlsVerify::ca);
+    } else if (key == "skip_verify") {
+      auto skip = parse_bool(value);
+      if (!skip) throw bad_value(key, value, "true or false");
+      verify = weaker(verify, *skip ? TlsVerify::none : TlsVerify::full);
+    } else if (key == "verifyPeer") {
+      std::string mode = lower(value);
+      if (mode == "full" || mode == "true") {
+        verify = weaker(verify, TlsVerify::full);
+      } else if (mode == "ca") {
+        verify = weaker(verify, TlsVerify::ca);
+      } else if (mode == "none" || mode == "false") {
+        verify = weaker(verify, TlsVerify::none);
+      } else {
+        throw bad_value(key, value, "NONE, CA or FULL");
+      }
+    } else if (origin == UrlOrigin::shared && !looks_like_tls_key(key)) {
+      if (ignored != nullptr) ignored->emplace_back(printable(key));
+    } else {
+      throw bad_url(fmt::format("unknown parameter '{}' (rlock knows db, cacert, cacertdir, cert, key, "
+                                "server_name, verify and the ssl_* spellings of redis-py)",
+                                printable(key)));
+    }
+  }
+  if (verify) endpoint.tls.verify = *verify;
+}
+
 } // namespace
 
-Endpoint parse_url(std::string_view url) {
+bool has_tls_settings(const TlsSettings& tls) noexcept {
+  return !tls.cacert.empty() || !tls.cacertdir.empty() || !tls.cert.empty() || !tls.key.empty() ||
+         !tls.server_name.empty() || tls.verify != TlsVerify::full;
+}
+
+Endpoint parse_url(std::string_view url, UrlOrigin origin, std::vector<std::string>* ignored) {
   Endpoint endpoint;
   std::string_view rest;
   if (url.starts_with("redis://")) {
     rest = url.substr(8);
   } else if (url.starts_with("rediss://")) {
-    endpoint.tls = true;
+    endpoint.tls.enabled = true;
     rest = url.substr(9);
   } else if (url.starts_with("unix://")) {
     endpoint.kind = Endpoint::Kind::unix_socket;
@@ -93,7 +209,16 @@ Endpoint parse_url(std::string_view url) {
     throw bad_url(fmt::format("unsupported scheme '{}'", printable(url.substr(0, scheme_end))));
   }
 
+  // The query starts at the first '?' after the last '@': a password may hold a raw '?', a
+  // query value an '@' only as %40.
   auto at = rest.rfind('@');
+  auto question = rest.find('?', at == std::string_view::npos ? 0 : at + 1);
+  if (question != std::string_view::npos) {
+    std::string_view query = rest.substr(question + 1);
+    rest = rest.substr(0, question);
+    at = rest.rfind('@');
+    parse_tcp_query(query, endpoint, origin, ignored);
+  }
   if (at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
@@ -147,11 +272,13 @@ Endpoint parse_url(std::string_view url) {
 
 namespace {
 
-std::string percent_encode(std::string_view text) {
+// `keep`: further characters left as they are ('/' in a query's paths).
+std::string percent_encode(std::string_view text, std::string_view keep = {}) {
   std::string out;
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~' ||
+        keep.find(c) != std::string_view::npos) {
       out += c;
     } else {
       out += fmt::format("%{:02X}", u);
@@ -182,9 +309,21 @@ std::string render(const Endpoint& endpoint, std::string_view shown_password) {
     return query.empty() ? fmt::format("unix://{}", endpoint.path) : fmt::format("unix://{}?{}", endpoint.path, query);
   }
   std::string host_text = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
-  std::string out = fmt::format("{}://{}{}:{}", endpoint.tls ? "rediss" : "redis", auth, host_text, endpoint.port);
+  std::string out =
+      fmt::format("{}://{}{}:{}", endpoint.tls.enabled ? "rediss" : "redis", auth, host_text, endpoint.port);
   if (endpoint.db != 0) out += fmt::format("/{}", endpoint.db);
-  return out;
+  std::string query;
+  auto add = [&query](std::string_view key, const std::string& value) {
+    if (value.empty()) return;
+    query += fmt::format("{}{}={}", query.empty() ? "?" : "&", key, percent_encode(value, "/"));
+  };
+  add("cacert", endpoint.tls.cacert);
+  add("cacertdir", endpoint.tls.cacertdir);
+  add("cert", endpoint.tls.cert);
+  add("key", endpoint.tls.key);
+  add("server_name", endpoint.tls.server_name);
+  if (endpoint.tls.verify != TlsVerify::full) add("verify", std::string(to_string(endpoint.tls.verify)));
+  return out + query;
 }
 
 } // namespace

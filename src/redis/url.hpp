@@ -2,16 +2,19 @@
 // Endpoint: where Redis is and how to log in, parsed from redis://, rediss:// and unix:// URLs.
 #pragma once
 
+#include "redis/tls.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rlock::redis {
 
 struct Endpoint {
   enum class Kind { tcp, unix_socket };
   Kind kind = Kind::tcp;
-  bool tls = false;
+  TlsSettings tls; // tls.enabled for rediss:// (or --tls); the host below is the name verified
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string path; // unix socket path
@@ -25,8 +28,21 @@ struct Endpoint {
   std::string url() const;
 };
 
-// Parses redis://[user[:password]@]host[:port][/db], rediss://… and unix:///path[?db=N].
-// Throws ConfigError (exit 78) saying what is wrong.
-Endpoint parse_url(std::string_view url);
+// Where a URL came from. `own`: --url or RLOCK_URL, written for rlock, so every query key must
+// be one rlock knows. `shared`: REDIS_URL, which other programs read too: their tuning keys
+// (timeouts, pool sizes) are skipped, but never one that looks like a TLS setting.
+enum class UrlOrigin { own, shared };
+
+// Parses redis://[user[:password]@]host[:port][/db][?query], rediss://… and
+// unix:///path[?db=N]. Query keys (SPEC §6.1): db, cacert, cacertdir, cert, key, server_name,
+// verify=full|ca|none, and the spellings of redis-py (ssl_ca_certs, ssl_ca_path, ssl_certfile,
+// ssl_keyfile, ssl_cert_reqs, ssl_check_hostname), go-redis (skip_verify) and Lettuce
+// (verifyPeer); when several weaken verification, the weakest wins. Keys skipped from a shared
+// URL are appended to `ignored`. Throws ConfigError (exit 78) saying what is wrong.
+Endpoint parse_url(std::string_view url, UrlOrigin origin = UrlOrigin::own,
+                   std::vector<std::string>* ignored = nullptr);
+
+// Whether the endpoint carries TLS settings beyond the default (files, a name, a weaker verify).
+bool has_tls_settings(const TlsSettings& tls) noexcept;
 
 } // namespace rlock::redis

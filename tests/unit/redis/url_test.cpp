@@ -4,11 +4,17 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
 #include <string>
+#include <vector>
 
+using rlock::ConfigError;
 using rlock::redis::Endpoint;
 using rlock::redis::parse_url;
+using rlock::redis::system_trust_store_candidates;
+using rlock::redis::TlsVerify;
+using rlock::redis::UrlOrigin;
 
 namespace {
 
@@ -29,7 +35,7 @@ std::string config_error_of(std::string_view url) {
 TEST_CASE("parse_url: redis://host with defaults") {
   Endpoint endpoint = parse_url("redis://cache.example.com");
   CHECK(endpoint.kind == Endpoint::Kind::tcp);
-  CHECK_FALSE(endpoint.tls);
+  CHECK_FALSE(endpoint.tls.enabled);
   CHECK(endpoint.host == "cache.example.com");
   CHECK(endpoint.port == 6379);
   CHECK(endpoint.db == 0);
@@ -109,12 +115,12 @@ TEST_CASE("parse_url: bracketed IPv6 hosts") {
 
 TEST_CASE("parse_url: rediss:// sets the TLS flag") {
   Endpoint endpoint = parse_url("rediss://secure.example.com:6380/1");
-  CHECK(endpoint.tls);
+  CHECK(endpoint.tls.enabled);
   CHECK(endpoint.kind == Endpoint::Kind::tcp);
   CHECK(endpoint.host == "secure.example.com");
   CHECK(endpoint.port == 6380);
   CHECK(endpoint.db == 1);
-  CHECK_FALSE(parse_url("redis://secure.example.com").tls);
+  CHECK_FALSE(parse_url("redis://secure.example.com").tls.enabled);
 }
 
 TEST_CASE("parse_url: unix sockets") {
@@ -122,7 +128,7 @@ TEST_CASE("parse_url: unix sockets") {
   CHECK(plain.kind == Endpoint::Kind::unix_socket);
   CHECK(plain.path == "/run/redis/redis.sock");
   CHECK(plain.db == 0);
-  CHECK_FALSE(plain.tls);
+  CHECK_FALSE(plain.tls.enabled);
   CHECK_FALSE(plain.password.has_value());
 
   Endpoint with_db = parse_url("unix:///tmp/r.sock?db=3");
@@ -213,7 +219,7 @@ TEST_CASE("Endpoint::url reads back as the same endpoint, password included") {
     CHECK(again.user == first.user);
     CHECK(again.password == first.password);
     CHECK(again.path == first.path);
-    CHECK(again.tls == first.tls);
+    CHECK(again.tls.enabled == first.tls.enabled);
   }
   Endpoint without = parse_url("redis://alice:secret@h");
   without.password.reset();
@@ -246,10 +252,94 @@ TEST_CASE("Endpoint::redacted output parses back to the same endpoint (without t
     Endpoint original = parse_url(url);
     Endpoint again = parse_url(original.redacted());
     CHECK(again.kind == original.kind);
-    CHECK(again.tls == original.tls);
+    CHECK(again.tls.enabled == original.tls.enabled);
     CHECK(again.host == original.host);
     CHECK(again.port == original.port);
     CHECK(again.path == original.path);
     CHECK(again.db == original.db);
+  }
+}
+
+TEST_CASE("parse_url: TLS query keys and the spellings of other clients") {
+  Endpoint endpoint = parse_url("rediss://h:6380/1?cacert=/ca.pem&cacertdir=/certs&cert=/c.pem&key=/k.pem"
+                                "&server_name=redis.example");
+  CHECK(endpoint.tls.enabled);
+  CHECK(endpoint.db == 1);
+  CHECK(endpoint.tls.cacert == "/ca.pem");
+  CHECK(endpoint.tls.cacertdir == "/certs");
+  CHECK(endpoint.tls.cert == "/c.pem");
+  CHECK(endpoint.tls.key == "/k.pem");
+  CHECK(endpoint.tls.server_name == "redis.example");
+  CHECK(endpoint.tls.verify == TlsVerify::full);
+
+  Endpoint py = parse_url("rediss://h?ssl_ca_certs=%2Fa%20b.pem&ssl_ca_path=/d&ssl_certfile=/c&ssl_keyfile=/k");
+  CHECK(py.tls.cacert == "/a b.pem");
+  CHECK(py.tls.cacertdir == "/d");
+  CHECK(py.tls.cert == "/c");
+  CHECK(py.tls.key == "/k");
+
+  CHECK(parse_url("rediss://h?verify=ca").tls.verify == TlsVerify::ca);
+  CHECK(parse_url("rediss://h?verify=none").tls.verify == TlsVerify::none);
+  CHECK(parse_url("rediss://h?verify=full").tls.verify == TlsVerify::full);
+  CHECK(parse_url("rediss://h?ssl_cert_reqs=none").tls.verify == TlsVerify::none);
+  CHECK(parse_url("rediss://h?ssl_cert_reqs=required").tls.verify == TlsVerify::full);
+  CHECK(parse_url("rediss://h?ssl_check_hostname=false").tls.verify == TlsVerify::ca);
+  CHECK(parse_url("rediss://h?ssl_cert_reqs=required&ssl_check_hostname=false").tls.verify == TlsVerify::ca);
+  CHECK(parse_url("rediss://h?skip_verify=true").tls.verify == TlsVerify::none);
+  CHECK(parse_url("rediss://h?skip_verify=false").tls.verify == TlsVerify::full);
+  CHECK(parse_url("rediss://h?verifyPeer=NONE").tls.verify == TlsVerify::none);
+  CHECK(parse_url("rediss://h?verifyPeer=CA").tls.verify == TlsVerify::ca);
+  CHECK(parse_url("rediss://h?verifyPeer=FULL").tls.verify == TlsVerify::full);
+  // When several keys weaken verification, the weakest wins, whatever the order.
+  CHECK(parse_url("rediss://h?verify=none&verify=full").tls.verify == TlsVerify::none);
+  CHECK(parse_url("rediss://h?verifyPeer=FULL&ssl_check_hostname=false").tls.verify == TlsVerify::ca);
+  CHECK(parse_url("redis://h?db=4").db == 4);
+}
+
+TEST_CASE("parse_url: a password may hold '?', the query starts after the last '@'") {
+  Endpoint endpoint = parse_url("rediss://alice:pa?ss@h:1?verify=ca");
+  CHECK(endpoint.password == std::string("pa?ss"));
+  CHECK(endpoint.host == "h");
+  CHECK(endpoint.tls.verify == TlsVerify::ca);
+}
+
+TEST_CASE("parse_url: unknown or bad TLS keys are configuration errors; REDIS_URL skips other clients' tuning") {
+  for (const char* bad : {"rediss://h?socket_timeout=5", "rediss://h?verify=maybe",
+                          "rediss://h?cacert=", "rediss://h?ssl_cert_reqs=sometimes", "rediss://h?skip_verify=perhaps",
+                          "rediss://h?verifyPeer=HALF", "rediss://h?ssl_check_hostname=2", "rediss://h?server_name="}) {
+    CAPTURE(bad);
+    config_error_of(bad);
+  }
+  CHECK(config_error_of("rediss://h?socket_timeout=5").find("socket_timeout") != std::string::npos);
+
+  std::vector<std::string> ignored;
+  Endpoint shared =
+      parse_url("rediss://h?socket_timeout=5&cacert=/ca.pem&health_check_interval=3", UrlOrigin::shared, &ignored);
+  CHECK(shared.tls.cacert == "/ca.pem");
+  CHECK(ignored == std::vector<std::string>{"socket_timeout", "health_check_interval"});
+  for (const char* tls_like : {"rediss://h?ssl_ciphers=HIGH", "rediss://h?tls_min=1.3", "rediss://h?ca=/x",
+                               "rediss://h?ssl_password=x", "rediss://h?insecure_skip=1", "rediss://h?sni=x"}) {
+    CAPTURE(tls_like);
+    CHECK_THROWS_AS(parse_url(tls_like, UrlOrigin::shared, &ignored), ConfigError);
+  }
+}
+
+TEST_CASE("Endpoint::url() and redacted() carry the TLS settings") {
+  Endpoint endpoint = parse_url("rediss://u:secret@h:6380?cacert=/etc/ca%20x.pem&server_name=r.example&verify=ca");
+  CHECK(endpoint.redacted() == "rediss://u:***@h:6380?cacert=/etc/ca%20x.pem&server_name=r.example&verify=ca");
+  Endpoint again = parse_url(endpoint.url());
+  CHECK(again.tls.cacert == "/etc/ca x.pem");
+  CHECK(again.tls.server_name == "r.example");
+  CHECK(again.tls.verify == TlsVerify::ca);
+  CHECK(again.password == std::string("secret"));
+}
+
+TEST_CASE("the trust-store probe list covers the usual distributions") {
+  std::vector<std::string> candidates = system_trust_store_candidates();
+  for (const char* path :
+       {"/etc/ssl/certs", "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem", "/etc/ca-certificates/extracted/tls-ca-bundle.pem"}) {
+    CAPTURE(path);
+    CHECK(std::find(candidates.begin(), candidates.end(), path) != candidates.end());
   }
 }
