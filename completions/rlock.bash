@@ -7,7 +7,8 @@
 # The option lists are checked against `rlock CMD --help` by tests/examples/drift_guard.sh.
 
 _rlock_global_opts='-h --help --version --url --password --password-file --prefix
-  --connect-timeout --io-timeout --config --profile -v --verbose -q --quiet'
+  --connect-timeout --io-timeout --config --profile --tls --cacert --cacertdir --cert --key --tls-server-name --sni
+  --tls-verify --insecure -v --verbose -q --quiet'
 _rlock_durations='250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h'
 
 # Prints the held lock names, one a line, from `rlock status --json` ("name" strings, unescaped).
@@ -86,6 +87,7 @@ _rlock() {
             return
           fi ;;
       --url | --password | --password-file | --prefix | --connect-timeout | --io-timeout | --config | --profile | \
+        --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid)
         skip=1 ;;
@@ -100,6 +102,15 @@ _rlock() {
       return ;;
     --lost-signal)
       mapfile -t COMPREPLY < <(compgen -W 'TERM INT HUP QUIT USR1 USR2 KILL' -- "$cur")
+      return ;;
+    --tls-verify)
+      mapfile -t COMPREPLY < <(compgen -W 'full ca none' -- "$cur")
+      return ;;
+    --cacert | --cert | --key)
+      mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      return ;;
+    --cacertdir)
+      mapfile -t COMPREPLY < <(compgen -d -- "$cur")
       return ;;
     -E | --conflict-exit-code)
       mapfile -t COMPREPLY < <(compgen -W '0 75' -- "$cur")

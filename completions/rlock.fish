@@ -29,6 +29,7 @@ function __rlock_wants_name
             case --
                 return 1
             case --url --password --password-file --prefix --connect-timeout --io-timeout --config --profile --ttl \
+                --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
                 --max-hold --min-hold --token --token-file --owner-pid
                 set skip 1
@@ -93,6 +94,15 @@ complete -c rlock -n __rlock_before_dashes -l connect-timeout -x -a "$rlock_dura
 complete -c rlock -n __rlock_before_dashes -l io-timeout -x -a "$rlock_durations" -d 'Give up on a Redis reply after DURATION'
 complete -c rlock -n __rlock_before_dashes -l config -r -F -d 'Read settings from FILE (env RLOCK_CONFIG)'
 complete -c rlock -n __rlock_before_dashes -l profile -x -d 'Use the config file profile NAME (env RLOCK_PROFILE)'
+complete -c rlock -n __rlock_before_dashes -l tls -d 'Use TLS with a redis:// URL'
+complete -c rlock -n __rlock_before_dashes -l cacert -r -F -d 'Verify the server against the CAs in FILE'
+complete -c rlock -n __rlock_before_dashes -l cacertdir -x -a '(__fish_complete_directories)' -d 'Verify against the hashed CA directory DIR'
+complete -c rlock -n __rlock_before_dashes -l cert -r -F -d 'TLS client certificate'
+complete -c rlock -n __rlock_before_dashes -l key -r -F -d 'Private key of the client certificate'
+complete -c rlock -n __rlock_before_dashes -l tls-server-name -x -d 'Verify and send this name instead of the host'
+complete -c rlock -n __rlock_before_dashes -l sni -x -d 'Verify and send this name instead of the host'
+complete -c rlock -n __rlock_before_dashes -l tls-verify -x -a 'full ca none' -d 'What to verify of the certificate'
+complete -c rlock -n __rlock_before_dashes -l insecure -d 'Do not verify the server certificate'
 complete -c rlock -n __rlock_before_dashes -s v -l verbose -d 'Say what rlock does on stderr'
 complete -c rlock -n __rlock_before_dashes -s q -l quiet -d 'Print nothing but errors'
 

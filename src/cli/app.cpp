@@ -32,9 +32,10 @@ std::string version_text() {
 // The subcommand the arguments name, or "" when they name none. CLI11 builds every option of
 // every subcommand up front, and rlock is started once per job, so only the chosen one is built.
 std::string_view chosen_subcommand(const std::vector<std::string>& args) {
-  static constexpr std::string_view k_takes_value[] = {"--url",    "--password",        "--password-file",
-                                                       "--prefix", "--connect-timeout", "--io-timeout",
-                                                       "--config", "--profile"};
+  static constexpr std::string_view k_takes_value[] = {
+      "--url",        "--password", "--password-file",   "--prefix", "--connect-timeout",
+      "--io-timeout", "--config",   "--profile",         "--cacert", "--cacertdir",
+      "--cert",       "--key",      "--tls-server-name", "--sni",    "--tls-verify"};
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (!arg.starts_with('-')) return arg;
@@ -83,7 +84,8 @@ int run_parsed(int argc, char** argv) {
 
   GlobalOptions globals;
   app.add_option("--url", globals.url,
-                 "Redis URL: redis://[user[:password]@]host[:port][/db] or unix:///path.sock[?db=N] "
+                 "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://…[?cacert=FILE&…] (TLS) or "
+                 "unix:///path.sock[?db=N] "
                  "(env RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
       ->type_name("URL");
   app.add_option("--password", globals.password,
@@ -105,6 +107,24 @@ int run_parsed(int argc, char** argv) {
          "--profile", [&globals](const std::string& name) { globals.profile = name; },
          "use the config file's [profile NAME] (env RLOCK_PROFILE)")
       ->type_name("NAME");
+  app.add_flag_callback(
+      "--tls", [&globals] { globals.tls = "yes"; }, "use TLS with a redis:// URL (as rediss:// does)");
+  app.add_option("--cacert", globals.cacert, "verify the server against the CAs in FILE (env RLOCK_CACERT)")
+      ->type_name("FILE");
+  app.add_option("--cacertdir", globals.cacertdir,
+                 "verify the server against the hashed CA directory DIR "
+                 "(env RLOCK_CACERTDIR)")
+      ->type_name("DIR");
+  app.add_option("--cert", globals.cert, "TLS client certificate (env RLOCK_CERT)")->type_name("FILE");
+  app.add_option("--key", globals.key, "private key of the client certificate (env RLOCK_KEY)")->type_name("FILE");
+  app.add_option("--tls-server-name,--sni", globals.tls_server_name,
+                 "verify this name and send it as SNI instead of the URL's host (env RLOCK_TLS_SERVER_NAME)")
+      ->type_name("NAME");
+  app.add_option("--tls-verify", globals.tls_verify,
+                 "full (chain and name, the default), ca (chain only) or none; weaker than full warns")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"full", "ca", "none"}));
+  app.add_flag("--insecure", globals.insecure, "do not verify the server's certificate (--tls-verify none)");
   app.add_flag("-v,--verbose", globals.verbose, "say what rlock does, in plain lines on stderr");
   app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors");
 

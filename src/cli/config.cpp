@@ -32,7 +32,18 @@ constexpr SettingSpec k_settings[] = {
     {"connect-timeout", &GlobalOptions::connect_timeout, "", "", "2s", ValueKind::duration},
     {"io-timeout", &GlobalOptions::io_timeout, "", "", "5s", ValueKind::duration},
     {"ttl", nullptr, "", "", "30s", ValueKind::duration},
+    {"tls", &GlobalOptions::tls, "", "", "no", ValueKind::yes_no},
+    {"cacert", &GlobalOptions::cacert, "RLOCK_CACERT", "", "", ValueKind::path},
+    {"cacertdir", &GlobalOptions::cacertdir, "RLOCK_CACERTDIR", "", "", ValueKind::path},
+    {"cert", &GlobalOptions::cert, "RLOCK_CERT", "", "", ValueKind::path},
+    {"key", &GlobalOptions::key, "RLOCK_KEY", "", "", ValueKind::path},
+    {"tls-server-name", &GlobalOptions::tls_server_name, "RLOCK_TLS_SERVER_NAME", "", "", ValueKind::text},
+    // No variable can weaken verification (SPEC §6.1): only a flag, the URL itself or the file.
+    {"tls-verify", &GlobalOptions::tls_verify, "", "", "full", ValueKind::tls_verify},
 };
+
+// The TLS settings besides `tls` itself, which only a TLS connection uses.
+constexpr std::string_view k_tls_settings[] = {"cacert", "cacertdir", "cert", "key", "tls-server-name", "tls-verify"};
 
 constexpr std::size_t k_max_config_size = std::size_t{64} * 1024;
 
@@ -61,6 +72,20 @@ std::string prefix_problem(std::string_view prefix) {
     }
   }
   return {};
+}
+
+// yes/no (also true/false, on/off, 1/0), or nothing for anything else.
+std::optional<bool> yes_no_value(std::string_view text) {
+  if (text == "yes" || text == "true" || text == "on" || text == "1") return true;
+  if (text == "no" || text == "false" || text == "off" || text == "0") return false;
+  return std::nullopt;
+}
+
+std::optional<redis::TlsVerify> tls_verify_value(std::string_view text) {
+  if (text == "full") return redis::TlsVerify::full;
+  if (text == "ca") return redis::TlsVerify::ca;
+  if (text == "none") return redis::TlsVerify::none;
+  return std::nullopt;
 }
 
 // A config file as read: its entries and what its mode allows others to do.
@@ -173,6 +198,18 @@ void check_entries(LoadedFile& loaded) {
         break;
       case ValueKind::path:
         if (!entry.value.starts_with('/')) entry.value = directory_of(file.path) + "/" + entry.value;
+        break;
+      case ValueKind::yes_no:
+        if (!yes_no_value(entry.value)) {
+          throw ConfigError(
+              fmt::format("{}: {} must be yes or no, not '{}'", where, entry.key, printable(entry.value)));
+        }
+        break;
+      case ValueKind::tls_verify:
+        if (!tls_verify_value(entry.value)) {
+          throw ConfigError(
+              fmt::format("{}: {} must be full, ca or none, not '{}'", where, entry.key, printable(entry.value)));
+        }
         break;
       case ValueKind::text: break;
       }
@@ -324,6 +361,12 @@ Settings resolve_settings(const GlobalOptions& options, const ConfigSources& sou
     }
     take(env_or_empty(sources, spec.env), Source{Origin::env, std::string(spec.env)});
     if (spec.flag != nullptr) take(options.*spec.flag, Source{Origin::flag, fmt::format("--{}", spec.name)});
+    if (spec.name == "tls-verify" && options.insecure) {
+      if (!options.tls_verify.empty() && options.tls_verify != "none") {
+        throw UsageError(fmt::format("--insecure contradicts --tls-verify {}", printable(options.tls_verify)));
+      }
+      take("none", Source{Origin::flag, "--insecure"});
+    }
     settings.settings.push_back(std::move(setting));
   }
   return settings;
@@ -349,6 +392,69 @@ std::chrono::milliseconds duration_of(const Setting& setting) {
   return value;
 }
 
+// TLS settings (SPEC §6.1): the URL's own query is over the environment, the profile and the
+// file, and under a flag; settings.offer() puts it there. Only a TLS connection uses them: from
+// the environment or the file they wait for a rediss:// URL, but given as a flag or in the
+// URL's query for a plaintext one they are a mistake.
+void resolve_tls(Config& config, const Setting& url) {
+  redis::Endpoint& endpoint = config.connect.endpoint;
+  Settings& settings = config.settings;
+  redis::TlsSettings& tls = endpoint.tls;
+  const Source from_url{Origin::url, fmt::format("the URL ({})", url.source.describe())};
+  if (tls.enabled) settings.offer("tls", "yes", from_url);
+  settings.offer("cacert", tls.cacert, from_url);
+  settings.offer("cacertdir", tls.cacertdir, from_url);
+  settings.offer("cert", tls.cert, from_url);
+  settings.offer("key", tls.key, from_url);
+  settings.offer("tls-server-name", tls.server_name, from_url);
+  if (tls.verify != redis::TlsVerify::full) settings.offer("tls-verify", std::string(to_string(tls.verify)), from_url);
+
+  const Setting& enabled = settings.get("tls");
+  tls.enabled = !enabled.value.empty() && yes_no_value(enabled.value).value_or(false);
+  if (!tls.enabled) {
+    for (std::string_view name : k_tls_settings) {
+      const Setting& setting = settings.get(name);
+      if (setting.value.empty() || setting.source.origin == Origin::built_in) continue;
+      if (setting.source.origin == Origin::url) {
+        throw ConfigError(fmt::format("the URL {} sets TLS parameters but is not rediss://: use rediss:// or add "
+                                      "--tls",
+                                      endpoint.redacted()));
+      }
+      if (setting.source.origin == Origin::flag) {
+        throw ConfigError(fmt::format("{} given for {}, which is not a TLS URL: use rediss:// or add --tls",
+                                      setting.source.detail, endpoint.redacted()));
+      }
+      log::verbose("{} ({}) is not used: {} is not a TLS URL", name, setting.source.describe(), endpoint.redacted());
+    }
+    return;
+  }
+  if (endpoint.kind == redis::Endpoint::Kind::unix_socket) {
+    throw ConfigError(fmt::format("TLS over a unix socket is not supported ({}): drop it, or use rediss://HOST:PORT",
+                                  enabled.source.describe()));
+  }
+  tls.cacert = settings.value("cacert");
+  tls.cacertdir = settings.value("cacertdir");
+  tls.cert = settings.value("cert");
+  tls.key = settings.value("key");
+  tls.server_name = settings.value("tls-server-name");
+  const Setting& verify = settings.get("tls-verify");
+  tls.verify =
+      verify.value.empty() ? redis::TlsVerify::full : tls_verify_value(verify.value).value_or(redis::TlsVerify::full);
+  switch (tls.verify) {
+  case redis::TlsVerify::full: break;
+  case redis::TlsVerify::ca:
+    log::warn("TLS: the server's certificate chain is verified but not its name (verify=ca, {}): any certificate "
+              "that CA signed is accepted for {}",
+              verify.source.describe(), endpoint.host);
+    break;
+  case redis::TlsVerify::none:
+    log::warn("TLS: the server's certificate is not verified (verify=none, {}): anyone between rlock and {} can "
+              "read and change the traffic, passwords included",
+              verify.source.describe(), endpoint.host);
+    break;
+  }
+}
+
 } // namespace
 
 Config resolve_config(const GlobalOptions& options, const ConfigSources& sources) {
@@ -361,7 +467,12 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   }
 
   const Setting& url = settings.get("url");
-  config.connect.endpoint = redis::parse_url(url.value);
+  const bool shared_url = url.source.origin == Origin::foreign_env; // REDIS_URL, read by other programs too
+  std::vector<std::string> ignored;
+  config.connect.endpoint =
+      redis::parse_url(url.value, shared_url ? redis::UrlOrigin::shared : redis::UrlOrigin::own, &ignored);
+  for (const auto& key : ignored) log::verbose("REDIS_URL: ignoring '{}', a setting of another client", key);
+  resolve_tls(config, url);
 
   // The password: the first found of --password, --password-file, the URL's own, RLOCK_PASSWORD,
   // RLOCK_PASSWORD_FILE or else the config file's password-file, REDISCLI_AUTH.

@@ -25,6 +25,15 @@ struct GlobalOptions {
   std::string io_timeout;
   std::optional<std::string> config_file; // --config, as given (empty is an error)
   std::optional<std::string> profile;     // --profile, as given (empty is an error)
+  // TLS (SPEC §6.1): a flag is over the URL's own query keys, which are over RLOCK_CACERT & co.
+  std::string tls;       // "yes" for --tls: TLS for a redis:// URL
+  bool insecure = false; // --insecure: --tls-verify none
+  std::string cacert;
+  std::string cacertdir;
+  std::string cert;
+  std::string key;
+  std::string tls_server_name;
+  std::string tls_verify; // full, ca or none
   bool verbose = false;
   bool quiet = false;
 };
@@ -48,7 +57,7 @@ struct Source {
 };
 
 // How a setting's text is checked, and what a relative path in the file is relative to.
-enum class ValueKind { text, url, path, duration, prefix };
+enum class ValueKind { text, url, path, duration, prefix, yes_no, tls_verify };
 
 // One setting that a flag, a variable and the configuration file can give. Its name is the long
 // option's, the file's key and what `rlock config show` prints. Adding a setting is one line
@@ -108,9 +117,12 @@ struct Config {
 };
 
 // resolve_settings, then URL, password (--password, --password-file, the URL's, RLOCK_PASSWORD,
-// RLOCK_PASSWORD_FILE or the config file's password-file, REDISCLI_AUTH — first found wins), prefix and timeouts
-// checked. Throws ConfigError for a bad URL or unreadable file, UsageError for bad durations on the command line or in
-// the environment.
+// RLOCK_PASSWORD_FILE or the config file's password-file, REDISCLI_AUTH — first found wins), TLS
+// (flag > the URL's query > RLOCK_CACERT, RLOCK_CACERTDIR, RLOCK_CERT, RLOCK_KEY,
+// RLOCK_TLS_SERVER_NAME > profile > file), prefix and timeouts checked. Warns when TLS
+// verification is weakened. Throws ConfigError for a bad URL, unreadable file or TLS settings
+// on the command line for a plaintext URL, UsageError for bad durations on the command line or
+// in the environment.
 Config resolve_config(const GlobalOptions& options, const ConfigSources& sources = {});
 
 // Reads a secret file: its first line, without the newline. Throws ConfigError.

@@ -43,7 +43,8 @@ std::string origin_name(Origin origin) {
 // The value as shown: a URL without its password; nothing else that is shown is secret.
 std::string shown_value(const Setting& setting) {
   if (setting.spec->kind == ValueKind::url && !setting.value.empty()) {
-    return redis::parse_url(setting.value).redacted();
+    const bool shared = setting.source.origin == Origin::foreign_env; // REDIS_URL may hold others' keys
+    return redis::parse_url(setting.value, shared ? redis::UrlOrigin::shared : redis::UrlOrigin::own).redacted();
   }
   return printable(setting.value);
 }

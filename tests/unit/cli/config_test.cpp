@@ -568,3 +568,77 @@ TEST_CASE("settings: offer() respects precedence, as TLS settings from the URL's
   CHECK_THROWS_AS(settings.offer("no-such-setting", "x", {}), rlock::Error);
   CHECK_THROWS_AS((void)settings.get("no-such-setting"), rlock::Error);
 }
+
+TEST_CASE("settings: a TLS setting's order is flag > the URL's query > RLOCK_* env > profile > file") {
+  FakeWorld world;
+  const std::string path = world.write("config", "cacert = file.pem\ntls-server-name = file.example\n"
+                                                 "[profile p]\nurl = rediss://h:1\ncacert = /profile.pem\n"
+                                                 "[profile plain]\nurl = redis://h:1\n");
+  world.env["RLOCK_CONFIG"] = path;
+  world.env["RLOCK_PROFILE"] = "p";
+  GlobalOptions options;
+  auto config = rlock::cli::resolve_config(options, world.sources());
+  const auto& tls = config.connect.endpoint.tls;
+  CHECK(tls.enabled);
+  CHECK(config.settings.get("tls").source.origin == Origin::url);
+  CHECK(tls.cacert == "/profile.pem");
+  CHECK(tls.server_name == "file.example"); // text, not a path made relative to the file
+  CHECK(tls.verify == rlock::redis::TlsVerify::full);
+
+  world.env["RLOCK_CACERT"] = "/env.pem";
+  config = rlock::cli::resolve_config(options, world.sources());
+  CHECK(config.connect.endpoint.tls.cacert == "/env.pem");
+  CHECK(config.settings.get("cacert").source.describe() == "env RLOCK_CACERT");
+
+  options.url = "rediss://h:1?cacert=/url.pem&verify=ca";
+  {
+    QuietLog quiet; // verify=ca warns
+    config = rlock::cli::resolve_config(options, world.sources());
+  }
+  CHECK(config.connect.endpoint.tls.cacert == "/url.pem");
+  CHECK(config.settings.get("cacert").source.origin == Origin::url);
+  CHECK(config.settings.get("cacert").source.describe() == "the URL (flag --url)");
+  CHECK(config.connect.endpoint.tls.verify == rlock::redis::TlsVerify::ca);
+
+  options.cacert = "/flag.pem";
+  options.tls_verify = "full";
+  config = rlock::cli::resolve_config(options, world.sources());
+  CHECK(config.connect.endpoint.tls.cacert == "/flag.pem");
+  CHECK(config.connect.endpoint.tls.verify == rlock::redis::TlsVerify::full);
+  CHECK(config.settings.get("tls-verify").source.describe() == "flag --tls-verify");
+
+  // A plaintext URL leaves the file's and the environment's TLS settings unused, but TLS flags
+  // for it are a mistake.
+  world.env["RLOCK_PROFILE"] = "plain";
+  options = GlobalOptions{};
+  config = rlock::cli::resolve_config(options, world.sources());
+  CHECK_FALSE(config.connect.endpoint.tls.enabled);
+  options.cacert = "/flag.pem";
+  CHECK(settings_error<rlock::ConfigError>(world, options, 78).find("--cacert given for redis://h:1") !=
+        std::string::npos);
+  options = GlobalOptions{};
+  options.tls = "yes";
+  config = rlock::cli::resolve_config(options, world.sources());
+  CHECK(config.connect.endpoint.tls.enabled);
+  CHECK(config.connect.endpoint.tls.cacert == "/env.pem");
+}
+
+TEST_CASE("settings: no variable weakens TLS verification; --insecure is tls-verify none from a flag") {
+  FakeWorld world;
+  world.env["RLOCK_CONFIG"] = "/dev/null";
+  world.env["RLOCK_TLS_VERIFY"] = "none"; // not a variable rlock reads
+  GlobalOptions options;
+  options.url = "rediss://h:1";
+  auto config = rlock::cli::resolve_config(options, world.sources());
+  CHECK(config.connect.endpoint.tls.verify == rlock::redis::TlsVerify::full);
+  options.insecure = true;
+  {
+    QuietLog quiet;
+    config = rlock::cli::resolve_config(options, world.sources());
+  }
+  CHECK(config.connect.endpoint.tls.verify == rlock::redis::TlsVerify::none);
+  CHECK(config.settings.get("tls-verify").source.describe() == "flag --insecure");
+  options.tls_verify = "full";
+  CHECK(settings_error<rlock::UsageError>(world, options, 64).find("--insecure contradicts --tls-verify full") !=
+        std::string::npos);
+}
