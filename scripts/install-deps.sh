@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libhiredis-dev libcli11-dev libfmt-dev doctest-dev libssl-dev
+  openssl ca-certificates
   redis-server redis-tools
   asciidoctor
   python3 python3-redis python3-yaml

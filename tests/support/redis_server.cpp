@@ -243,6 +243,11 @@ std::string redis_server_bin() {
 RedisServer::RedisServer(RedisServerOptions options) : m_options(std::move(options)) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     m_port = free_port();
+    if (!m_options.tls_cert.empty()) {
+      do {
+        m_tls_port = free_port();
+      } while (m_tls_port == m_port);
+    }
     if (launch()) {
       return;
     }
@@ -259,6 +264,10 @@ RedisServer::~RedisServer() {
 }
 
 std::string RedisServer::url() const { return fmt::format("redis://127.0.0.1:{}", m_port); }
+
+std::string RedisServer::tls_url(const std::string& host, const std::string& query) const {
+  return fmt::format("rediss://{}:{}{}", host, m_tls_port, query);
+}
 
 std::string RedisServer::unix_socket_path() const {
   return m_options.unix_socket ? m_dir.file("redis.sock") : std::string();
@@ -284,6 +293,12 @@ void RedisServer::write_config() const {
   }
   if (!m_options.password.empty()) {
     config += fmt::format("requirepass \"{}\"\n", m_options.password);
+  }
+  if (!m_options.tls_cert.empty()) {
+    config += fmt::format("tls-port {}\n", m_tls_port);
+    config += fmt::format("tls-cert-file \"{}\"\ntls-key-file \"{}\"\n", m_options.tls_cert, m_options.tls_key);
+    if (!m_options.tls_ca.empty()) config += fmt::format("tls-ca-cert-file \"{}\"\n", m_options.tls_ca);
+    config += fmt::format("tls-auth-clients {}\n", m_options.tls_auth_clients);
   }
   for (const auto& line : m_options.extra_config) {
     config += line;

@@ -18,6 +18,12 @@ struct RedisServerOptions {
   std::vector<std::string> extra_config; // raw config lines, e.g. ACL "user ..." lines
   bool unix_socket = false;              // also listen on <dir>/redis.sock
   bool appendfsync_always = false;       // appendonly yes + appendfsync always
+  // TLS: also listen with TLS on tls_port() with this certificate (PEM paths). The plaintext
+  // port stays open for the fixture's own commands (command(), the PING at start).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;                  // tls-ca-cert-file: the CA client certificates must chain to
+  std::string tls_auth_clients = "no"; // no, optional or yes
 };
 
 // A port on 127.0.0.1 that was free a moment ago (bound with port 0, read back, closed).
@@ -46,7 +52,12 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   int port() const noexcept { return m_port; }
-  std::string url() const;              // redis://127.0.0.1:PORT
+  int tls_port() const noexcept { return m_tls_port; } // 0 without options.tls_cert
+  std::string url() const;                             // redis://127.0.0.1:PORT
+  // rediss://HOST:TLS_PORT, then `query` ("?cacert=…") as given.
+  std::string tls_url(const std::string& host = "localhost", const std::string& query = {}) const;
+  // The options, to change (a certificate, say) between stop() and start().
+  RedisServerOptions& options() noexcept { return m_options; }
   std::string unix_socket_path() const; // empty unless options.unix_socket
   pid_t pid() const noexcept { return m_process ? m_process->pid() : -1; }
   const std::string& dir() const noexcept { return m_dir.path(); }
@@ -72,6 +83,7 @@ class RedisServer {
   RedisServerOptions m_options;
   TempDir m_dir;
   int m_port = 0;
+  int m_tls_port = 0;
   std::optional<BackgroundProcess> m_process;
   bool m_paused = false;
 };
