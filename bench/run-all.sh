@@ -18,7 +18,7 @@ echo "servers: $(redis-server --version | awk '{print $1, $2, $3}') on 127.0.0.1
   "${ETCD_ENDPOINT:+; etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p') on $ETCD_ENDPOINT}"
 [[ -z ${ETCD_MISSING:-} ]] || echo "note: $ETCD_MISSING"
 
-for script in uncontended handoff idle-waiters throughput roundtrips; do
+for script in uncontended handoff idle-waiters throughput roundtrips tls; do
   "$BENCH_SRC/$script.sh" || echo "warning: $script.sh failed" >&2
 done
 

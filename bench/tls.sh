@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# TLS cost, uncontended: `rlock exec k -- true` over TLS beside the same over plaintext, and
+# beside the redis-cli script doing the same work (SET NX PX, then a compare-and-delete EVAL)
+# with and without --tls, all against one redis-server with a plaintext and a TLS port, run
+# paired (A B C D … A B C D …) by benchtool ab. Ratios are to plaintext rlock. With --rlock2
+# (a build from before TLS support), its plaintext run stands beside them too: the cost TLS
+# support adds to a plaintext run.
+# Targets (issue 14): rlock TLS <= 1.5x plaintext rlock, <= 0.25x the redis-cli TLS script;
+# plaintext within 2% of before.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_setup "$@"
+
+runs=300 warmup=20
+((BENCH_QUICK)) && runs=60 warmup=5
+work=$BENCH_DIR/work/tls
+certs=$work/certs
+mkdir -p "$certs"
+command -v openssl >/dev/null || bench_die "openssl is not installed"
+bash "$BENCH_ROOT/tests/support/make_tls_certs.sh" "$certs" || bench_die "making the test certificates failed"
+
+tls_port=$("$BENCH_DIR/bin/benchtool" freeport)
+mkdir -p "$work/redis"
+cat >"$work/redis/redis.conf" <<CONF
+port 0
+tls-port $tls_port
+bind 127.0.0.1
+dir $work/redis
+save ""
+appendonly no
+logfile $work/redis/redis.log
+daemonize no
+tls-cert-file $certs/server.crt
+tls-key-file $certs/server.key
+tls-ca-cert-file $certs/ca.crt
+tls-auth-clients no
+CONF
+bench_spawn redis-server "$work/redis/redis.conf"
+bench_wait_for 10 redis-cli --tls --cacert "$certs/ca.crt" -p "$tls_port" ping ||
+  bench_die "the TLS redis-server did not start: $(tail -3 "$work/redis/redis.log")"
+
+bench_section "TLS, uncontended: whole process, paired, $runs runs"
+echo "ratio = median / plaintext rlock's median; pair_rt = median of per-round ratios; cpu = mean user+system"
+tls_url="rediss://localhost:$tls_port?cacert=$certs/ca.crt"
+cmds=(rlock "$RLOCK --url $REDIS_URL_BENCH exec bench-t -- true"
+      rlock-tls "$RLOCK --url $tls_url exec bench-tt -- true")
+[[ -z $RLOCK2 ]] || cmds+=(rlock2 "$RLOCK2 --url $REDIS_URL_BENCH exec bench-t2 -- true")
+cmds+=(redis-cli "$BENCH_SRC/anchors/redis-cli-lock.sh $REDIS_PORT bench-tc true"
+       redis-cli-tls "env REDIS_CLI_CACERT=$certs/ca.crt $BENCH_SRC/anchors/redis-cli-lock.sh $tls_port bench-tct true")
+"$BENCH_DIR/bin/benchtool" ab -n "$runs" -w "$warmup" -o "$work/stderr.log" "${cmds[@]}" | tee "$work/tls.txt"
+
+median() { awk -v n="$1" '$1 == n { print $2 }' "$work/tls.txt"; }
+ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+echo
+echo "rlock-tls / rlock         = $(ratio rlock-tls rlock)   (target <= 1.5)"
+echo "rlock-tls / redis-cli-tls = $(ratio rlock-tls redis-cli-tls)   (target <= 0.25)"
+echo "redis-cli-tls / redis-cli = $(ratio redis-cli-tls redis-cli)"
+[[ -z $RLOCK2 ]] || echo "rlock / rlock2 (before)   = $(ratio rlock rlock2)   (target <= 1.02)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+bench_result tls.rlock_tls_over_plain "$(ratio rlock-tls rlock)"
+bench_result tls.rlock_tls_over_cli_tls "$(ratio rlock-tls redis-cli-tls)"
+[[ -z $RLOCK2 ]] || bench_result tls.plain_over_before "$(ratio rlock rlock2)"
