@@ -33,9 +33,10 @@ else
   man_text=$(cat "$man_page")
 fi
 
-# The option lines of a --help text: "  -w,--wait DURATION  ..." or "  --json  ...".
+# The option lines of a --help text: "  -w,--wait DURATION  ..." or "  --json  ...". A long
+# alias ("  --tls-server-name,--sni NAME") gives a line of its own.
 options_of() {
-  sed -n -E 's/^  ((-[A-Za-z]),)?(--[a-z][a-z0-9-]*).*/\2 \3/p'
+  sed -n -E 's/^  ((-[A-Za-z]),)?(--[a-z][a-z0-9-]*)(,(--[a-z][a-z0-9-]*))?.*/\2 \3\n \5/p' | awk '$NF ~ /^--/'
 }
 commands=$(rlock --help | sed -n '/^Subcommands:/,$p' | sed -n -E 's/^  ([a-z]+) .*/\1/p')
 [ -n "$commands" ] || problem "cannot find the commands in 'rlock --help'"

@@ -129,16 +129,6 @@ TEST_CASE("bad URLs are configuration errors") {
   }
 }
 
-TEST_CASE("rediss:// is reported as not supported") {
-  const RunResult result = run_rlock({"--url", "rediss://127.0.0.1:6380", "acquire", "job", "--lease"});
-  INFO(result.describe());
-  CHECK(result.exit_code == 78);
-  check_error_line(result);
-  CHECK((icontains(result.err, "TLS") || icontains(result.err, "rediss")));
-  CHECK((icontains(result.err, "not supported") || icontains(result.err, "unsupported") ||
-         icontains(result.err, "not built")));
-}
-
 TEST_CASE("an unreadable password file is a configuration error") {
   RedisServer redis;
   TempDir dir;
