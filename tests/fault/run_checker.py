@@ -203,9 +203,16 @@ class Driver:
         self.redis_proc: Proc | None = None
         self.proxy_proc: Proc | None = None
         self.redis_port = 0
+        self.tls_port = 0  # --tls: redis-server's TLS port, which the proxy fronts
         self.proxy_port = 0
         self.run_dir = ""
         self.kind_cycle: list[str] = []
+
+    def rlock_url(self) -> str:
+        """The URL rlock dials: the proxy, over TLS with --tls (verified, by IP literal)."""
+        if self.args.tls:
+            return f"rediss://127.0.0.1:{self.proxy_port}?cacert={self.run_dir}/certs/ca.crt"
+        return f"redis://127.0.0.1:{self.proxy_port}"
 
     # --- bookkeeping --------------------------------------------------------------------
     def event(self, **fields):
@@ -253,10 +260,19 @@ class Driver:
             if not self.redis_port or attempt > 0:
                 self.redis_port = free_port()
             conf = os.path.join(redis_dir, "redis.conf")
+            if self.args.tls and (not self.tls_port or (attempt > 0 and not self.proxy_port)):
+                self.tls_port = free_port()
             with open(conf, "w") as f:
                 f.write(f"port {self.redis_port}\nbind 127.0.0.1\ndir {redis_dir}\n"
                         "appendonly yes\nappendfsync always\nsave \"\"\ndaemonize no\n"
                         "protected-mode yes\n")
+                if self.args.tls:
+                    # The driver keeps the plaintext port for its own commands; rlock goes
+                    # through the proxy to the TLS port.
+                    certs = os.path.join(self.run_dir, "certs")
+                    f.write(f"tls-port {self.tls_port}\ntls-cert-file {certs}/server.crt\n"
+                            f"tls-key-file {certs}/server.key\ntls-ca-cert-file {certs}/ca.crt\n"
+                            "tls-auth-clients no\n")
             self.redis_proc, _ = self.spawn_service([self.args.redis_server, conf],
                                                     os.path.join(redis_dir, "redis.log"), "redis")
             deadline = now() + 10 * NS
@@ -279,7 +295,8 @@ class Driver:
 
     def start_proxy(self):
         control = os.path.join(self.run_dir, "proxy.sock")
-        argv = [self.args.proxy, "--listen", "127.0.0.1:0", "--backend", f"127.0.0.1:{self.redis_port}",
+        argv = [self.args.proxy, "--listen", "127.0.0.1:0", "--backend",
+                f"127.0.0.1:{self.tls_port if self.args.tls else self.redis_port}",
                 "--control", control]
         self.proxy_proc, pipe = self.spawn_service(argv, os.path.join(self.run_dir, "proxy.log"), "proxy",
                                                    stdout_pipe=True)
@@ -336,7 +353,7 @@ class Driver:
             work_us = int(self.rng.uniform(1.5, 3.0) * self.ttl * 1e6)
         else:
             work_us = self.work_rng.randint(0, args.work_us)
-        argv = [args.rlock, "--url", f"redis://127.0.0.1:{self.proxy_port}", "exec", slot.lock,
+        argv = [args.rlock, "--url", self.rlock_url(), "exec", slot.lock,
                 "--ttl", f"{self.ttl_ms}ms", "-w", f"{int(args.wait * 1000)}ms",
                 "--grace", f"{int(args.grace * 1000)}ms", *args.rlock_arg, "--",
                 args.worker, "--dir", self.run_dir, "--worker", str(slot.index), "--iter", str(iteration),
@@ -594,7 +611,7 @@ class Driver:
 
     def spawn_probe(self, io_ms):
         args = self.args
-        argv = [args.rlock, "--url", f"redis://127.0.0.1:{self.proxy_port}", "--io-timeout", f"{io_ms}ms",
+        argv = [args.rlock, "--url", self.rlock_url(), "--io-timeout", f"{io_ms}ms",
                 "exec", PROBE_LOCK, "-n", "--ttl", "60s", "--", "true"]
         log = os.path.join(self.run_dir, "rlock-probe.log")
         with open(log, "a") as f:
@@ -645,6 +662,11 @@ class Driver:
         args = self.args
         self.t0 = now()
         self.run_dir = tempfile.mkdtemp(prefix="rlock-fault.", dir=args.tmpdir)
+        if args.tls:
+            certs = os.path.join(self.run_dir, "certs")
+            os.makedirs(certs)
+            script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "make_tls_certs.sh")
+            subprocess.run(["bash", script, certs], check=True)
         self.history_path = os.path.join(self.run_dir, "history.log")
         open(self.history_path, "w").close()
         self.history_reader = open(self.history_path, "rb", buffering=0)
@@ -931,6 +953,8 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", help="rlock-fault-worker binary (default: next to rlock, or built with g++)")
     parser.add_argument("--proxy", help="rlock-fault-proxy binary (default: next to rlock, or built with g++)")
     parser.add_argument("--tmpdir", default=None, help="where to create the run directory")
+    parser.add_argument("--tls", action="store_true",
+                        help="rlock talks TLS (rediss://, verified) to redis-server's TLS port through the proxy")
     parser.add_argument("--keep", action="store_true", help="keep the run directory even when the run passes")
     args = parser.parse_args(argv)
 
