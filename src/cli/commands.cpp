@@ -54,7 +54,8 @@ lock::WaitPolicy TakeOptions::wait_policy() const {
 }
 
 Session::Session(const GlobalOptions& options)
-    : config(resolve_config(options)), connection(config.connect), store(connection, config.prefix) {}
+    : config(resolve_config(options)), connection(config.connect), topology(connection),
+      store(topology, config.prefix) {}
 
 std::string host_name() {
   char buffer[256] = {};
@@ -106,6 +107,9 @@ lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
   return meta;
 }
 
+std::string or_unknown(std::string_view text) { return text.empty() ? "?" : printable(text); }
+std::string or_unknown(std::int64_t value) { return value == 0 ? "?" : std::to_string(value); }
+
 std::string describe_holder(const lock::HolderInfo& holder) {
   if (!holder.held) return "free";
   if (holder.handoff) return "being handed to the next waiter";
@@ -114,8 +118,8 @@ std::string describe_holder(const lock::HolderInfo& holder) {
     return fmt::format("held by another client (no rlock metadata), expires in {}",
                        format_duration(lock::Millis(holder.remaining_ms)));
   }
-  std::string who =
-      fmt::format("held by {}@{} pid {}", printable(holder.meta.user), printable(holder.meta.host), holder.meta.pid);
+  std::string who = fmt::format("held by {}@{} pid {}", or_unknown(holder.meta.user), or_unknown(holder.meta.host),
+                                or_unknown(holder.meta.pid));
   if (!holder.meta.command.empty()) {
     std::string command = printable(redact_command_line(holder.meta.command));
     if (command.size() > 60) command = command.substr(0, 57) + "...";

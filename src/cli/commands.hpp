@@ -37,11 +37,12 @@ struct TakeOptions {
   lock::WaitPolicy wait_policy() const;
 };
 
-// A connection and the lock store on it, built from the global options.
+// A connection, the topology over it and the lock store on that, built from the global options.
 struct Session {
   explicit Session(const GlobalOptions& options);
   Config config;
   redis::Connection connection;
+  redis::SingleNode topology;
   redis::RedisLockStore store;
 };
 
@@ -70,6 +71,9 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
 
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.
 std::string describe_holder(const lock::HolderInfo& holder);
+// Holder data as shown: printable, and "?" for what the store could not tell (empty, or 0).
+std::string or_unknown(std::string_view text);
+std::string or_unknown(std::int64_t value);
 
 // The payload of the SIGTERM that stops a keeper: keeper_stop_tag("token", TOKEN) after a
 // release, keeper_stop_tag("name", NAME) after a forced one. A keeper stops only for a tag of

@@ -6,8 +6,8 @@
 // the request that set it, so measuring from the send time on our monotonic clock gives a
 // lower bound on the expiry. From that we subtract a margin for clock-rate drift and for
 // the job to be told. Renewal runs every TTL/3, leaving two more chances before the deadline;
-// a transient failure (a timeout, a reset, a read-only server during a failover) is retried every
-// TTL/20, each attempt bounded so that no call can run past the deadline.
+// a failed renewal (timeout, reset, READONLY during a failover, any error reply) is retried
+// every TTL/20, each attempt bounded so that no call can run past the deadline.
 #include "lock/lease.hpp"
 
 #include "util/error.hpp"
@@ -177,7 +177,10 @@ Lease::Status Lease::renew_if_due() {
   }
   try {
     apply_renewal(m_store->renew(RenewRequest{m_name, m_token, m_ttl, 0}, safety_deadline()), now);
-  } catch (const UnavailableError& error) {
+  } catch (const Error& error) {
+    // Transient or not (a password rotated, an ACL changed, a key clobbered), a renewal that
+    // failed is tried again until the safety deadline: only the lease running out, never an
+    // error reply, ends the holder's work, and then by the lock-loss path.
     m_last_error = error.what();
     if (m_clock() >= safety_deadline()) {
       m_status = Status::expired;

@@ -85,8 +85,8 @@ class Lease {
   bool claim_pending() const noexcept { return m_claim.has_value(); }
 
   // Renews if due; for a claimed lease, first reads (or asks again for) the claim's answer.
-  // Transient failures (UnavailableError) are retried until the safety deadline; each call is
-  // bounded so that it cannot run past it. Returns the new status.
+  // Failed renewals (any rlock::Error: transient or not) are retried until the safety
+  // deadline; each call is bounded so that it cannot run past it. Returns the new status.
   Status renew_if_due();
 
   // Why the last renewal failed, for messages ("timed out waiting for a reply from …").

@@ -26,6 +26,8 @@ struct HolderMeta {
 };
 
 // What the store knows about a lock. `held` false means the lock is free and the rest is empty.
+// Holder data is read back, never trusted: a value the store could not make sense of is
+// unknown, 0 for pids, times, the TTL and the fence (none of them is ever 0), -1 for renewals.
 struct HolderInfo {
   bool held = false;
   bool has_metadata = false; // false when another client (redis-py, redsync) holds the lock
@@ -36,7 +38,7 @@ struct HolderInfo {
   std::int64_t ttl_ms = 0;         // lease length asked for at acquisition
   std::int64_t remaining_ms = 0;   // time left on the lease; -1 when it never expires
   std::int64_t fence = 0;
-  std::int64_t renewals = 0;
+  std::int64_t renewals = 0; // -1: unknown
   std::int64_t waiters = 0;
   std::int64_t keeper_pid = 0;
 };

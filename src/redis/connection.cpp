@@ -2,6 +2,7 @@
 // Connection: framing commands, reading replies, logging in, EVALSHA with fallback.
 #include "redis/connection.hpp"
 
+#include "redis/reply_class.hpp"
 #include "redis/scripts.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -29,10 +30,6 @@ void append_command(std::string& out, const Args& argv) {
   if (length < 0 || formatted == nullptr) throw Error(ExitCode::internal, "could not format a Redis command");
   out.append(formatted, static_cast<std::size_t>(length));
   ::redisFreeCommand(formatted);
-}
-
-bool starts_with_code(std::string_view text, std::string_view code) {
-  return text.starts_with(code) && (text.size() == code.size() || text[code.size()] == ' ');
 }
 
 // Plaintext sent to a TLS port: the server answers with a TLS alert, or hangs up.
@@ -163,14 +160,18 @@ void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
     for (std::size_t i = 0; i < handshake_count; ++i) {
       Reply reply = read_reply(deadline);
       if (reply.view().is_error()) {
-        std::string text(reply.view().string());
+        ErrorReply error = classify_error(reply.view().string());
         disconnect();
-        if (i + 1 == handshake_count && m_options.endpoint.db != 0 && !text.starts_with("WRONGPASS") &&
-            !text.starts_with("NOAUTH") && !text.starts_with("ERR AUTH")) {
-          throw ConfigError(fmt::format("Redis refused SELECT {}: {}", m_options.endpoint.db, printable(text)));
+        // A server out of connections or still loading refuses AUTH as it refuses anything.
+        if (is_transient(error.kind)) {
+          throw_error_reply(error, fmt::format("logging in to {}", m_options.endpoint.redacted()));
+        }
+        if (i + 1 == handshake_count && m_options.endpoint.db != 0 && error.kind != ReplyClass::auth &&
+            !error.text.starts_with("ERR AUTH")) {
+          throw ConfigError(fmt::format("Redis refused SELECT {}: {}", m_options.endpoint.db, error.text));
         }
         throw AuthError(
-            fmt::format("Redis at {} refused the credentials: {}", m_options.endpoint.redacted(), printable(text)));
+            fmt::format("Redis at {} refused the credentials: {}", m_options.endpoint.redacted(), error.text));
       }
     }
     out.clear();
@@ -247,7 +248,7 @@ Reply Connection::receive_eval(std::optional<Deadline> deadline) {
     disconnect();
     throw;
   }
-  if (reply.view().is_error() && reply.view().string().starts_with("NOSCRIPT")) {
+  if (reply.view().is_error() && classify_error(reply.view().string()).kind == ReplyClass::script_missing) {
     log::verbose("script {} not cached on the server; sending it with EVAL", sent.script->name);
     sent.argv[0] = "EVAL";
     sent.argv[1] = sent.script->body;
@@ -257,26 +258,8 @@ Reply Connection::receive_eval(std::optional<Deadline> deadline) {
 }
 
 void throw_reply_error(ReplyView reply, std::string_view context) {
-  std::string text = printable(reply.is_error() || reply.is_string() ? reply.string() : reply.describe());
-  if (starts_with_code(text, "NOAUTH") || text.find("Protocol error: unauthenticated") != std::string::npos) {
-    throw AuthError(fmt::format("{}: Redis requires a password ({}); set RLOCK_PASSWORD, use "
-                                "--password-file, or put it in the URL",
-                                context, text));
-  }
-  if (starts_with_code(text, "WRONGPASS") || starts_with_code(text, "NOPERM")) {
-    throw AuthError(fmt::format("{}: Redis refused: {}", context, text));
-  }
-  if (text.find("WRONGTYPE") != std::string::npos || text.find("not an integer") != std::string::npos) {
-    throw ConfigError(fmt::format("{}: a key rlock needs holds another type of value ({}); another "
-                                  "program uses it: choose another --prefix",
-                                  context, text));
-  }
-  if (starts_with_code(text, "READONLY") || starts_with_code(text, "OOM") || starts_with_code(text, "LOADING") ||
-      starts_with_code(text, "BUSY") || starts_with_code(text, "MASTERDOWN") || starts_with_code(text, "TRYAGAIN") ||
-      starts_with_code(text, "CLUSTERDOWN")) {
-    throw UnavailableError(fmt::format("{}: Redis cannot serve it now: {}", context, text));
-  }
-  throw Error(ExitCode::internal, fmt::format("{}: Redis replied with an error: {}", context, text));
+  std::string text(reply.is_error() || reply.is_string() ? reply.string() : reply.describe());
+  throw_error_reply(classify_error(text), context);
 }
 
 std::string client_library_version() {

@@ -65,6 +65,7 @@ class Connection {
   bool connected() const noexcept { return m_transport.has_value(); }
   const Endpoint& endpoint() const noexcept { return m_options.endpoint; }
   std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
+  std::chrono::milliseconds connect_timeout() const noexcept { return m_options.connect_timeout; }
 
  private:
   // An EVALSHA sent by send_eval, kept to resend as EVAL on NOSCRIPT.
@@ -92,9 +93,9 @@ class Connection {
   bool m_established = false;          // a reply has come on this connection, ever
 };
 
-// Throws the Error an error reply deserves: NOAUTH/WRONGPASS/NOPERM → AuthError (77),
-// WRONGTYPE or a counter that is not one → ConfigError (78), READONLY/OOM/LOADING/BUSY → UnavailableError (69), others
-// → internal (70). `context` says what rlock was doing.
+// Throws the Error an error reply deserves, as classified by classify_error (reply_class.hpp):
+// TransientReplyError (69) for what a retry can cure, AuthError (77), ConfigError (78) for a key
+// of the wrong type, Error(internal) for the rest. `context` says what rlock was doing.
 [[noreturn]] void throw_reply_error(ReplyView reply, std::string_view context);
 
 // "hiredis 0.14.1": the client library rlock was built with, for `rlock --version` (hiredis

@@ -2,12 +2,17 @@
 // RedisLockStore: LockStore operations as Lua scripts and plain commands.
 #include "redis/redis_lock_store.hpp"
 
+#include "redis/reply_class.hpp"
 #include "redis/scripts.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 #include "util/strings.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <limits>
+#include <sys/types.h>
+#include <thread>
 
 namespace rlock::redis {
 
@@ -16,10 +21,30 @@ namespace {
 // How long a release's hand-off value waits for the woken waiter to claim it.
 constexpr std::int64_t k_handoff_ttl_ms = 2000;
 
-std::string field(ReplyView reply) { return reply.is_nil() ? std::string() : std::string(reply.string()); }
-std::int64_t number(ReplyView reply) { return reply.is_nil() ? 0 : reply.integer(); }
+// Holder data is read back from Redis, where anyone with access may have written anything:
+// nothing in it is trusted. A field that is not what rlock writes reads as unknown (empty, or
+// the `unknown` value of its HolderInfo member), never as an error.
+std::string field(ReplyView reply) { return reply.is_string() ? std::string(reply.string()) : std::string(); }
 
-// Reads the holder block of inspect.lua starting at `at`.
+// A decimal integer field in [low, high], else `unknown`.
+std::int64_t number(ReplyView reply, std::int64_t low, std::int64_t high, std::int64_t unknown = 0) {
+  std::int64_t value = 0;
+  if (reply.is_integer()) {
+    value = reply.integer();
+  } else if (!reply.is_string() || !parse_int(reply.string(), value)) {
+    return unknown;
+  }
+  return value >= low && value <= high ? value : unknown;
+}
+
+constexpr std::int64_t k_max_pid = std::numeric_limits<pid_t>::max();
+constexpr std::int64_t k_max_int = std::numeric_limits<std::int64_t>::max();
+// The server's clock in Unix milliseconds, from 2000 to 2200: anything else is not a time.
+constexpr std::int64_t k_min_unix_ms = 946'684'800'000;
+constexpr std::int64_t k_max_unix_ms = 7'258'118'400'000;
+
+} // namespace
+
 lock::HolderInfo holder_from(ReplyView reply, std::size_t at) {
   lock::HolderInfo info;
   info.held = reply[at].integer() == 1;
@@ -32,19 +57,21 @@ lock::HolderInfo holder_from(ReplyView reply, std::size_t at) {
   }
   info.has_metadata = reply[at + 4].integer() == 1;
   info.handoff = reply[at + 5].integer() == 1;
-  if (info.has_metadata) {
+  if (info.has_metadata && reply.size() >= at + 15) {
     info.meta.host = field(reply[at + 6]);
-    info.meta.pid = number(reply[at + 7]);
+    info.meta.pid = number(reply[at + 7], 1, k_max_pid);
     info.meta.user = field(reply[at + 8]);
     info.meta.command = field(reply[at + 9]);
-    info.acquired_at_ms = number(reply[at + 10]);
-    info.ttl_ms = number(reply[at + 11]);
-    info.fence = number(reply[at + 12]);
-    info.renewals = number(reply[at + 13]);
-    info.keeper_pid = number(reply[at + 14]);
+    info.acquired_at_ms = number(reply[at + 10], k_min_unix_ms, k_max_unix_ms);
+    info.ttl_ms = number(reply[at + 11], 1, k_max_int);
+    info.fence = number(reply[at + 12], 1, k_max_int);
+    info.renewals = number(reply[at + 13], 0, k_max_int, -1);
+    info.keeper_pid = number(reply[at + 14], 1, k_max_pid);
   }
   return info;
 }
+
+namespace {
 
 // What a hand-off value from release.lua or force_release.lua says: 'handoff:FENCE:NOW_MS'.
 // Other values (a 'recheck', an older rlock's 'handoff:SECONDS.MICROSECONDS') say nothing.
@@ -100,8 +127,43 @@ std::string KeySchema::name_of(std::string_view key) const {
   return std::string(name);
 }
 
-RedisLockStore::RedisLockStore(Connection& connection, std::string prefix)
-    : m_connection(connection), m_keys(std::move(prefix)) {}
+RedisLockStore::RedisLockStore(Topology& topology, std::string prefix)
+    : m_topology(topology), m_keys(std::move(prefix)) {}
+
+Deadline RedisLockStore::retry_budget(std::string_view key) {
+  return std::chrono::steady_clock::now() + m_topology.node_for(key).connect_timeout();
+}
+
+void RedisLockStore::pause_before_retry(std::chrono::milliseconds pause, Deadline deadline) {
+  // Not woken by the interrupt fd: a renewal inside exec's supervisor must not end in
+  // Interrupted, and the pause is short.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  std::this_thread::sleep_for(
+      std::clamp(std::min(pause, left), std::chrono::milliseconds(0), std::chrono::milliseconds(500)));
+}
+
+Reply RedisLockStore::run(const scripts::Script& script, const Args& keys, const Args& args, std::string_view context,
+                          std::optional<Deadline> deadline) {
+  Deadline give_up_at = deadline.value_or(retry_budget(keys.front()));
+  std::chrono::milliseconds backoff(20);
+  for (;;) {
+    ErrorReply error;
+    try {
+      Reply reply = m_topology.node_for(keys.front()).eval(script, keys, args, deadline);
+      if (!reply.view().is_error()) return reply;
+      error = classify_error(reply.view().string());
+    } catch (const TransientReplyError& refused) {
+      error = refused.reply(); // refused while logging in: nothing was sent
+    }
+    if (topology_moved(error.kind)) m_topology.refresh(error);
+    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
+      throw_error_reply(error, context);
+    }
+    log::verbose("{}: {}; asking again", context, error.text);
+    pause_before_retry(backoff, give_up_at);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+  }
+}
 
 void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   if (request.limit && *request.limit != 1) {
@@ -119,14 +181,42 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   std::string ticket_ttl = std::to_string(request.ticket_ttl.count());
   std::string_view claim = request.ticket.empty() ? std::string_view() : std::string_view(m_claim);
   std::string_view supervised = request.supervised ? "1" : "0";
-  m_connection.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, waiters_key, wake_key},
-                         {request.token, ttl, request.meta.host, pid, request.meta.user, request.meta.command,
-                          request.ticket, ticket_ttl, claim, supervised});
+  Connection& node = m_topology.node_for(lock_key);
+  m_sent_node = nullptr;
+  node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, waiters_key, wake_key},
+                 {request.token, ttl, request.meta.host, pid, request.meta.user, request.meta.command, request.ticket,
+                  ticket_ttl, claim, supervised});
+  m_sent_node = &node;
+  if (&m_sent_request != &request) m_sent_request = request;
   m_sent_key = std::move(lock_key);
 }
 
 lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoint> deadline) {
-  Reply reply = checked(m_connection.receive_eval(deadline), fmt::format("acquiring {}", m_sent_key));
+  if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_acquire without send_acquire");
+  Deadline until = deadline.value_or(retry_budget(m_sent_key));
+  std::string context = fmt::format("acquiring {}", m_sent_key);
+  std::chrono::milliseconds backoff(20);
+  Reply reply;
+  for (;;) {
+    Connection& node = *m_sent_node;
+    m_sent_node = nullptr;
+    reply = node.receive_eval(deadline);
+    if (!reply.view().is_error()) break;
+    // An error reply: the attempt changed nothing (acquire.lua is all or nothing).
+    ErrorReply error = classify_error(reply.view().string());
+    if (topology_moved(error.kind)) m_topology.refresh(error);
+    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= until) {
+      throw_error_reply(error, context); // the claim, if any, stays: it was not tried
+    }
+    log::verbose("{}: {}; asking again", context, error.text);
+    pause_before_retry(backoff, until);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+    try {
+      send_acquire(m_sent_request);
+    } catch (const TransientReplyError& refused) {
+      throw_error_reply(refused.reply(), context);
+    }
+  }
   // Answered: a claim either took the lock or found the hand-off gone; either way it is spent.
   m_claim.clear();
   ReplyView view = reply.view();
@@ -145,14 +235,40 @@ void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional
   std::string meta_key = m_keys.meta(request.name);
   std::string ttl_text = std::to_string(request.ttl.count());
   std::string keeper = std::to_string(request.keeper_pid);
-  m_connection.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper},
-                         bounded(m_connection, deadline));
+  Connection& node = m_topology.node_for(lock_key);
+  m_sent_node = nullptr;
+  node.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper}, bounded(node, deadline));
+  m_sent_node = &node;
+  if (&m_sent_renew != &request) m_sent_renew = request;
   m_sent_key = std::move(lock_key);
 }
 
 lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> deadline) {
-  Reply reply =
-      checked(m_connection.receive_eval(bounded(m_connection, deadline)), fmt::format("renewing {}", m_sent_key));
+  if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_renew without send_renew");
+  Deadline give_up_at = bounded(*m_sent_node, deadline);
+  std::string context = fmt::format("renewing {}", m_sent_key);
+  std::chrono::milliseconds backoff(20);
+  Reply reply;
+  for (;;) {
+    Connection& node = *m_sent_node;
+    m_sent_node = nullptr;
+    reply = node.receive_eval(give_up_at);
+    if (!reply.view().is_error()) break;
+    // An error reply: the renewal changed nothing (renew.lua is all or nothing).
+    ErrorReply error = classify_error(reply.view().string());
+    if (topology_moved(error.kind)) m_topology.refresh(error);
+    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
+      throw_error_reply(error, context);
+    }
+    log::verbose("{}: {}; asking again", context, error.text);
+    pause_before_retry(backoff, give_up_at);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+    try {
+      send_renew(m_sent_renew, give_up_at);
+    } catch (const TransientReplyError& refused) {
+      throw_error_reply(refused.reply(), context);
+    }
+  }
   switch (reply.view().integer()) {
   case 1:
   case 2: return lock::TokenCheck::ok; // 2: a supervised lease kept longer than asked
@@ -170,22 +286,54 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
   std::string min_hold_text = std::to_string(min_hold.count());
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
   std::string fence_key = m_keys.fence(name);
-  m_connection.send_eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key, fence_key},
-                         {token, min_hold_text, handoff_ttl}, bounded(m_connection, deadline));
+  Connection& node = m_topology.node_for(lock_key);
+  m_sent_node = nullptr;
+  node.send_eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key, fence_key},
+                 {token, min_hold_text, handoff_ttl}, bounded(node, deadline));
+  m_sent_node = &node;
+  m_sent_release = SentRelease{std::string(name), std::string(token), min_hold};
   m_sent_key = std::move(lock_key);
 }
 
 lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoint> deadline) {
-  Reply reply =
-      checked(m_connection.receive_eval(bounded(m_connection, deadline)), fmt::format("releasing {}", m_sent_key));
+  if (m_sent_node == nullptr || !m_sent_release)
+    throw Error(ExitCode::internal, "receive_release without send_release");
+  Deadline until = std::chrono::steady_clock::now() + m_sent_node->io_timeout();
+  if (deadline) until = std::min(until, *deadline);
+  Deadline give_up_at = deadline.value_or(retry_budget(m_sent_key));
+  std::string context = fmt::format("releasing {}", m_sent_key);
+  std::chrono::milliseconds backoff(20);
+  Reply reply;
+  for (;;) {
+    Connection& node = *m_sent_node;
+    m_sent_node = nullptr;
+    reply = node.receive_eval(until);
+    if (!reply.view().is_error()) break;
+    // An error reply: the release changed nothing (release.lua is all or nothing).
+    ErrorReply error = classify_error(reply.view().string());
+    if (topology_moved(error.kind)) m_topology.refresh(error);
+    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
+      throw_error_reply(error, context);
+    }
+    log::verbose("{}: {}; asking again", context, error.text);
+    pause_before_retry(backoff, give_up_at);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+    SentRelease again = *m_sent_release;
+    try {
+      send_release(again.name, again.token, again.min_hold, give_up_at);
+    } catch (const TransientReplyError& refused) {
+      throw_error_reply(refused.reply(), context);
+    }
+    until = std::min(give_up_at, std::chrono::steady_clock::now() + m_sent_node->io_timeout());
+  }
   ReplyView view = reply.view();
   lock::ReleaseResult result;
   switch (view[0].integer()) {
   case 1:
     result.outcome = lock::TokenCheck::ok;
     result.kept_for = lock::Millis(view[1].integer());
-    result.keeper_pid = view[2].integer();
-    result.keeper_host = field(view[3]);
+    result.keeper_pid = view.size() > 2 ? number(view[2], 1, k_max_pid) : 0;
+    result.keeper_host = view.size() > 3 ? field(view[3]) : std::string();
     break;
   case 0: result.outcome = lock::TokenCheck::free; break;
   default: result.outcome = lock::TokenCheck::taken; break;
@@ -200,9 +348,8 @@ lock::HolderInfo RedisLockStore::force_release(std::string_view name) {
   std::string wake_key = m_keys.wake(name);
   std::string fence_key = m_keys.fence(name);
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  Reply reply = checked(m_connection.eval(scripts::k_force_release,
-                                          {lock_key, meta_key, waiters_key, wake_key, fence_key}, {handoff_ttl}),
-                        fmt::format("force-releasing {}", lock_key));
+  Reply reply = run(scripts::k_force_release, {lock_key, meta_key, waiters_key, wake_key, fence_key}, {handoff_ttl},
+                    fmt::format("force-releasing {}", lock_key), std::nullopt);
   return holder_from(reply.view(), 0);
 }
 
@@ -210,25 +357,28 @@ lock::HolderInfo RedisLockStore::inspect(std::string_view name) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
   std::string waiters_key = m_keys.waiters(name);
-  Reply reply = checked(m_connection.eval(scripts::k_inspect, {lock_key, meta_key, waiters_key}, {}),
-                        fmt::format("inspecting {}", lock_key));
+  Reply reply = run(scripts::k_inspect, {lock_key, meta_key, waiters_key}, {}, fmt::format("inspecting {}", lock_key),
+                    std::nullopt);
   return holder_from(reply.view(), 0);
 }
 
 std::vector<std::string> RedisLockStore::list_names() {
   std::vector<std::string> names;
-  std::string cursor = "0";
   std::string pattern = m_keys.scan_pattern();
-  do {
-    Reply reply = checked(m_connection.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}), "listing locks");
-    ReplyView view = reply.view();
-    cursor = std::string(view[0].string());
-    ReplyView keys = view[1];
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      std::string name = m_keys.name_of(keys[i].string());
-      if (!name.empty()) names.push_back(std::move(name));
-    }
-  } while (cursor != "0");
+  m_topology.each_primary([&](Connection& node) {
+    std::string cursor = "0";
+    do {
+      Reply reply = checked(node.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}), "listing locks");
+      ReplyView view = reply.view();
+      cursor = std::string(view[0].string());
+      ReplyView keys = view[1];
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!keys[i].is_string()) continue;
+        std::string name = m_keys.name_of(keys[i].string());
+        if (!name.empty()) names.push_back(std::move(name));
+      }
+    } while (cursor != "0");
+  });
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;
@@ -238,15 +388,21 @@ bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticke
                                    int interrupt_fd) {
   (void)ticket;
   std::string wake_key = m_keys.wake(name);
+  Connection& node = m_topology.node_for(wake_key);
   // BLPOP takes seconds with a fractional part; 0 would mean forever, so never send it.
   double seconds = std::max<double>(static_cast<double>(timeout.count()) / 1000.0, 0.001);
   std::string timeout_text = fmt::format("{:.3f}", seconds);
-  Deadline until = std::chrono::steady_clock::now() + timeout + m_connection.io_timeout();
-  Reply reply = checked(m_connection.command({"BLPOP", wake_key, timeout_text}, until, interrupt_fd),
-                        fmt::format("waiting on {}", wake_key));
+  Deadline until = std::chrono::steady_clock::now() + timeout + node.io_timeout();
+  Reply reply = node.command({"BLPOP", wake_key, timeout_text}, until, interrupt_fd);
+  if (reply.view().is_error()) {
+    ErrorReply error = classify_error(reply.view().string());
+    if (topology_moved(error.kind)) m_topology.refresh(error);
+    throw_error_reply(error, fmt::format("waiting on {}", wake_key));
+  }
   m_claim.clear();
   if (reply.view().is_nil()) return false;
-  m_claim = std::string(reply.view()[1].string());
+  ReplyView popped = reply.view()[1];
+  if (popped.is_string()) m_claim = std::string(popped.string());
   return true;
 }
 
@@ -257,7 +413,7 @@ std::optional<lock::Handoff> RedisLockStore::handoff() const {
 
 void RedisLockStore::leave_queue(std::string_view name, std::string_view ticket) {
   std::string waiters_key = m_keys.waiters(name);
-  checked(m_connection.command({"ZREM", waiters_key, ticket}), "leaving the waiting line");
+  checked(m_topology.node_for(waiters_key).command({"ZREM", waiters_key, ticket}), "leaving the waiting line");
 }
 
 } // namespace rlock::redis

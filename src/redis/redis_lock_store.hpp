@@ -4,6 +4,7 @@
 
 #include "lock/lock_store.hpp"
 #include "redis/connection.hpp"
+#include "redis/topology.hpp"
 
 #include <string>
 #include <string_view>
@@ -29,9 +30,16 @@ class KeySchema {
   std::string m_prefix;
 };
 
+// Reads the holder block of holder_block.lua that starts at reply[at]. Holder data comes back
+// from Redis, where anything may have been written: a field that is not what rlock writes
+// reads as unknown (HolderInfo), never as an error. Throws Error(internal) only when the
+// reply is not shaped like a holder block at all.
+lock::HolderInfo holder_from(ReplyView reply, std::size_t at);
+
 class RedisLockStore final : public lock::LockStore {
  public:
-  RedisLockStore(Connection& connection, std::string prefix);
+  // Every operation goes to topology.node_for(the lock's key).
+  RedisLockStore(Topology& topology, std::string prefix);
 
   void send_acquire(const lock::AcquireRequest& request) override;
   lock::AcquireResult receive_acquire(std::optional<lock::TimePoint> deadline) override;
@@ -48,8 +56,30 @@ class RedisLockStore final : public lock::LockStore {
   void leave_queue(std::string_view name, std::string_view ticket) override;
 
  private:
-  Connection& m_connection;
+  // Runs `script` on the node of keys[0], each attempt bounded by `deadline` (else the I/O
+  // timeout). An error reply a retry can cure (reply_class.hpp) is asked again, after
+  // telling the topology when it moved, until `deadline` (else the connect timeout, the
+  // budget SPEC §6.5 gives a command at its start): every script is all or nothing, so an
+  // error reply means it changed nothing. Other error replies, and a transient one that
+  // outlasts the budget, are thrown (throw_error_reply).
+  Reply run(const scripts::Script& script, const Args& keys, const Args& args, std::string_view context,
+            std::optional<Deadline> deadline);
+  // Sleeps `pause` (at most until `deadline`, at most half a second).
+  static void pause_before_retry(std::chrono::milliseconds pause, Deadline deadline);
+  // How long transient error replies are asked again when the caller gave no deadline.
+  Deadline retry_budget(std::string_view key);
+
+  Topology& m_topology;
   KeySchema m_keys;
+  Connection* m_sent_node = nullptr;   // where the attempt in flight went
+  lock::AcquireRequest m_sent_request; // the attempt in flight, to send again after a transient error
+  struct SentRelease {
+    std::string name;
+    std::string token;
+    lock::Millis min_hold{0};
+  };
+  std::optional<SentRelease> m_sent_release; // likewise for a release
+  lock::RenewRequest m_sent_renew;           // and a renewal
   // The hand-off value popped by the last successful wait_for_wake: the next attempt with a
   // ticket claims the lock with it, until one gets an answer.
   std::string m_claim;

@@ -69,6 +69,7 @@ class FakeLockStore : public LockStore {
   // --- knobs ---
   int fail_next = 0;                      // the next N calls throw UnavailableError
   int lose_answers = 0;                   // the next N acquire/release receives take effect, then throw
+  bool fail_refused = false;              // the failing calls throw AuthError (an ACL changed meanwhile)
   Millis latency{0};                      // each call advances the clock this much
   std::optional<TokenCheck> renew_answer; // renew reports this instead of the truth
   int free_on_attempt = 0;                // try_acquire number K removes the holder first
@@ -265,6 +266,7 @@ class FakeLockStore : public LockStore {
     m_clock.advance(latency);
     if (fail_next > 0) {
       --fail_next;
+      if (fail_refused) throw AuthError("renewing rlock:{job}: Redis refused: NOPERM");
       throw UnavailableError("timed out waiting for a reply from redis://fake:6379");
     }
   }

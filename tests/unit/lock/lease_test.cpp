@@ -120,6 +120,23 @@ TEST_CASE("a transient failure keeps the lease held and retries after the retry 
   CHECK(lease.next_due() == f.t0 + 21s);
 }
 
+TEST_CASE("a refused renewal is retried like a transient one: only the deadline ends the lease") {
+  Fixture f;
+  Lease lease = f.make_lease();
+  f.store.fail_next = 1'000;
+  f.store.fail_refused = true;
+  f.clock.set(f.t0 + 10s);
+  CHECK(lease.renew_if_due() == Status::held);
+  CHECK(lease.last_error().find("NOPERM") != std::string::npos);
+  CHECK(lease.next_due() == f.t0 + 11s);
+  while (lease.status() == Status::held) {
+    f.clock.set(lease.next_due());
+    lease.renew_if_due();
+  }
+  CHECK(lease.status() == Status::expired);
+  CHECK(f.clock.now() == f.t0 + 27s);
+}
+
 TEST_CASE("the retry interval is ttl/20 within [20ms, 1s]") {
   SUBCASE("short TTL: 20ms floor") {
     Fixture f;

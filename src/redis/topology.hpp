@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// Topology: which Redis node serves a key, between the lock store and the connections.
+#pragma once
+
+#include "redis/connection.hpp"
+#include "redis/reply_class.hpp"
+
+#include <functional>
+#include <string_view>
+
+namespace rlock::redis {
+
+// Where the lock keys live: one server today (SingleNode); Sentinel (the master it names) and
+// Cluster (the node of a key's slot) are siblings behind the same interface. Every key of a
+// lock shares the hash tag {NAME}, so one lock is always on one node.
+class Topology {
+ public:
+  virtual ~Topology() = default;
+
+  // The connection to the primary that serves `key`.
+  virtual Connection& node_for(std::string_view key) = 0;
+
+  // Calls `visit` with the connection of every primary, one after the other (to list locks
+  // with SCAN on each).
+  virtual void each_primary(const std::function<void(Connection&)>& visit) = 0;
+
+  // A reply said the topology moved (a redirect, a read-only former primary): the next
+  // node_for() answers from a fresh view.
+  virtual void refresh(const ErrorReply& reason) = 0;
+};
+
+// One server at one address: what --url names.
+class SingleNode final : public Topology {
+ public:
+  explicit SingleNode(Connection& connection) noexcept : m_connection(connection) {}
+
+  Connection& node_for(std::string_view key) override;
+  void each_primary(const std::function<void(Connection&)>& visit) override;
+  // Drops the connection: the next call connects again, resolving the host name again, so that
+  // a failover behind a DNS name or a virtual IP is followed.
+  void refresh(const ErrorReply& reason) override;
+
+ private:
+  Connection& m_connection;
+};
+
+} // namespace rlock::redis
