@@ -8,10 +8,10 @@ seconds=${1:-20}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRLOCK_FUZZ=ON \
   -DRLOCK_BUILD_TESTS=OFF -DRLOCK_BUILD_MAN=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target fuzz_url fuzz_duration fuzz_name fuzz_reply fuzz_argv fuzz_config >/dev/null
+cmake --build "$build" -j"$(nproc)" --target fuzz_url fuzz_duration fuzz_name fuzz_reply fuzz_argv fuzz_config fuzz_holder >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for target in url duration name reply argv config; do
+for target in url duration name reply argv config holder; do
   mkdir -p "$work/$target"
   cp tests/fuzz/corpus/$target/* "$work/$target/"
   log="$work/$target.log"

@@ -34,6 +34,11 @@ std::string utc_time(std::int64_t unix_ms) {
 
 std::string json_string(std::string_view text) { return fmt::format("\"{}\"", json_escape(text)); }
 
+// A number from the holder data, or null when the store could not tell (`unknown`).
+std::string json_number(std::int64_t value, std::int64_t unknown = 0) {
+  return value == unknown ? "null" : std::to_string(value);
+}
+
 // One lock as a JSON object; the schema is documented in the man page (JSON OUTPUT).
 std::string to_json(const std::string& name, const lock::HolderInfo& info) {
   std::string out = fmt::format("{{\"name\":{},\"held\":{}", json_string(name), info.held ? "true" : "false");
@@ -43,13 +48,16 @@ std::string to_json(const std::string& name, const lock::HolderInfo& info) {
     out += fmt::format(",\"holder_kind\":\"{}\"", state);
     out += fmt::format(",\"remaining_ms\":{}", info.remaining_ms);
     if (info.has_metadata) {
-      out +=
-          fmt::format(",\"host\":{},\"pid\":{},\"user\":{},\"command\":{}", json_string(info.meta.host), info.meta.pid,
-                      json_string(info.meta.user), json_string(redact_command_line(info.meta.command)));
-      out += fmt::format(",\"acquired_at\":{},\"acquired_at_ms\":{},\"held_ms\":{}",
-                         json_string(utc_time(info.acquired_at_ms)), info.acquired_at_ms,
-                         std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0));
-      out += fmt::format(",\"ttl_ms\":{},\"fence\":{},\"renewals\":{}", info.ttl_ms, info.fence, info.renewals);
+      out += fmt::format(",\"host\":{},\"pid\":{},\"user\":{},\"command\":{}", json_string(info.meta.host),
+                         json_number(info.meta.pid), json_string(info.meta.user),
+                         json_string(redact_command_line(info.meta.command)));
+      bool known_since = info.acquired_at_ms > 0;
+      out += fmt::format(
+          ",\"acquired_at\":{},\"acquired_at_ms\":{},\"held_ms\":{}",
+          known_since ? json_string(utc_time(info.acquired_at_ms)) : "null", json_number(info.acquired_at_ms),
+          known_since ? std::to_string(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0)) : "null");
+      out += fmt::format(",\"ttl_ms\":{},\"fence\":{},\"renewals\":{}", json_number(info.ttl_ms),
+                         json_number(info.fence), json_number(info.renewals, -1));
       if (info.keeper_pid > 0) out += fmt::format(",\"keeper_pid\":{}", info.keeper_pid);
     }
   }
@@ -64,17 +72,23 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
     return out + "\n";
   }
   if (!info.has_metadata) return fmt::format("{}: {}\n", shown, describe_holder(info));
-  std::string out = fmt::format("{}: held by {}@{} pid {}", shown, printable(info.meta.user), printable(info.meta.host),
-                                info.meta.pid);
+  std::string out = fmt::format("{}: held by {}@{} pid {}", shown, or_unknown(info.meta.user),
+                                or_unknown(info.meta.host), or_unknown(info.meta.pid));
   if (info.keeper_pid > 0) out += fmt::format(" (keeper pid {})", info.keeper_pid);
   out += "\n";
-  out += fmt::format("  command:  {}\n", printable(redact_command_line(info.meta.command)));
-  out +=
-      fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
-                  format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
-  out += fmt::format("  lease:    {} left of {}, renewed {} time{}\n", format_duration(lock::Millis(info.remaining_ms)),
-                     format_duration(lock::Millis(info.ttl_ms)), info.renewals, info.renewals == 1 ? "" : "s");
-  out += fmt::format("  fence:    {}\n", info.fence);
+  out += fmt::format("  command:  {}\n", or_unknown(redact_command_line(info.meta.command)));
+  if (info.acquired_at_ms > 0) {
+    out +=
+        fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
+                    format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
+  } else {
+    out += "  since:    ?\n";
+  }
+  std::string renewed =
+      info.renewals < 0 ? "? times" : fmt::format("{} time{}", info.renewals, info.renewals == 1 ? "" : "s");
+  out += fmt::format("  lease:    {} left of {}, renewed {}\n", format_duration(lock::Millis(info.remaining_ms)),
+                     info.ttl_ms > 0 ? format_duration(lock::Millis(info.ttl_ms)) : "?", renewed);
+  out += fmt::format("  fence:    {}\n", or_unknown(info.fence));
   out += fmt::format("  waiters:  {}\n", info.waiters);
   return out;
 }
