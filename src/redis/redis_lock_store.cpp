@@ -48,9 +48,9 @@ constexpr std::int64_t k_max_unix_ms = 7'258'118'400'000;
 lock::HolderInfo holder_from(ReplyView reply, std::size_t at) {
   lock::HolderInfo info;
   info.held = reply[at].integer() == 1;
-  info.remaining_ms = reply[at + 1].integer(); // -1: the key has no TTL
-  info.waiters = reply[at + 2].integer();
-  info.server_now_ms = reply[at + 3].integer();
+  info.remaining_ms = std::max<std::int64_t>(reply[at + 1].integer(), -1); // -1: the key has no TTL
+  info.waiters = std::max<std::int64_t>(reply[at + 2].integer(), 0);
+  info.server_now_ms = std::max<std::int64_t>(reply[at + 3].integer(), 0);
   if (!info.held) {
     info.remaining_ms = 0;
     return info;
