@@ -15,6 +15,8 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 namespace rlock::test {
@@ -39,15 +41,17 @@ long long monotonic_ns(Clock::time_point at) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
 }
 
-// A job that writes "SIGNAME MONOTONIC_NS" when it receives a forwarded signal, then dies of it:
-// the test child cannot timestamp. argv: RECORD READY.
+// A job that writes "SIGNAME MONOTONIC_NS REALTIME_MS" when it receives a forwarded signal, then
+// dies of it: the test child cannot timestamp. REALTIME_MS is on the clock Redis sets expiry
+// times by (the same host's), so it compares with PEXPIRETIME. argv: RECORD READY.
 constexpr const char* k_timed_recorder = R"(import os, resource, signal, sys, time
 record, ready = sys.argv[1], sys.argv[2]
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 def on_signal(signo, frame):
     now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-    os.write(fd, ('%s %d\n' % (signal.Signals(signo).name[3:], now)).encode())
+    wall = time.time_ns() // 1000000
+    os.write(fd, ('%s %d %d\n' % (signal.Signals(signo).name[3:], now, wall)).encode())
     signal.signal(signo, signal.SIG_DFL)
     os.kill(os.getpid(), signo)
 for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2'):
@@ -59,69 +63,98 @@ while True:
     signal.pause()
 )";
 
+// The TERM the timed recorder wrote down.
+struct TermRecord {
+  long long monotonic_ns = 0;
+  long long unix_ms = 0;
+};
+
+TermRecord read_term_record(const std::string& path) {
+  const auto record = split_lines(try_read_file(path).value_or(""));
+  INFO("record: ", fmt::format("{}", fmt::join(record, " | ")));
+  REQUIRE(record.size() == 1);
+  std::istringstream line(record[0]);
+  std::vector<std::string> fields{std::istream_iterator<std::string>(line), std::istream_iterator<std::string>()};
+  REQUIRE(fields.size() == 3);
+  REQUIRE(fields[0] == "TERM");
+  return TermRecord{std::stoll(fields[1]), std::stoll(fields[2])};
+}
+
+// Starts the outage of Redis in one transaction with reading the lease's expiry on the server:
+// rlock cannot renew in between, so the expiry read is the one the outage leaves the lease
+// with (the acquisition's, or a renewal's if the test came late). `pause` is the CLIENT PAUSE
+// that starts the outage, or stops writes until the caller stops the server. Returns the
+// expiry in Unix milliseconds.
+long long expiry_at_outage(const RedisServer& redis, const std::string& key, const std::vector<std::string>& pause) {
+  const auto replies = split_lines(redis.transaction({{"PEXPIRETIME", key}, pause}));
+  INFO("MULTI PEXPIRETIME, CLIENT PAUSE: ", fmt::format("{}", fmt::join(replies, " | ")));
+  REQUIRE(replies.size() == 2);
+  REQUIRE(replies[1] == "OK");
+  const long long expiry = std::stoll(replies[0]);
+  REQUIRE(expiry > 0); // the key exists and has a TTL
+  return expiry;
+}
+
 struct OutageTiming {
-  milliseconds pause_after_seen{0}; // from the key's appearance to the pause
-  milliseconds term_after_start{0}; // upper bound of the delay from acquisition to TERM
-  milliseconds term_after_seen{0};  // lower bound of the same
+  milliseconds term_after_seen{0};  // lower bound of the delay from acquisition to TERM
   milliseconds term_after_pause{0}; // from the moment Redis stopped answering
+  milliseconds margin{0};           // from the TERM to the lease's expiry on the server
   milliseconds exit_after_term{0};
 };
 
 enum class Outage { sigstop, client_pause };
 
-// Runs a job under --ttl `ttl`, makes Redis stop answering right after the acquisition (before
-// the first renewal, TTL/3 later) and returns when the job got TERM. The lease was set by the
-// acquire, which Redis executed after `start`: it cannot expire on the server before start+TTL.
+// Runs a job under --ttl `ttl`, makes Redis stop answering right after the acquisition and
+// returns when the job got TERM, which must be before the lease expires on the server (its
+// PEXPIRETIME when the outage began) and not at the first failed renewal.
 OutageTiming measure_outage(Outage outage, milliseconds ttl) {
   RedisServer redis;
   TempDir dir;
   write_file(dir.file("recorder.py"), k_timed_recorder);
-  const auto start = Clock::now();
   BackgroundProcess rlock(exec_argv(redis, "outage", {"--ttl", fmt::format("{}ms", ttl.count())},
                                     {k_python, dir.file("recorder.py"), dir.file("record"), dir.file("ready")}));
   REQUIRE(wait_until([&] { return key_exists(redis, lock_key("outage")) || !rlock.running(); }, 10s));
   const auto seen = Clock::now();
+  long long expiry_ms = 0;
   if (outage == Outage::sigstop) {
+    // Writes stop with the read (a renewal is a write); SIGSTOP then stops everything.
+    expiry_ms = expiry_at_outage(redis, lock_key("outage"), {"CLIENT", "PAUSE", "600000", "WRITE"});
     redis.pause();
   } else {
-    REQUIRE(redis.command({"CLIENT", "PAUSE", std::to_string(ttl.count() + 1000), "ALL"}) == "OK");
+    expiry_ms =
+        expiry_at_outage(redis, lock_key("outage"), {"CLIENT", "PAUSE", std::to_string(ttl.count() * 3 + 1000), "ALL"});
   }
   const auto paused = Clock::now();
   INFO("rlock stderr: ", rlock.err());
-  // The outage began before any renewal could have been sent, so the acquisition's lease is
-  // the one that counts.
-  REQUIRE(paused - start < ttl / 3);
   REQUIRE(rlock.running());
 
   const auto code = rlock.try_wait(ttl * 3);
   const auto exited = Clock::now();
-  redis.resume();
+  if (outage == Outage::sigstop) {
+    redis.resume();
+    CHECK(redis.command({"CLIENT", "UNPAUSE"}) == "OK");
+  }
   REQUIRE(code.has_value());
   CHECK(*code == 76);
   CHECK(icontains(rlock.err(), "lost"));
-  const auto record = split_lines(try_read_file(dir.file("record")).value_or(""));
-  INFO("record: ", fmt::format("{}", fmt::join(record, " | ")));
-  REQUIRE(record.size() == 1);
-  REQUIRE(record[0].rfind("TERM ", 0) == 0);
-  const long long term_ns = std::stoll(record[0].substr(5));
-  auto since = [&](Clock::time_point from) { return milliseconds((term_ns - monotonic_ns(from)) / 1'000'000); };
+  const TermRecord term = read_term_record(dir.file("record"));
+  auto since = [&](Clock::time_point from) {
+    return milliseconds((term.monotonic_ns - monotonic_ns(from)) / 1'000'000);
+  };
   OutageTiming timing;
-  timing.pause_after_seen = std::chrono::duration_cast<milliseconds>(paused - seen);
-  timing.term_after_start = since(start);
   timing.term_after_seen = since(seen);
   timing.term_after_pause = since(paused);
-  timing.exit_after_term = milliseconds((monotonic_ns(exited) - term_ns) / 1'000'000);
-  MESSAGE(fmt::format("{} --ttl {}ms: TERM {}..{} ms after acquisition ({:.0f}%..{:.0f}% of the TTL), {} ms after "
-                      "Redis stopped answering; margin to the earliest server expiry >= {} ms; rlock exited {} ms "
-                      "after the TERM",
+  timing.margin = milliseconds(expiry_ms - term.unix_ms);
+  timing.exit_after_term = milliseconds((monotonic_ns(exited) - term.monotonic_ns) / 1'000'000);
+  MESSAGE(fmt::format("{} --ttl {}ms: TERM >= {} ms after acquisition ({:.0f}% of the TTL), {} ms after Redis "
+                      "stopped answering, {} ms before the lease's expiry on the server; rlock exited {} ms after "
+                      "the TERM",
                       outage == Outage::sigstop ? "SIGSTOP" : "CLIENT PAUSE", ttl.count(),
-                      timing.term_after_seen.count(), timing.term_after_start.count(),
+                      timing.term_after_seen.count(),
                       100.0 * static_cast<double>(timing.term_after_seen.count()) / static_cast<double>(ttl.count()),
-                      100.0 * static_cast<double>(timing.term_after_start.count()) / static_cast<double>(ttl.count()),
-                      timing.term_after_pause.count(), (ttl - timing.term_after_start).count(),
-                      timing.exit_after_term.count()));
-  // Before the lease could have run out on the server...
-  CHECK(timing.term_after_start < ttl);
+                      timing.term_after_pause.count(), timing.margin.count(), timing.exit_after_term.count()));
+  // The job got TERM before the lease could run out on the server...
+  CHECK(term.unix_ms < expiry_ms);
   // ...but not at the first failed renewal: errors are retried until the safety deadline.
   CHECK(timing.term_after_seen >= ttl / 2);
   return timing;
@@ -272,24 +305,24 @@ TEST_CASE("Redis shut down: the job is signalled before the lease could have exp
   RedisServer redis;
   TempDir dir;
   write_file(dir.file("recorder.py"), k_timed_recorder);
-  const auto start = Clock::now();
   BackgroundProcess rlock(exec_argv(redis, "down", {"--ttl", "1500ms"},
                                     {k_python, dir.file("recorder.py"), dir.file("record"), dir.file("ready")}));
   REQUIRE(wait_until([&] { return key_exists(redis, lock_key("down")) || !rlock.running(); }, 10s));
+  const auto seen = Clock::now();
+  // No renewal between the read and the shutdown: writes stop with the read.
+  const long long expiry_ms = expiry_at_outage(redis, lock_key("down"), {"CLIENT", "PAUSE", "600000", "WRITE"});
   redis.stop();
-  REQUIRE(Clock::now() - start < 500ms);
   const auto code = rlock.try_wait(5s);
   INFO("rlock stderr: ", rlock.err());
   REQUIRE(code.has_value());
   CHECK(*code == 76);
-  const auto record = split_lines(try_read_file(dir.file("record")).value_or(""));
-  REQUIRE(record.size() == 1);
-  REQUIRE(record[0].rfind("TERM ", 0) == 0);
-  const auto term_after_start = milliseconds((std::stoll(record[0].substr(5)) - monotonic_ns(start)) / 1'000'000);
-  MESSAGE(
-      fmt::format("redis-server shut down, --ttl 1500ms: TERM <= {} ms after acquisition", term_after_start.count()));
-  CHECK(term_after_start < 1500ms);
-  CHECK(term_after_start >= 750ms);
+  const TermRecord term = read_term_record(dir.file("record"));
+  const auto term_after_seen = milliseconds((term.monotonic_ns - monotonic_ns(seen)) / 1'000'000);
+  MESSAGE(fmt::format("redis-server shut down, --ttl 1500ms: TERM >= {} ms after acquisition, {} ms before the "
+                      "lease's expiry on the server",
+                      term_after_seen.count(), expiry_ms - term.unix_ms));
+  CHECK(term.unix_ms < expiry_ms);
+  CHECK(term_after_seen >= 750ms);
 }
 
 TEST_CASE("an outage shorter than the margin does not stop the job") {

@@ -153,8 +153,10 @@ void send_all(int fd, const std::string& data) {
   }
 }
 
-std::string command_with_timeout(int port, const std::vector<std::string>& argv, const std::string& password,
-                                 const std::string& user, std::chrono::milliseconds timeout) {
+// Sends `commands` on one connection, in one write, and returns the last one's reply.
+std::string commands_with_timeout(int port, const std::vector<std::vector<std::string>>& commands,
+                                  const std::string& password, const std::string& user,
+                                  std::chrono::milliseconds timeout) {
   Socket sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (sock.get() < 0) {
     throw SupportError(fmt::format("socket: {}", std::strerror(errno)));
@@ -185,8 +187,16 @@ std::string command_with_timeout(int port, const std::vector<std::string>& argv,
       throw SupportError(fmt::format("redis: AUTH failed: {}", reply));
     }
   }
-  send_all(sock.get(), encode(argv));
-  return reader.read_reply();
+  std::string out;
+  for (const auto& argv : commands) {
+    out += encode(argv);
+  }
+  send_all(sock.get(), out);
+  std::string reply;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    reply = reader.read_reply();
+  }
+  return reply;
 }
 
 } // namespace
@@ -207,7 +217,7 @@ int free_port() {
 
 std::string redis_command(int port, const std::vector<std::string>& argv, const std::string& password,
                           const std::string& user) {
-  return command_with_timeout(port, argv, password, user, 5s);
+  return commands_with_timeout(port, {argv}, password, user, 5s);
 }
 
 std::string redis_server_bin() {
@@ -330,7 +340,7 @@ bool RedisServer::launch() {
       throw SupportError(fmt::format("redis-server exited at startup:\n{}", text));
     }
     try {
-      const std::string reply = command_with_timeout(m_port, {"PING"}, m_options.password, {}, 1000ms);
+      const std::string reply = commands_with_timeout(m_port, {{"PING"}}, m_options.password, {}, 1000ms);
       if (reply == "PONG") {
         return true;
       }
@@ -386,6 +396,13 @@ void RedisServer::resume() {
 
 std::string RedisServer::command(const std::vector<std::string>& argv) const {
   return redis_command(m_port, argv, m_options.password);
+}
+
+std::string RedisServer::transaction(const std::vector<std::vector<std::string>>& commands) const {
+  std::vector<std::vector<std::string>> all{{"MULTI"}};
+  all.insert(all.end(), commands.begin(), commands.end());
+  all.push_back({"EXEC"});
+  return commands_with_timeout(m_port, all, m_options.password, {}, 5s);
 }
 
 } // namespace rlock::test

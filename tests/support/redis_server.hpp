@@ -75,6 +75,9 @@ class RedisServer {
 
   // One command, as redis_command(), with the configured password.
   std::string command(const std::vector<std::string>& argv) const;
+  // `commands` in one MULTI ... EXEC on one connection: EXEC's reply, one line per command.
+  // Nothing else runs in between, so a read and, say, a CLIENT PAUSE happen at one instant.
+  std::string transaction(const std::vector<std::vector<std::string>>& commands) const;
 
  private:
   void write_config() const;
