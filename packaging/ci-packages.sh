@@ -12,7 +12,7 @@
 #
 # Usage: packaging/ci-packages.sh [CMAKE ARGS...]
 #   BUILD_DIR defaults to build-packages; the packages land there. CMake arguments choose the
-#   build, e.g. -DRLOCK_STATIC_PIE=OFF -DRLOCK_STATIC_DEPS=OFF for a dynamically linked rlock.
+#   build, e.g. -DRLOCK_STATIC=OFF -DRLOCK_STATIC_DEPS=OFF for a dynamically linked rlock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source_dir=$PWD
@@ -90,7 +90,7 @@ dpkg-deb --contents "$deb" | awk '{ print $6 }' | grep -v '/$' | sed 's|^\.||' >
 echo "files:"
 sed 's/^/  /' "$work/deb-files"
 # Depends: comes from dpkg-shlibdeps: it must cover the shared libraries the binary loads (none
-# for a static PIE, the default build; libc6, hiredis, ... with -DRLOCK_STATIC_PIE=OFF).
+# for the default static build; libc6, hiredis, ... with -DRLOCK_STATIC=OFF).
 depends=$(dpkg-deb -f "$deb" Depends)
 needed=$(readelf -d "$build_dir/rlock" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 echo "the binary loads: ${needed:-nothing (statically linked)}"

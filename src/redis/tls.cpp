@@ -31,6 +31,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef RLOCK_OPENSSL_LAZY_CPUID
+// libcrypto's x86_64cpuid.o puts a call to OPENSSL_cpuid_setup in the .init section, so a
+// binary with OpenSSL linked in statically probes the CPU's features (a dozen cpuid
+// instructions, each an exit to the hypervisor in a VM, and 14 page faults) at every start,
+// plaintext runs included. The link wraps the symbol (--wrap=OPENSSL_cpuid_setup, set with
+// this macro in CMakeLists.txt): the call from .init lands here and does nothing until a TLS
+// connection wants OpenSSL; then OpenSSL's own calls reach the real one, which runs once.
+namespace {
+bool g_openssl_wanted = false;
+} // namespace
+extern "C" void __real_OPENSSL_cpuid_setup();  // NOLINT(bugprone-reserved-identifier,readability-identifier-naming)
+extern "C" void __wrap_OPENSSL_cpuid_setup() { // NOLINT(bugprone-reserved-identifier,readability-identifier-naming)
+  if (g_openssl_wanted) __real_OPENSSL_cpuid_setup();
+}
+#endif
+
 namespace rlock::redis {
 
 std::string_view to_string(TlsVerify verify) noexcept {
@@ -163,6 +179,10 @@ std::string trust_description(const TrustStore& store) {
 Context make_context(const TlsSettings& settings) {
   // No clean-up at exit: the contexts cached below are freed by a static destructor, which
   // must not find OpenSSL already torn down by its own atexit handler.
+#ifdef RLOCK_OPENSSL_LAZY_CPUID
+  g_openssl_wanted = true;
+  __real_OPENSSL_cpuid_setup();
+#endif
   ::OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, nullptr);
   Context context;
   context.ctx.reset(::SSL_CTX_new(::TLS_client_method()));
