@@ -110,9 +110,10 @@ lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
 std::string or_unknown(std::string_view text) { return text.empty() ? "?" : printable(text); }
 std::string or_unknown(std::int64_t value) { return value == 0 ? "?" : std::to_string(value); }
 
-std::string describe_holder(const lock::HolderInfo& holder) {
-  if (!holder.held) return "free";
-  if (holder.handoff) return "being handed to the next waiter";
+namespace {
+
+// One holder of a lock, as describe_holder shows it; `server_now_ms` is when it was read.
+std::string describe_one(const lock::HolderInfo& holder, std::int64_t server_now_ms) {
   if (!holder.has_metadata) {
     if (holder.remaining_ms < 0) return "held by another client (no rlock metadata, no expiry)";
     return fmt::format("held by another client (no rlock metadata), expires in {}",
@@ -125,10 +126,22 @@ std::string describe_holder(const lock::HolderInfo& holder) {
     if (command.size() > 60) command = command.substr(0, 57) + "...";
     who += fmt::format(" ({})", command);
   }
-  if (holder.acquired_at_ms > 0 && holder.server_now_ms >= holder.acquired_at_ms) {
-    who += fmt::format(" for {}", format_duration(lock::Millis(holder.server_now_ms - holder.acquired_at_ms)));
+  if (holder.acquired_at_ms > 0 && server_now_ms >= holder.acquired_at_ms) {
+    who += fmt::format(" for {}", format_duration(lock::Millis(server_now_ms - holder.acquired_at_ms)));
   }
   return who;
+}
+
+} // namespace
+
+std::string describe_holder(const lock::LockInfo& lock) {
+  if (!lock.held()) return "free";
+  if (lock.handoff) return "being handed to the next waiter";
+  std::string out;
+  for (const lock::HolderInfo& holder : lock.holders) {
+    out += (out.empty() ? "" : "; ") + describe_one(holder, lock.server_now_ms);
+  }
+  return out;
 }
 
 namespace {
@@ -141,9 +154,9 @@ class WaitingDisplay {
   WaitingDisplay& operator=(const WaitingDisplay&) = delete;
   ~WaitingDisplay() { clear(); }
 
-  void update(const lock::HolderInfo& holder, lock::Millis waited) {
-    std::string about = describe_holder(holder);
-    if (holder.waiters > 1) about += fmt::format(", {} waiting", holder.waiters);
+  void update(const lock::LockInfo& lock, lock::Millis waited) {
+    std::string about = describe_holder(lock);
+    if (lock.waiters > 1) about += fmt::format(", {} waiting", lock.waiters);
     if (m_live) {
       std::string line = fmt::format("\r\033[Krlock: waiting for '{}': {}; waited {}", printable(m_name), about,
                                      format_duration(waited));
@@ -180,20 +193,23 @@ struct WaitingForItself {
   std::string reason;
 };
 
-// Why waiting for `holder` would never end, or "": it is held for a process this one runs
+// Why waiting for `lock` would never end, or "": a holder of it is a process this one runs
 // under — `rlock exec x` (or a keeper's owner) running, directly or not, `rlock exec x` again.
-std::string waits_for_itself(const lock::HolderInfo& holder) {
-  if (!holder.held || !holder.has_metadata || holder.meta.host != host_name()) return {};
-  if (holder.meta.pid <= 1 || holder.meta.pid > std::numeric_limits<pid_t>::max()) return {};
-  auto pid = static_cast<pid_t>(holder.meta.pid);
-  // A keeper holds for its owner while it lives; an exec holds while its job runs. A bare
-  // lease (acquire --lease) ends with its TTL, so waiting for it does end.
-  if (!process::is_ancestor(pid) || (holder.keeper_pid <= 0 && !process::runs_this_program(pid))) return {};
-  const char* token = std::getenv("RLOCK_TOKEN");
-  return fmt::format("it is held by pid {}, which this process runs under{}: waiting for it would never end "
-                     "(run the command directly, or use another lock name)",
-                     pid,
-                     token != nullptr && *token != '\0' ? " (RLOCK_TOKEN is set: rlock exec inside rlock exec?)" : "");
+std::string waits_for_itself(const lock::LockInfo& lock) {
+  for (const lock::HolderInfo& holder : lock.holders) {
+    if (!holder.has_metadata || holder.meta.host != host_name()) continue;
+    if (holder.meta.pid <= 1 || holder.meta.pid > std::numeric_limits<pid_t>::max()) continue;
+    auto pid = static_cast<pid_t>(holder.meta.pid);
+    // A keeper holds for its owner while it lives; an exec holds while its job runs. A bare
+    // lease (acquire --lease) ends with its TTL, so waiting for it does end.
+    if (!process::is_ancestor(pid) || (holder.keeper_pid <= 0 && !process::runs_this_program(pid))) continue;
+    const char* token = std::getenv("RLOCK_TOKEN");
+    return fmt::format(
+        "it is held by pid {}, which this process runs under{}: waiting for it would never end "
+        "(run the command directly, or use another lock name)",
+        pid, token != nullptr && *token != '\0' ? " (RLOCK_TOKEN is set: rlock exec inside rlock exec?)" : "");
+  }
+  return {};
 }
 
 } // namespace
@@ -215,11 +231,11 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
   if (live || still_wanted) policy.max_sleep = lock::Millis(1000);
   WaitingDisplay display(name, live);
-  lock::HolderInfo last_holder;
+  lock::LockInfo last_holder;
   Taken taken;
   try {
     taken.lease = lock::acquire(
-        session.store, std::move(request), policy, [&](const lock::HolderInfo& holder, lock::Millis waited) {
+        session.store, std::move(request), policy, [&](const lock::LockInfo& holder, lock::Millis waited) {
           if (still_wanted && !still_wanted()) {
             throw Error(ExitCode::busy, fmt::format("gave up waiting for '{}': the process it was for "
                                                     "has exited",

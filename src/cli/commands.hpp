@@ -69,8 +69,9 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
                 process::SignalFd& signals, bool supervised, bool start_on_handoff = false,
                 const std::function<bool()>& still_wanted = {});
 
-// "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock.
-std::string describe_holder(const lock::HolderInfo& holder);
+// "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock (its
+// holders separated by "; ").
+std::string describe_holder(const lock::LockInfo& lock);
 // Holder data as shown: printable, and "?" for what the store could not tell (empty, or 0).
 std::string or_unknown(std::string_view text);
 std::string or_unknown(std::int64_t value);

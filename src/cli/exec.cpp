@@ -166,21 +166,23 @@ std::string adopted_token(const ExecOptions& options) {
 // token that holds nothing is the lock-lost error: the job must not start.
 lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std::string& token) {
   lock::Millis ttl = options.take.ttl_ms(session.config.ttl);
+  // A mutex: the one holder is this token's (the renewal below proves it).
+  auto ours = [](const lock::LockInfo& lock) { return lock.held() ? lock.holders.front() : lock::HolderInfo{}; };
   if (!options.ttl_given) {
-    lock::HolderInfo holder = session.store.inspect(options.name);
+    lock::HolderInfo holder = ours(session.store.inspect(options.name));
     if (holder.has_metadata && holder.ttl_ms >= 10) ttl = lock::Millis(holder.ttl_ms);
   }
   const lock::TimePoint sent = lock::steady_now();
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
-  lock::HolderInfo holder = session.store.inspect(options.name);
+  lock::LockInfo lock = session.store.inspect(options.name);
   if (outcome != lock::TokenCheck::ok) {
     throw Error(ExitCode::lost, fmt::format("cannot adopt the lease of '{}': this token does not hold it; it is {} "
                                             "now; the job was not started",
-                                            printable(options.name), describe_holder(holder)));
+                                            printable(options.name), describe_holder(lock)));
   }
-  log::verbose("adopted the lease of '{}' (fence {}, ttl {})", printable(options.name), holder.fence,
-               format_duration(ttl));
-  return lock::Lease(session.store, options.name, token, holder.fence, ttl, sent);
+  const std::int64_t fence = ours(lock).fence;
+  log::verbose("adopted the lease of '{}' (fence {}, ttl {})", printable(options.name), fence, format_duration(ttl));
+  return lock::Lease(session.store, options.name, token, fence, ttl, sent);
 }
 
 // After the job, an adopted lease that is kept gets a last renewal, so that it runs for a whole

@@ -66,16 +66,18 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
       throw UsageError("--force breaks the lock whoever holds it; it takes no token");
     }
     Session session(globals);
-    lock::HolderInfo evicted = session.store.force_release(options.name);
-    if (!evicted.held) {
+    lock::LockInfo evicted = session.store.force_release(options.name);
+    if (!evicted.held()) {
       log::info("lock '{}' was not held", printable(options.name));
       return 0;
     }
     log::info("released '{}' by force; evicted: {}", printable(options.name), describe_holder(evicted));
-    lock::ReleaseResult keeper;
-    keeper.keeper_pid = evicted.keeper_pid;
-    keeper.keeper_host = evicted.meta.host;
-    stop_keeper(keeper, keeper_stop_tag("name", options.name));
+    for (const lock::HolderInfo& holder : evicted.holders) {
+      lock::ReleaseResult keeper;
+      keeper.keeper_pid = holder.keeper_pid;
+      keeper.keeper_host = holder.meta.host;
+      stop_keeper(keeper, keeper_stop_tag("name", options.name));
+    }
     return 0;
   }
   std::string token = options.resolve_token("release");

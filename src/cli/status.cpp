@@ -39,12 +39,14 @@ std::string json_number(std::int64_t value, std::int64_t unknown = 0) {
   return value == unknown ? "null" : std::to_string(value);
 }
 
-// One lock as a JSON object; the schema is documented in the man page (JSON OUTPUT).
-std::string to_json(const std::string& name, const lock::HolderInfo& info) {
-  std::string out = fmt::format("{{\"name\":{},\"held\":{}", json_string(name), info.held ? "true" : "false");
-  out += fmt::format(",\"waiters\":{}", info.waiters);
-  if (info.held) {
-    const char* state = info.handoff ? "handoff" : info.has_metadata ? "rlock" : "foreign";
+// One lock as a JSON object; the schema is documented in the man page (JSON OUTPUT). Version 1
+// describes a mutex: the holder's fields are the lock's.
+std::string to_json(const std::string& name, const lock::LockInfo& lock) {
+  std::string out = fmt::format("{{\"name\":{},\"held\":{}", json_string(name), lock.held() ? "true" : "false");
+  out += fmt::format(",\"waiters\":{}", lock.waiters);
+  if (lock.held()) {
+    const lock::HolderInfo& info = lock.holders.front();
+    const char* state = lock.handoff ? "handoff" : info.has_metadata ? "rlock" : "foreign";
     out += fmt::format(",\"holder_kind\":\"{}\"", state);
     out += fmt::format(",\"remaining_ms\":{}", info.remaining_ms);
     if (info.has_metadata) {
@@ -55,7 +57,7 @@ std::string to_json(const std::string& name, const lock::HolderInfo& info) {
       out += fmt::format(
           ",\"acquired_at\":{},\"acquired_at_ms\":{},\"held_ms\":{}",
           known_since ? json_string(utc_time(info.acquired_at_ms)) : "null", json_number(info.acquired_at_ms),
-          known_since ? std::to_string(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0)) : "null");
+          known_since ? std::to_string(std::max<std::int64_t>(lock.server_now_ms - info.acquired_at_ms, 0)) : "null");
       out += fmt::format(",\"ttl_ms\":{},\"fence\":{},\"renewals\":{}", json_number(info.ttl_ms),
                          json_number(info.fence), json_number(info.renewals, -1));
       if (info.keeper_pid > 0) out += fmt::format(",\"keeper_pid\":{}", info.keeper_pid);
@@ -64,14 +66,8 @@ std::string to_json(const std::string& name, const lock::HolderInfo& info) {
   return out + "}";
 }
 
-std::string to_text(const std::string& name, const lock::HolderInfo& info) {
-  std::string shown = printable(name);
-  if (!info.held) {
-    std::string out = fmt::format("{}: free", shown);
-    if (info.waiters > 0) out += fmt::format(" ({} waiting)", info.waiters);
-    return out + "\n";
-  }
-  if (!info.has_metadata) return fmt::format("{}: {}\n", shown, describe_holder(info));
+// One holder's lines of to_text.
+std::string holder_text(const std::string& shown, const lock::LockInfo& lock, const lock::HolderInfo& info) {
   std::string out = fmt::format("{}: held by {}@{} pid {}", shown, or_unknown(info.meta.user),
                                 or_unknown(info.meta.host), or_unknown(info.meta.pid));
   if (info.keeper_pid > 0) out += fmt::format(" (keeper pid {})", info.keeper_pid);
@@ -80,7 +76,7 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
   if (info.acquired_at_ms > 0) {
     out +=
         fmt::format("  since:    {} (held {})\n", utc_time(info.acquired_at_ms),
-                    format_duration(lock::Millis(std::max<std::int64_t>(info.server_now_ms - info.acquired_at_ms, 0))));
+                    format_duration(lock::Millis(std::max<std::int64_t>(lock.server_now_ms - info.acquired_at_ms, 0))));
   } else {
     out += "  since:    ?\n";
   }
@@ -89,7 +85,28 @@ std::string to_text(const std::string& name, const lock::HolderInfo& info) {
   out += fmt::format("  lease:    {} left of {}, renewed {}\n", format_duration(lock::Millis(info.remaining_ms)),
                      info.ttl_ms > 0 ? format_duration(lock::Millis(info.ttl_ms)) : "?", renewed);
   out += fmt::format("  fence:    {}\n", or_unknown(info.fence));
-  out += fmt::format("  waiters:  {}\n", info.waiters);
+  return out;
+}
+
+std::string to_text(const std::string& name, const lock::LockInfo& lock) {
+  std::string shown = printable(name);
+  if (!lock.held()) {
+    std::string out = fmt::format("{}: free", shown);
+    if (lock.waiters > 0) out += fmt::format(" ({} waiting)", lock.waiters);
+    return out + "\n";
+  }
+  if (lock.handoff) return fmt::format("{}: {}\n", shown, describe_holder(lock));
+  std::string out;
+  for (const lock::HolderInfo& info : lock.holders) {
+    if (!info.has_metadata) {
+      lock::LockInfo one = lock;
+      one.holders = {info};
+      out += fmt::format("{}: {}\n", shown, describe_holder(one));
+    } else {
+      out += holder_text(shown, lock, info);
+    }
+  }
+  if (lock.holders.back().has_metadata) out += fmt::format("  waiters:  {}\n", lock.waiters);
   return out;
 }
 
@@ -111,13 +128,13 @@ int run_status(const GlobalOptions& globals, const StatusOptions& options) {
   if (options.name_given) {
     lock::validate_name(options.name);
     Session session(globals);
-    lock::HolderInfo info = session.store.inspect(options.name);
+    lock::LockInfo info = session.store.inspect(options.name);
     if (options.json) {
       print(fmt::format("{{\"version\":1,\"lock\":{}}}\n", to_json(options.name, info)));
     } else if (!quiet) {
       print(to_text(options.name, info));
     }
-    return info.held ? 0 : to_int(ExitCode::status_free);
+    return info.held() ? 0 : to_int(ExitCode::status_free);
   }
   Session session(globals);
   std::vector<std::string> names = session.store.list_names();
@@ -125,8 +142,8 @@ int run_status(const GlobalOptions& globals, const StatusOptions& options) {
   std::string json_items;
   std::size_t held = 0;
   for (const auto& name : names) {
-    lock::HolderInfo info = session.store.inspect(name);
-    if (!info.held) continue; // released between SCAN and now
+    lock::LockInfo info = session.store.inspect(name);
+    if (!info.held()) continue; // released between SCAN and now
     ++held;
     if (options.json) {
       if (!json_items.empty()) json_items += ",";

@@ -12,13 +12,19 @@ namespace rlock::lock {
 
 namespace {
 
-// How long to sleep before re-checking when no release wakes us: until the holder's lease
+// How long to sleep before re-checking when no release wakes us: until the first holder's lease
 // would run out (it may have died without releasing), a little after, and never long.
-Millis fallback_sleep(const HolderInfo& holder) {
-  // Another client (redis-py, redsync) releases without waking anyone: look again soon.
-  Millis cap = holder.has_metadata || holder.handoff ? k_max_fallback : k_foreign_recheck;
-  if (holder.remaining_ms < 0) return cap; // a key without a TTL
-  return std::clamp(Millis(holder.remaining_ms) + Millis(5), Millis(5), cap);
+Millis fallback_sleep(const LockInfo& lock) {
+  Millis sleep = k_max_fallback;
+  if (lock.holders.empty()) return Millis(5); // free, but another waiter is first
+  for (const HolderInfo& holder : lock.holders) {
+    // A program other than rlock releases without waking anyone: look again soon.
+    Millis cap = holder.has_metadata || lock.handoff ? k_max_fallback : k_foreign_recheck;
+    Millis until = holder.remaining_ms < 0 ? cap // a key without a TTL
+                                           : std::clamp(Millis(holder.remaining_ms) + Millis(5), Millis(5), cap);
+    sleep = std::min(sleep, until);
+  }
+  return sleep;
 }
 
 // The server's clock as read by an attempt we sent at `sent`.
@@ -116,10 +122,10 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
       return Lease(store, request.name, request.token, result.fence, request.ttl, sent, clock);
     }
     TimePoint now = clock();
-    reading = ServerClockReading{sent, result.holder.server_now_ms};
-    if (on_busy) on_busy(result.holder, std::chrono::duration_cast<Millis>(now - start));
+    reading = ServerClockReading{sent, result.lock.server_now_ms};
+    if (on_busy) on_busy(result.lock, std::chrono::duration_cast<Millis>(now - start));
     if (try_once || (give_up_at && now >= *give_up_at)) return std::nullopt;
-    Millis sleep = std::min(fallback_sleep(result.holder), policy.max_sleep);
+    Millis sleep = std::min(fallback_sleep(result.lock), policy.max_sleep);
     if (give_up_at) sleep = std::min(sleep, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
     bool woken = false;
     try {

@@ -32,7 +32,7 @@ struct WaitPolicy {
 };
 
 // Called after each busy attempt with who holds the lock and how long we have waited.
-using BusyObserver = std::function<void(const HolderInfo& holder, Millis waited)>;
+using BusyObserver = std::function<void(const LockInfo& lock, Millis waited)>;
 
 // Takes the lock described by `request` (its token, ttl and meta; the ticket is made here).
 // Waiting joins the lock's line and sleeps until a release hands the lock over, or, failing

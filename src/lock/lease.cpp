@@ -143,7 +143,7 @@ void Lease::settle_claim() {
     return;
   }
   // The hand-off was gone (force-released, or the server lost it): so is the lock.
-  m_status = result.holder.held ? Status::lost_taken : Status::lost_free;
+  m_status = result.lock.held() ? Status::lost_taken : Status::lost_free;
   AcquireRequest request = std::move(claim.request);
   m_claim.reset();
   try {

@@ -25,22 +25,30 @@ struct HolderMeta {
   std::string command;
 };
 
-// What the store knows about a lock. `held` false means the lock is free and the rest is empty.
-// Holder data is read back, never trusted: a value the store could not make sense of is
-// unknown, 0 for pids, times, the TTL and the fence (none of them is ever 0), -1 for renewals.
+// One holder of a lock, as the store read it back. Holder data is never trusted: a value the
+// store could not make sense of is unknown, 0 for pids, times, the TTL and the fence (none of
+// them is ever 0), -1 for renewals.
 struct HolderInfo {
-  bool held = false;
-  bool has_metadata = false; // false when another client (redis-py, redsync) holds the lock
-  bool handoff = false;      // a release is passing the lock to the first waiter
+  bool has_metadata = false; // false when a program other than rlock holds the lock
   HolderMeta meta;
   std::int64_t acquired_at_ms = 0; // server clock, Unix milliseconds
-  std::int64_t server_now_ms = 0;  // server clock when this was read
   std::int64_t ttl_ms = 0;         // lease length asked for at acquisition
   std::int64_t remaining_ms = 0;   // time left on the lease; -1 when it never expires
   std::int64_t fence = 0;
   std::int64_t renewals = 0; // -1: unknown
-  std::int64_t waiters = 0;
   std::int64_t keeper_pid = 0;
+};
+
+// What the store knows about one lock: who holds it (a mutex has at most one holder, a lock
+// with a limit up to that many) and how many wait. No holders: the lock is free.
+struct LockInfo {
+  std::vector<HolderInfo> holders;
+  std::int64_t limit = 1;         // how many may hold it at once
+  bool handoff = false;           // a release is passing the lock to the first waiter
+  std::int64_t server_now_ms = 0; // server clock when this was read
+  std::int64_t waiters = 0;
+
+  bool held() const noexcept { return !holders.empty(); }
 };
 
 struct AcquireRequest {
@@ -65,7 +73,7 @@ struct AcquireRequest {
 struct AcquireResult {
   bool acquired = false;
   std::int64_t fence = 0; // when acquired
-  HolderInfo holder;      // when busy: who holds it (or, free but another waiter is first)
+  LockInfo lock;          // when busy: who holds it (or, free but another waiter is first)
 };
 
 // A release's hand-off as wait_for_wake popped it: the lock is kept for the waiter that
@@ -154,9 +162,9 @@ class LockStore {
   virtual ReleaseResult receive_release(std::optional<TimePoint> deadline) = 0;
 
   // Deletes the lock whoever holds it; returns who was evicted.
-  virtual HolderInfo force_release(std::string_view name) = 0;
+  virtual LockInfo force_release(std::string_view name) = 0;
 
-  virtual HolderInfo inspect(std::string_view name) = 0;
+  virtual LockInfo inspect(std::string_view name) = 0;
 
   // Every lock name the store holds, sorted, each once (by an incremental walk that never
   // blocks the server).

@@ -23,7 +23,7 @@ constexpr std::int64_t k_handoff_ttl_ms = 2000;
 
 // Holder data is read back from Redis, where anyone with access may have written anything:
 // nothing in it is trusted. A field that is not what rlock writes reads as unknown (empty, or
-// the `unknown` value of its HolderInfo member), never as an error.
+// the `unknown` value of its lock::HolderInfo member), never as an error.
 std::string field(ReplyView reply) { return reply.is_string() ? std::string(reply.string()) : std::string(); }
 
 // A decimal integer field in [low, high], else `unknown`.
@@ -45,28 +45,27 @@ constexpr std::int64_t k_max_unix_ms = 7'258'118'400'000;
 
 } // namespace
 
-lock::HolderInfo holder_from(ReplyView reply, std::size_t at) {
-  lock::HolderInfo info;
-  info.held = reply[at].integer() == 1;
-  info.remaining_ms = std::max<std::int64_t>(reply[at + 1].integer(), -1); // -1: the key has no TTL
+lock::LockInfo holder_from(ReplyView reply, std::size_t at) {
+  lock::LockInfo info;
+  bool held = reply[at].integer() == 1;
+  std::int64_t remaining_ms = std::max<std::int64_t>(reply[at + 1].integer(), -1); // -1: the key has no TTL
   info.waiters = std::max<std::int64_t>(reply[at + 2].integer(), 0);
   info.server_now_ms = std::max<std::int64_t>(reply[at + 3].integer(), 0);
-  if (!info.held) {
-    info.remaining_ms = 0;
-    return info;
-  }
-  info.has_metadata = reply[at + 4].integer() == 1;
+  if (!held) return info;
+  lock::HolderInfo& holder = info.holders.emplace_back();
+  holder.remaining_ms = remaining_ms;
+  holder.has_metadata = reply[at + 4].integer() == 1;
   info.handoff = reply[at + 5].integer() == 1;
-  if (info.has_metadata && reply.size() >= at + 15) {
-    info.meta.host = field(reply[at + 6]);
-    info.meta.pid = number(reply[at + 7], 1, k_max_pid);
-    info.meta.user = field(reply[at + 8]);
-    info.meta.command = field(reply[at + 9]);
-    info.acquired_at_ms = number(reply[at + 10], k_min_unix_ms, k_max_unix_ms);
-    info.ttl_ms = number(reply[at + 11], 1, k_max_int);
-    info.fence = number(reply[at + 12], 1, k_max_int);
-    info.renewals = number(reply[at + 13], 0, k_max_int, -1);
-    info.keeper_pid = number(reply[at + 14], 1, k_max_pid);
+  if (holder.has_metadata && reply.size() >= at + 15) {
+    holder.meta.host = field(reply[at + 6]);
+    holder.meta.pid = number(reply[at + 7], 1, k_max_pid);
+    holder.meta.user = field(reply[at + 8]);
+    holder.meta.command = field(reply[at + 9]);
+    holder.acquired_at_ms = number(reply[at + 10], k_min_unix_ms, k_max_unix_ms);
+    holder.ttl_ms = number(reply[at + 11], 1, k_max_int);
+    holder.fence = number(reply[at + 12], 1, k_max_int);
+    holder.renewals = number(reply[at + 13], 0, k_max_int, -1);
+    holder.keeper_pid = number(reply[at + 14], 1, k_max_pid);
   }
   return info;
 }
@@ -225,7 +224,7 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
     result.acquired = true;
     result.fence = view[1].integer();
   } else {
-    result.holder = holder_from(view, 1);
+    result.lock = holder_from(view, 1);
   }
   return result;
 }
@@ -341,7 +340,7 @@ lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoin
   return result;
 }
 
-lock::HolderInfo RedisLockStore::force_release(std::string_view name) {
+lock::LockInfo RedisLockStore::force_release(std::string_view name) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
   std::string waiters_key = m_keys.waiters(name);
@@ -353,7 +352,7 @@ lock::HolderInfo RedisLockStore::force_release(std::string_view name) {
   return holder_from(reply.view(), 0);
 }
 
-lock::HolderInfo RedisLockStore::inspect(std::string_view name) {
+lock::LockInfo RedisLockStore::inspect(std::string_view name) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
   std::string waiters_key = m_keys.waiters(name);

@@ -34,7 +34,7 @@ class KeySchema {
 // from Redis, where anything may have been written: a field that is not what rlock writes
 // reads as unknown (HolderInfo), never as an error. Throws Error(internal) only when the
 // reply is not shaped like a holder block at all.
-lock::HolderInfo holder_from(ReplyView reply, std::size_t at);
+lock::LockInfo holder_from(ReplyView reply, std::size_t at);
 
 class RedisLockStore final : public lock::LockStore {
  public:
@@ -49,8 +49,8 @@ class RedisLockStore final : public lock::LockStore {
   void send_release(std::string_view name, std::string_view token, lock::Millis min_hold,
                     std::optional<lock::TimePoint> deadline) override;
   lock::ReleaseResult receive_release(std::optional<lock::TimePoint> deadline) override;
-  lock::HolderInfo force_release(std::string_view name) override;
-  lock::HolderInfo inspect(std::string_view name) override;
+  lock::LockInfo force_release(std::string_view name) override;
+  lock::LockInfo inspect(std::string_view name) override;
   std::vector<std::string> list_names() override;
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;

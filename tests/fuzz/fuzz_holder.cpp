@@ -32,14 +32,18 @@ std::optional<rlock::redis::Reply> read_one(const std::string& resp) {
   return reply;
 }
 
-void check(const rlock::lock::HolderInfo& info) {
+void check(const rlock::lock::LockInfo& lock) {
   constexpr std::int64_t max_pid = std::numeric_limits<pid_t>::max();
-  if (info.meta.pid < 0 || info.meta.pid > max_pid) __builtin_trap();
-  if (info.keeper_pid < 0 || info.keeper_pid > max_pid) __builtin_trap();
-  if (info.acquired_at_ms < 0 || info.ttl_ms < 0 || info.fence < 0 || info.renewals < -1) __builtin_trap();
-  (void)rlock::cli::describe_holder(info);
-  (void)rlock::cli::or_unknown(info.meta.host);
-  (void)rlock::cli::or_unknown(info.meta.pid);
+  if (lock.holders.size() > 1 || lock.waiters < 0 || lock.server_now_ms < 0) __builtin_trap();
+  for (const rlock::lock::HolderInfo& info : lock.holders) {
+    if (info.meta.pid < 0 || info.meta.pid > max_pid) __builtin_trap();
+    if (info.keeper_pid < 0 || info.keeper_pid > max_pid) __builtin_trap();
+    if (info.acquired_at_ms < 0 || info.ttl_ms < 0 || info.fence < 0 || info.renewals < -1) __builtin_trap();
+    if (info.remaining_ms < -1) __builtin_trap();
+    (void)rlock::cli::or_unknown(info.meta.host);
+    (void)rlock::cli::or_unknown(info.meta.pid);
+  }
+  (void)rlock::cli::describe_holder(lock);
 }
 
 } // namespace

@@ -11,11 +11,11 @@
 using namespace std::chrono_literals;
 using rlock::lock::acquire;
 using rlock::lock::AcquireRequest;
-using rlock::lock::HolderInfo;
 using rlock::lock::HolderMeta;
 using rlock::lock::k_foreign_recheck;
 using rlock::lock::k_max_fallback;
 using rlock::lock::Lease;
+using rlock::lock::LockInfo;
 using rlock::lock::Millis;
 using rlock::lock::TimePoint;
 using rlock::lock::WaitPolicy;
@@ -62,7 +62,7 @@ bool is_hex_token(const std::string& text) {
 }
 
 struct BusyCall {
-  HolderInfo holder;
+  LockInfo lock;
   Millis waited;
 };
 
@@ -112,8 +112,8 @@ TEST_CASE("try-once on a busy lock makes one attempt and never queues") {
   std::vector<BusyCall> busy;
   auto lease = acquire(
       store, request_for("job"), try_once(),
-      [&](const HolderInfo& holder, Millis waited) {
-        busy.push_back({holder, waited});
+      [&](const LockInfo& lock, Millis waited) {
+        busy.push_back({lock, waited});
       },
       clock.clock());
   CHECK_FALSE(lease.has_value());
@@ -125,10 +125,11 @@ TEST_CASE("try-once on a busy lock makes one attempt and never queues") {
   CHECK(store.holder_token("job") == "foreign-token");
 
   REQUIRE(busy.size() == 1);
-  CHECK(busy[0].holder.held);
-  CHECK(busy[0].holder.meta.user == "alice");
-  CHECK(busy[0].holder.meta.pid == 4242);
-  CHECK(busy[0].holder.remaining_ms == 20'000);
+  REQUIRE(busy[0].lock.held());
+  REQUIRE(busy[0].lock.holders.size() == 1);
+  CHECK(busy[0].lock.holders.at(0).meta.user == "alice");
+  CHECK(busy[0].lock.holders.at(0).meta.pid == 4242);
+  CHECK(busy[0].lock.holders.at(0).remaining_ms == 20'000);
   CHECK(busy[0].waited == 0ms);
 }
 
@@ -139,8 +140,8 @@ TEST_CASE("a bounded wait gives up after max_wait on the clock and leaves the li
   std::vector<BusyCall> busy;
   auto lease = acquire(
       store, request_for("job"), wait_for(5s),
-      [&](const HolderInfo& holder, Millis waited) {
-        busy.push_back({holder, waited});
+      [&](const LockInfo& lock, Millis waited) {
+        busy.push_back({lock, waited});
       },
       clock.clock());
   CHECK_FALSE(lease.has_value());
@@ -168,7 +169,7 @@ TEST_CASE("a bounded wait gives up after max_wait on the clock and leaves the li
   REQUIRE(busy.size() == 2);
   CHECK(busy[0].waited == 0ms);
   CHECK(busy[1].waited >= 5s);
-  CHECK(busy[1].holder.meta.host == "web1");
+  CHECK(busy[1].lock.holders.at(0).meta.host == "web1");
 }
 
 TEST_CASE("a bounded wait succeeds when the holder's lease runs out within it") {
@@ -194,7 +195,7 @@ TEST_CASE("waiting forever succeeds when the lock is freed after K attempts") {
   int busy_calls = 0;
   WaitPolicy forever;
   auto lease = acquire(
-      store, request_for("job"), forever, [&](const HolderInfo&, Millis) { ++busy_calls; }, clock.clock());
+      store, request_for("job"), forever, [&](const LockInfo&, Millis) { ++busy_calls; }, clock.clock());
   REQUIRE(lease.has_value());
   CHECK(lease->fence() == 1);
   CHECK(store.acquire_calls.size() == 4);
@@ -216,16 +217,16 @@ TEST_CASE("a foreign holder without a TTL makes the waiter re-check every k_fore
   std::vector<BusyCall> busy;
   auto lease = acquire(
       store, request_for("job"), WaitPolicy{},
-      [&](const HolderInfo& holder, Millis waited) {
-        busy.push_back({holder, waited});
+      [&](const LockInfo& lock, Millis waited) {
+        busy.push_back({lock, waited});
       },
       clock.clock());
   REQUIRE(lease.has_value());
   REQUIRE(store.wait_calls.size() == 2);
   for (const auto& call : store.wait_calls) CHECK(call.timeout == k_foreign_recheck);
   REQUIRE(busy.size() == 2);
-  CHECK(busy[0].holder.remaining_ms == -1);
-  CHECK_FALSE(busy[0].holder.has_metadata);
+  CHECK(busy[0].lock.holders.at(0).remaining_ms == -1);
+  CHECK_FALSE(busy[0].lock.holders.at(0).has_metadata);
   CHECK(busy[1].waited == k_foreign_recheck);
 }
 

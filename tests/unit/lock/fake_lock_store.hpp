@@ -154,7 +154,7 @@ class FakeLockStore : public LockStore {
     if (!request.ticket.empty() && std::find(queue.begin(), queue.end(), request.ticket) == queue.end()) {
       queue.push_back(request.ticket);
     }
-    result.holder = inspect_now(request.name);
+    result.lock = inspect_now(request.name);
     return result;
   }
 
@@ -214,14 +214,14 @@ class FakeLockStore : public LockStore {
     return result;
   }
 
-  HolderInfo force_release(std::string_view name) override {
+  LockInfo force_release(std::string_view name) override {
     begin_call();
-    HolderInfo info = inspect_now(name);
+    LockInfo info = inspect_now(name);
     if (auto it = locks.find(name); it != locks.end()) locks.erase(it);
     return info;
   }
 
-  HolderInfo inspect(std::string_view name) override {
+  LockInfo inspect(std::string_view name) override {
     begin_call();
     return inspect_now(name);
   }
@@ -278,19 +278,20 @@ class FakeLockStore : public LockStore {
     }
   }
 
-  HolderInfo inspect_now(std::string_view name) const {
-    HolderInfo info;
+  LockInfo inspect_now(std::string_view name) const {
+    LockInfo info;
     info.server_now_ms = server_ms();
-    if (!is_held(name)) return info;
-    const Entry& entry = locks.find(name)->second;
-    info.held = true;
-    info.has_metadata = !entry.meta.host.empty();
-    info.meta = entry.meta;
-    info.remaining_ms = entry.expires ? std::chrono::duration_cast<Millis>(*entry.expires - m_clock.now()).count() : -1;
-    if (auto fence = fences.find(name); fence != fences.end()) info.fence = fence->second;
     if (auto queue = queues.find(name); queue != queues.end()) {
       info.waiters = static_cast<std::int64_t>(queue->second.size());
     }
+    if (!is_held(name)) return info;
+    const Entry& entry = locks.find(name)->second;
+    HolderInfo& holder = info.holders.emplace_back();
+    holder.has_metadata = !entry.meta.host.empty();
+    holder.meta = entry.meta;
+    holder.remaining_ms =
+        entry.expires ? std::chrono::duration_cast<Millis>(*entry.expires - m_clock.now()).count() : -1;
+    if (auto fence = fences.find(name); fence != fences.end()) holder.fence = fence->second;
     return info;
   }
 
