@@ -467,8 +467,9 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
         if e["status"] != 69:
             report.fail(f"late-reply probe (pid {e['pid']}) exited {e['status']}, not 69; see rlock-probe.log")
         if e.get("t_gone") is None:
-            report.fail(f"late-reply probe (pid {e['pid']}) left the lock held past --io-timeout plus a second "
-                        f"({e['bound_ms']}ms after its start): an orphan")
+            report.fail(f"late-reply probe (pid {e['pid']}) left the lock held past its bound, --io-timeout plus "
+                        f"a second, plus a delayed handshake or two over TLS ({e['bound_ms']}ms after its start): "
+                        f"an orphan")
         elif e.get("took_effect"):
             lived = e["t_gone"] - e["t_spawn"]
             worst_probe_orphan = lived if worst_probe_orphan is None else max(worst_probe_orphan, lived)

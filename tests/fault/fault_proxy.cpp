@@ -10,10 +10,13 @@
 //
 //   pass          forward at once (delay 0).
 //   delay MS      forward every chunk MS milliseconds after it arrived.
-//   delay-replies MS
+//   delay-replies MS [after N]
 //                 forward what clients send at once, and what the server sends MS
 //                 milliseconds late: commands take effect, their replies come late (a
 //                 client that gives up on a reply does not know whether its write happened).
+//                 With `after N`, a connection's server bytes pass at once until its client
+//                 has sent more than N chunks: `after 1` lets a TLS handshake's first round
+//                 trip through, so that a new connection still gets its commands to Redis.
 //   blackhole     accept and connect as usual, but neither read nor write: bytes wait in
 //                 the kernel's socket buffers as in a network partition, and flow (late)
 //                 once the mode changes, as TCP would retransmit them after a partition
@@ -24,7 +27,7 @@
 //
 // Control: a unix stream socket (--control PATH). A client sends one line, gets one line
 // ("ok ..." or "error ...") once the mode is in effect, and the proxy closes the connection:
-//   pass | delay MS | delay-replies MS | blackhole | reset | status
+//   pass | delay MS | delay-replies MS [after N] | blackhole | reset | status
 // `status` answers "ok mode=... conns=N accepted=N bytes_up=N bytes_down=N".
 //
 // Usage: rlock-fault-proxy --listen 127.0.0.1:PORT --backend 127.0.0.1:PORT --control PATH
@@ -127,6 +130,7 @@ struct Flow {
   bool read_eof = false; // the source ended; an empty chunk marks it in the queue
   bool write_blocked = false;
   std::uint64_t bytes = 0;
+  std::uint64_t chunks = 0; // reads that returned data
 };
 
 struct Conn {
@@ -224,7 +228,8 @@ class Proxy {
     }
   }
 
-  void set_mode(Mode mode, std::int64_t delay_ms) {
+  void set_mode(Mode mode, std::int64_t delay_ms, std::uint64_t replies_after = 0) {
+    m_replies_after = mode == Mode::delay_replies ? replies_after : 0;
     m_mode = mode;
     m_delay_ms = mode == Mode::delay || mode == Mode::delay_replies ? delay_ms : 0;
     if (mode == Mode::reset) {
@@ -254,12 +259,21 @@ class Proxy {
     } else if (line.substr(0, 6) == "delay " || line.substr(0, 14) == "delay-replies ") {
       const bool replies_only = line.substr(0, 14) == "delay-replies ";
       char* end = nullptr;
-      const std::string arg(line.substr(replies_only ? 14 : 6));
+      std::string arg(line.substr(replies_only ? 14 : 6));
+      long after = 0;
+      if (const auto space = arg.find(" after "); replies_only && space != std::string::npos) {
+        const std::string count = arg.substr(space + 7);
+        after = std::strtol(count.c_str(), &end, 10);
+        if (count.empty() || *end != '\0' || after < 0) {
+          return "error bad chunk count: " + count;
+        }
+        arg.resize(space);
+      }
       const long ms = std::strtol(arg.c_str(), &end, 10);
       if (arg.empty() || *end != '\0' || ms < 0) {
         return "error bad delay: " + arg;
       }
-      set_mode(replies_only ? Mode::delay_replies : Mode::delay, ms);
+      set_mode(replies_only ? Mode::delay_replies : Mode::delay, ms, static_cast<std::uint64_t>(after));
     } else if (line == "blackhole") {
       set_mode(Mode::blackhole, 0);
     } else if (line == "reset") {
@@ -274,9 +288,9 @@ class Proxy {
       down += conn->down.bytes;
     }
     return "ok mode=" + std::string(mode_name(m_mode)) + " delay_ms=" + std::to_string(m_delay_ms) +
-           " listening=" + (m_listener >= 0 ? "1" : "0") + " conns=" + std::to_string(m_conns.size()) +
-           " accepted=" + std::to_string(m_accepted) + " bytes_up=" + std::to_string(m_closed_up + up) +
-           " bytes_down=" + std::to_string(m_closed_down + down);
+           " replies_after=" + std::to_string(m_replies_after) + " listening=" + (m_listener >= 0 ? "1" : "0") +
+           " conns=" + std::to_string(m_conns.size()) + " accepted=" + std::to_string(m_accepted) +
+           " bytes_up=" + std::to_string(m_closed_up + up) + " bytes_down=" + std::to_string(m_closed_down + down);
   }
 
   bool moving() const { return m_mode == Mode::pass || m_mode == Mode::delay || m_mode == Mode::delay_replies; }
@@ -297,13 +311,14 @@ class Proxy {
       return;
     }
     Chunk chunk;
-    const bool delayed = m_mode != Mode::delay_replies || &flow == &conn.down;
+    const bool delayed = m_mode != Mode::delay_replies || (&flow == &conn.down && conn.up.chunks > m_replies_after);
     chunk.due_ms = now_ms() + (delayed ? m_delay_ms : 0);
     if (n == 0) {
       flow.read_eof = true;
     } else {
       chunk.data.assign(buf, static_cast<std::size_t>(n));
       flow.queued += chunk.data.size();
+      ++flow.chunks;
     }
     flow.queue.push_back(std::move(chunk));
   }
@@ -555,6 +570,7 @@ class Proxy {
   int m_control = -1;
   Mode m_mode = Mode::pass;
   std::int64_t m_delay_ms = 0;
+  std::uint64_t m_replies_after = 0; // delay-replies: a connection's client chunks that pass its replies at once
   std::list<std::unique_ptr<Conn>> m_conns;
   std::vector<ControlClient> m_control_clients;
   std::uint64_t m_accepted = 0;

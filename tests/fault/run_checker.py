@@ -584,7 +584,9 @@ class Driver:
         self.fault_active = True
         self.proxy_faulted = True
         t_start = now()
-        self.proxy(f"delay-replies {delay_ms}")
+        # Over TLS a new connection needs one round trip before it can send a command: let the
+        # server's answer to each ClientHello (the client's first chunk) through at once.
+        self.proxy(f"delay-replies {delay_ms} after 1" if self.args.tls else f"delay-replies {delay_ms}")
         for _ in range(PROBES_PER_FAULT):
             fence_before = self.redis_get(fence_key)
             proc = self.spawn_probe(io_ms)
