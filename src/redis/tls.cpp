@@ -479,7 +479,27 @@ std::size_t TlsStream::write(std::string_view bytes, Want& want) {
     want = Want::write;
     return 0;
   }
+  if (result == SSL_ERROR_SYSCALL && !m_app_data_seen && m_state->facts.cert_requested) read_refusal();
   fail(result, -1, "writing to");
+}
+
+void TlsStream::read_refusal() {
+  // Under TLS 1.3 a server that refuses the client certificate sends an alert and closes once
+  // the client has finished the handshake; the first write can race that close and fail with
+  // a reset while the alert still waits in the socket. Read it, so that the refusal is
+  // reported as what it is and not as a network failure.
+  int saved_errno = errno;
+  ::ERR_clear_error();
+  char byte = 0;
+  std::size_t got = 0;
+  int ret = ::SSL_read_ex(m_ssl, &byte, 1, &got);
+  if (ret != 1) {
+    int result = ::SSL_get_error(m_ssl, ret);
+    unsigned long code = ::ERR_peek_last_error();
+    if (result == SSL_ERROR_SSL && code != 0 && is_client_cert_alert(code)) fail(result, ret, "reading from");
+  }
+  ::ERR_clear_error();
+  errno = saved_errno;
 }
 
 bool TlsStream::read(std::string& out, Want& want) {

@@ -78,6 +78,9 @@ class TlsStream {
 
   TlsStream(ssl_st* ssl, std::string peer);
   [[noreturn]] void fail(int ssl_result, int ret, const char* doing);
+  // After a failed write on a fresh connection: throws AuthError if the server's refusal of the
+  // client certificate waits unread; returns otherwise, errno kept.
+  void read_refusal();
 
   ssl_st* m_ssl;
   std::unique_ptr<State> m_state;
