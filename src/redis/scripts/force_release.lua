@@ -18,23 +18,14 @@ if not current then
   return block
 end
 local prune = {'zremrangebyscore', KEYS[3], '-inf', now}
-local needs
 if waiters > 0 then
   local failed = fence_refused(KEYS[5])
   if failed then return failed end
-  needs = {{'incr', KEYS[5]}, {'set', KEYS[5], '1'}, {'del', KEYS[2]}, {'set', KEYS[1], 'handoff', 'PX', ARGV[1]},
-           {'del', KEYS[4]}, {'rpush', KEYS[4], 'handoff'}, {'pexpire', KEYS[4], ARGV[1]}}
-else
-  needs = {{'del', KEYS[2]}, {'del', KEYS[1]}}
 end
+local needs = let_go_commands(KEYS[1], KEYS[2], KEYS[4], KEYS[5], waiters, ARGV[1])
 if queued > waiters then table.insert(needs, prune) end
 local denied = refused(needs)
 if denied then return denied end
 if queued > waiters then redis.call(unpack(prune)) end
-if waiters > 0 then
-  hand_off(KEYS[1], KEYS[2], KEYS[4], KEYS[5], now_parts, now, ARGV[1])
-else
-  redis.call('DEL', KEYS[2])
-  redis.call('DEL', KEYS[1])
-end
+let_go(KEYS[1], KEYS[2], KEYS[4], KEYS[5], waiters, now_parts, now, ARGV[1])
 return block

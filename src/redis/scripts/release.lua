@@ -7,8 +7,8 @@
 -- re-check), {0} free, {-1} taken. keeper_pid is 0 and host empty when the meta hash does
 -- not say them (not this token's, or not numbers).
 --
--- When live waiters are queued, the lock is handed to the first of them (handoff_grant.lua)
--- instead of deleted.
+-- When live waiters are queued, the lock is handed to the first of them instead of deleted
+-- (let_go, handoff_grant.lua).
 -- All or nothing (guard.lua): the keys are read (and so type-checked) and the permissions
 -- asked before the first write. A meta hash that is not this token's describes nothing.
 -- @include guard.lua
@@ -43,20 +43,20 @@ if meta[1] == ARGV[1] then
 end
 -- Expired tickets are pruned when there are any.
 local prune = {'zremrangebyscore', KEYS[3], '-inf', now}
-local wake = {{'del', KEYS[4]}, {'rpush', KEYS[4], 'recheck'}, {'pexpire', KEYS[4], ARGV[3]}}
 local needs
 if remaining > 0 then
   needs = {{'pexpire', KEYS[2], remaining}, {'pexpire', KEYS[1], remaining}}
   if waiters > 0 then
-    for _, command in ipairs(wake) do table.insert(needs, command) end
+    for _, command in ipairs({{'del', KEYS[4]}, {'rpush', KEYS[4], 'recheck'}, {'pexpire', KEYS[4], remaining}}) do
+      table.insert(needs, command)
+    end
   end
-elseif waiters > 0 then
-  local failed = fence_refused(KEYS[5])
-  if failed then return failed end
-  needs = {{'incr', KEYS[5]}, {'set', KEYS[5], '1'}, {'del', KEYS[2]}, {'set', KEYS[1], 'handoff', 'PX', ARGV[3]}}
-  for _, command in ipairs(wake) do table.insert(needs, command) end
 else
-  needs = {{'del', KEYS[2]}, {'del', KEYS[1]}}
+  if waiters > 0 then
+    local failed = fence_refused(KEYS[5])
+    if failed then return failed end
+  end
+  needs = let_go_commands(KEYS[1], KEYS[2], KEYS[4], KEYS[5], waiters, ARGV[3])
 end
 if queued > waiters then table.insert(needs, prune) end
 local denied = refused(needs)
@@ -74,10 +74,5 @@ if remaining > 0 then
   end
   return {1, remaining, keeper_pid, host}
 end
-if waiters > 0 then
-  hand_off(KEYS[1], KEYS[2], KEYS[4], KEYS[5], now_parts, now, ARGV[3])
-else
-  redis.call('DEL', KEYS[2])
-  redis.call('DEL', KEYS[1])
-end
+let_go(KEYS[1], KEYS[2], KEYS[4], KEYS[5], waiters, now_parts, now, ARGV[3])
 return {1, 0, keeper_pid, host}
