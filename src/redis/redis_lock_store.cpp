@@ -141,6 +141,17 @@ void RedisLockStore::pause_before_retry(std::chrono::milliseconds pause, Deadlin
       std::clamp(std::min(pause, left), std::chrono::milliseconds(0), std::chrono::milliseconds(500)));
 }
 
+void RedisLockStore::retry_or_throw(const ErrorReply& error, std::string_view context, Deadline give_up_at,
+                                    std::chrono::milliseconds& backoff) {
+  if (topology_moved(error.kind)) m_topology.refresh(error);
+  if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
+    throw_error_reply(error, context);
+  }
+  log::verbose("{}: {}; asking again", context, error.text);
+  pause_before_retry(backoff, give_up_at);
+  backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+}
+
 Reply RedisLockStore::run(const scripts::Script& script, const Args& keys, const Args& args, std::string_view context,
                           std::optional<Deadline> deadline) {
   Deadline give_up_at = deadline.value_or(retry_budget(keys.front()));
@@ -154,13 +165,27 @@ Reply RedisLockStore::run(const scripts::Script& script, const Args& keys, const
     } catch (const TransientReplyError& refused) {
       error = refused.reply(); // refused while logging in: nothing was sent
     }
-    if (topology_moved(error.kind)) m_topology.refresh(error);
-    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
-      throw_error_reply(error, context);
+    retry_or_throw(error, context, give_up_at, backoff);
+  }
+}
+
+Reply RedisLockStore::receive_retrying(std::string_view context, Deadline give_up_at,
+                                       const std::optional<Deadline>& read_by,
+                                       const std::function<void()>& send_again) {
+  std::chrono::milliseconds backoff(20);
+  for (;;) {
+    Connection& node = *m_sent_node;
+    m_sent_node = nullptr;
+    Reply reply = node.receive_eval(read_by);
+    if (!reply.view().is_error()) return reply;
+    // An error reply: the script changed nothing (every script is all or nothing).
+    ErrorReply error = classify_error(reply.view().string());
+    retry_or_throw(error, context, give_up_at, backoff);
+    try {
+      send_again();
+    } catch (const TransientReplyError& refused) {
+      throw_error_reply(refused.reply(), context);
     }
-    log::verbose("{}: {}; asking again", context, error.text);
-    pause_before_retry(backoff, give_up_at);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
   }
 }
 
@@ -192,30 +217,9 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
 
 lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoint> deadline) {
   if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_acquire without send_acquire");
-  Deadline until = deadline.value_or(retry_budget(m_sent_key));
-  std::string context = fmt::format("acquiring {}", m_sent_key);
-  std::chrono::milliseconds backoff(20);
-  Reply reply;
-  for (;;) {
-    Connection& node = *m_sent_node;
-    m_sent_node = nullptr;
-    reply = node.receive_eval(deadline);
-    if (!reply.view().is_error()) break;
-    // An error reply: the attempt changed nothing (acquire.lua is all or nothing).
-    ErrorReply error = classify_error(reply.view().string());
-    if (topology_moved(error.kind)) m_topology.refresh(error);
-    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= until) {
-      throw_error_reply(error, context); // the claim, if any, stays: it was not tried
-    }
-    log::verbose("{}: {}; asking again", context, error.text);
-    pause_before_retry(backoff, until);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
-    try {
-      send_acquire(m_sent_request);
-    } catch (const TransientReplyError& refused) {
-      throw_error_reply(refused.reply(), context);
-    }
-  }
+  // An error reply that stays leaves the claim, if any: it was not tried.
+  Reply reply = receive_retrying(fmt::format("acquiring {}", m_sent_key), deadline.value_or(retry_budget(m_sent_key)),
+                                 deadline, [this] { send_acquire(m_sent_request); });
   // Answered: a claim either took the lock or found the hand-off gone; either way it is spent.
   m_claim.clear();
   ReplyView view = reply.view();
@@ -244,30 +248,9 @@ void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional
 
 lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> deadline) {
   if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_renew without send_renew");
-  Deadline give_up_at = bounded(*m_sent_node, deadline);
-  std::string context = fmt::format("renewing {}", m_sent_key);
-  std::chrono::milliseconds backoff(20);
-  Reply reply;
-  for (;;) {
-    Connection& node = *m_sent_node;
-    m_sent_node = nullptr;
-    reply = node.receive_eval(give_up_at);
-    if (!reply.view().is_error()) break;
-    // An error reply: the renewal changed nothing (renew.lua is all or nothing).
-    ErrorReply error = classify_error(reply.view().string());
-    if (topology_moved(error.kind)) m_topology.refresh(error);
-    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
-      throw_error_reply(error, context);
-    }
-    log::verbose("{}: {}; asking again", context, error.text);
-    pause_before_retry(backoff, give_up_at);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
-    try {
-      send_renew(m_sent_renew, give_up_at);
-    } catch (const TransientReplyError& refused) {
-      throw_error_reply(refused.reply(), context);
-    }
-  }
+  const Deadline give_up_at = bounded(*m_sent_node, deadline);
+  Reply reply = receive_retrying(fmt::format("renewing {}", m_sent_key), give_up_at, give_up_at,
+                                 [this, give_up_at] { send_renew(m_sent_renew, give_up_at); });
   switch (reply.view().integer()) {
   case 1:
   case 2: return lock::TokenCheck::ok; // 2: a supervised lease kept longer than asked
@@ -299,32 +282,13 @@ lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoin
     throw Error(ExitCode::internal, "receive_release without send_release");
   Deadline until = std::chrono::steady_clock::now() + m_sent_node->io_timeout();
   if (deadline) until = std::min(until, *deadline);
-  Deadline give_up_at = deadline.value_or(retry_budget(m_sent_key));
-  std::string context = fmt::format("releasing {}", m_sent_key);
-  std::chrono::milliseconds backoff(20);
-  Reply reply;
-  for (;;) {
-    Connection& node = *m_sent_node;
-    m_sent_node = nullptr;
-    reply = node.receive_eval(until);
-    if (!reply.view().is_error()) break;
-    // An error reply: the release changed nothing (release.lua is all or nothing).
-    ErrorReply error = classify_error(reply.view().string());
-    if (topology_moved(error.kind)) m_topology.refresh(error);
-    if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
-      throw_error_reply(error, context);
-    }
-    log::verbose("{}: {}; asking again", context, error.text);
-    pause_before_retry(backoff, give_up_at);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+  const Deadline give_up_at = deadline.value_or(retry_budget(m_sent_key));
+  std::optional<Deadline> read_by = until;
+  Reply reply = receive_retrying(fmt::format("releasing {}", m_sent_key), give_up_at, read_by, [&] {
     SentRelease again = *m_sent_release;
-    try {
-      send_release(again.name, again.token, again.min_hold, give_up_at);
-    } catch (const TransientReplyError& refused) {
-      throw_error_reply(refused.reply(), context);
-    }
-    until = std::min(give_up_at, std::chrono::steady_clock::now() + m_sent_node->io_timeout());
-  }
+    send_release(again.name, again.token, again.min_hold, give_up_at);
+    read_by = std::min(give_up_at, std::chrono::steady_clock::now() + m_sent_node->io_timeout());
+  });
   ReplyView view = reply.view();
   lock::ReleaseResult result;
   switch (view[0].integer()) {
@@ -383,9 +347,10 @@ std::vector<std::string> RedisLockStore::list_names() {
   return names;
 }
 
-bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
+// No ticket: the wake list is one per lock, and BLPOP serves its blocked clients first come,
+// first served, so a release wakes the waiter that has waited longest without naming it.
+bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view /*ticket*/, lock::Millis timeout,
                                    int interrupt_fd) {
-  (void)ticket;
   std::string wake_key = m_keys.wake(name);
   Connection& node = m_topology.node_for(wake_key);
   // BLPOP takes seconds with a fractional part; 0 would mean forever, so never send it.

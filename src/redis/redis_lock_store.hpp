@@ -6,6 +6,7 @@
 #include "redis/connection.hpp"
 #include "redis/topology.hpp"
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -58,12 +59,21 @@ class RedisLockStore final : public lock::LockStore {
  private:
   // Runs `script` on the node of keys[0], each attempt bounded by `deadline` (else the I/O
   // timeout). An error reply a retry can cure (reply_class.hpp) is asked again, after
-  // telling the topology when it moved, until `deadline` (else the connect timeout, the
-  // budget SPEC §6.5 gives a command at its start): every script is all or nothing, so an
+  // telling the topology when it moved, until `deadline` (else the connect timeout: the
+  // budget of a command that has no lease to keep): every script is all or nothing, so an
   // error reply means it changed nothing. Other error replies, and a transient one that
   // outlasts the budget, are thrown (throw_error_reply).
   Reply run(const scripts::Script& script, const Args& keys, const Args& args, std::string_view context,
             std::optional<Deadline> deadline);
+  // The reply to the script sent last (m_sent_node), read by `read_by`, with the same retries
+  // as run() until `give_up_at`: `send_again` sends the script again (and may move `read_by`).
+  Reply receive_retrying(std::string_view context, Deadline give_up_at, const std::optional<Deadline>& read_by,
+                         const std::function<void()>& send_again);
+  // After `error` (telling the topology when it moved): throws it (throw_error_reply) unless a
+  // retry can cure it and `backoff` still fits before `give_up_at`; else sleeps `backoff` and
+  // doubles it (at most half a second), for the caller to ask again.
+  void retry_or_throw(const ErrorReply& error, std::string_view context, Deadline give_up_at,
+                      std::chrono::milliseconds& backoff);
   // Sleeps `pause` (at most until `deadline`, at most half a second).
   static void pause_before_retry(std::chrono::milliseconds pause, Deadline deadline);
   // How long transient error replies are asked again when the caller gave no deadline.
