@@ -63,7 +63,6 @@ class Child {
   pid_t pid() const noexcept { return m_pid; }
   // The job's process group: the child's pid, or rlock's own group without new_process_group.
   pid_t pgid() const noexcept { return m_pgid; }
-  bool has_own_group() const noexcept { return m_own_group; }
   // Whether the job was given the terminal's foreground (SpawnOptions::take_terminal took).
   bool held_terminal() const noexcept { return m_held_terminal; }
   // The child's status once it has been reaped.
@@ -96,10 +95,6 @@ class Child {
  private:
   friend Child spawn(const SpawnOptions& options);
 
-  // Makes rlock the reaper of its descendants orphaned while it runs (PR_SET_CHILD_SUBREAPER):
-  // a job's background processes then stay rlock's to see, signal and reap, rather than
-  // passing to an init that may reap them late (a zombie still counts as a group member).
-  void become_subreaper();
   Child(pid_t pid, bool own_group) noexcept;
 
   // waitpid() on the child with `flags` (WNOHANG or 0), passing job-control stops on.

@@ -13,8 +13,8 @@
 
 namespace rlock::process {
 
-// The signals rlock passes on to the job (SPEC §1 exec): each one it receives reaches the job's
-// process group exactly once.
+// The signals rlock passes on to the job (SIGNALS in rlock(1)): each one it receives reaches the
+// job's process group exactly once.
 inline constexpr std::array<int, 6> k_forwarded_signals{SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 // k_forwarded_signals plus SIGCHLD: what the exec loop waits for.

@@ -62,8 +62,6 @@ class Connection {
   Reply receive_eval(std::optional<Deadline> deadline = {});
 
   void disconnect() noexcept;
-  bool connected() const noexcept { return m_transport.has_value(); }
-  const Endpoint& endpoint() const noexcept { return m_options.endpoint; }
   std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
   std::chrono::milliseconds connect_timeout() const noexcept { return m_options.connect_timeout; }
 
@@ -80,7 +78,7 @@ class Connection {
   Reply read_reply(Deadline deadline, int interrupt_fd = -1);
   void drop_unreceived(Deadline deadline);
   // Rethrows the Error being handled, as UnavailableError if it is a TLS failure on a
-  // connection that has worked before (SPEC §6.1: transient while a lease is held).
+  // connection that has worked before (TLS in rlock(1): transient while a lease is held).
   [[noreturn]] void rethrow_as_outage(const Error& error) const;
   // Whether a plaintext connection got the start of a TLS record back.
   bool answered_tls() const noexcept;

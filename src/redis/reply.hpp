@@ -41,8 +41,6 @@ class Reply {
   Reply() noexcept = default;
   explicit Reply(redisReply* reply) noexcept : m_reply(reply) {}
   ReplyView view() const noexcept { return ReplyView(m_reply.get()); }
-  const ReplyView operator*() const noexcept { return view(); }
-  bool empty() const noexcept { return !m_reply; }
 
  private:
   struct Free {

@@ -46,7 +46,7 @@ constexpr bool topology_moved(ReplyClass kind) noexcept {
   return kind == ReplyClass::redirect || kind == ReplyClass::read_only;
 }
 
-// The exit status of SPEC §3 an error reply ends with when nothing cures it: 69 for the
+// The exit status (EXIT STATUS in rlock(1)) an error reply ends with when nothing cures it: 69 for the
 // transient classes (and a missing script, which EVAL cures unless the server is not Redis),
 // 77 auth, 78 wrong type, 70 other.
 ExitCode exit_code_of(ReplyClass kind) noexcept;

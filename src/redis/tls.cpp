@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // TLS on OpenSSL 3: one SSL_CTX per distinct settings for the life of the process, the
 // system trust store found where the host keeps it, and every failure sorted into the exit
-// code the user can act on (SPEC §6.1).
+// code the user can act on (TLS in rlock(1)).
 //
 // Why the care with the trust store: rlock is a static binary, so OpenSSL's compiled-in
 // directory is the build host's, which need not exist where rlock runs. A hashed directory

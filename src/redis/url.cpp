@@ -287,7 +287,7 @@ std::string percent_encode(std::string_view text, std::string_view keep = {}) {
   return out;
 }
 
-// The URL with the password rendered by `show_password`.
+// The URL with the password rendered as `shown_password`.
 std::string render(const Endpoint& endpoint, std::string_view shown_password) {
   std::string auth;
   if (!endpoint.user.empty() || endpoint.password) {

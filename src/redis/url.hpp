@@ -34,7 +34,7 @@ struct Endpoint {
 enum class UrlOrigin { own, shared };
 
 // Parses redis://[user[:password]@]host[:port][/db][?query], rediss://… and
-// unix:///path[?db=N]. Query keys (SPEC §6.1): db, cacert, cacertdir, cert, key, server_name,
+// unix:///path[?db=N]. Query keys (TLS in rlock(1)): db, cacert, cacertdir, cert, key, server_name,
 // verify=full|ca|none, and the spellings of redis-py (ssl_ca_certs, ssl_ca_path, ssl_certfile,
 // ssl_keyfile, ssl_cert_reqs, ssl_check_hostname), go-redis (skip_verify) and Lettuce
 // (verifyPeer); when several weaken verification, the weakest wins. Keys skipped from a shared

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The error model: exceptions that carry the exit status they map to (SPEC §3).
+// The error model: exceptions that carry the exit status they map to (EXIT STATUS in rlock(1)).
 #pragma once
 
 #include <stdexcept>
@@ -7,7 +7,8 @@
 
 namespace rlock {
 
-// Exit statuses of SPEC §3. The child's own status and 128+N are computed, not listed.
+// The exit statuses of EXIT STATUS in rlock(1) (man/rlock.1.adoc). The child's own status and
+// 128+N are computed, not listed.
 enum class ExitCode : int {
   success = 0,
   status_free = 1,
