@@ -260,7 +260,7 @@ void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& ac
                                ->type_name("PID");
   command->callback([&action, &globals, options, owner_pid] {
     options->owner_pid_given = owner_pid->count() > 0;
-    action = [&globals, options] { return run_acquire(globals, *options); };
+    action = [&globals, options] { return Outcome{run_acquire(globals, *options)}; };
   });
 }
 

@@ -58,7 +58,7 @@ void reject_empty_values(const CLI::App& command) {
   }
 }
 
-int run_parsed(int argc, char** argv) {
+Outcome run_parsed(int argc, char** argv) {
   // Everything after the first "--" is exec's command, kept away from the option parser.
   std::vector<std::string> args;
   std::vector<std::string> command_after_dashes;
@@ -144,7 +144,7 @@ int run_parsed(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) {
-      return app.exit(error); // --help, --version
+      return {app.exit(error)}; // --help, --version
     }
     std::string message = error.what();
     throw UsageError(fmt::format("{} (see 'rlock --help')", message));
@@ -160,12 +160,6 @@ int run_parsed(int argc, char** argv) {
   if (!action) throw Error(ExitCode::internal, "no command was selected");
   return action();
 }
-
-} // namespace
-
-int g_die_of_signal = 0;
-
-namespace {
 
 // Delivers the ^C the job took to rlock's own process group, as the terminal would have had
 // rlock not handed it to the job: rlock dies of it, and a script running rlock sees it too
@@ -207,16 +201,16 @@ int run(int argc, char** argv) {
   // A closed pipe is an error to report (EPIPE), not a reason to die silently.
   (void)std::signal(SIGPIPE, SIG_IGN);
   try {
-    int code = run_parsed(argc, argv);
-    return g_die_of_signal != 0 ? die_of(g_die_of_signal, code) : code;
+    const Outcome outcome = run_parsed(argc, argv);
+    return outcome.die_of_signal != 0 ? die_of(outcome.die_of_signal, outcome.exit_code) : outcome.exit_code;
   } catch (const Error& error) {
-    log::write_line("rlock: error: ", error.what());
+    log::error(error.what());
     return to_int(error.code());
   } catch (const std::bad_alloc&) {
-    log::write_line("rlock: error: ", "out of memory");
+    log::error("out of memory");
     return to_int(ExitCode::os_error);
   } catch (const std::exception& error) {
-    log::write_line("rlock: error: ", fmt::format("internal error: {}", error.what()));
+    log::error(fmt::format("internal error: {}", error.what()));
     return to_int(ExitCode::internal);
   }
 }

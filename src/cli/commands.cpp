@@ -249,7 +249,7 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
         });
   } catch (const WaitingForItself& nested) {
     display.clear();
-    log::write_line("rlock: error: ", fmt::format("cannot take '{}': {}", printable(name), nested.reason));
+    log::error(fmt::format("cannot take '{}': {}", printable(name), nested.reason));
     taken.exit_code = options.conflict_exit_code;
     return taken;
   } catch (const Interrupted& interrupted) {

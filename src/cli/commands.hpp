@@ -17,13 +17,17 @@
 
 namespace rlock::cli {
 
-// What a command runs once the command line has been parsed; returns the exit status.
-using Action = std::function<int()>;
+// What came of a command: cli::run() exits with it, once every destructor has run.
+struct Outcome {
+  int exit_code = 0;
+  // A signal rlock dies of instead of exiting (0: none). exec gives it when the job, holding
+  // the terminal, died of ^C or ^\: the shell that ran rlock must see a death by that signal,
+  // or a script looping over rlock would carry on after the user's ^C.
+  int die_of_signal = 0;
+};
 
-// A signal rlock should die of once everything is cleaned up (0: none). Set by exec when the
-// job, holding the terminal, died of ^C or ^\: the shell that ran rlock must see a death by
-// that signal, or a script looping over rlock would carry on after the user's ^C.
-extern int g_die_of_signal;
+// What a command runs once the command line has been parsed.
+using Action = std::function<Outcome()>;
 
 // Options shared by exec and acquire: how long to wait, how long the lease runs.
 struct TakeOptions {

@@ -130,11 +130,11 @@ void print(std::string_view text) {
   }
 }
 
-int run_config_show(const GlobalOptions& globals, const ConfigOptions& options) {
+Outcome run_config_show(const GlobalOptions& globals, const ConfigOptions& options) {
   const Config config = resolve_config(globals);
   const std::vector<Row> rows = rows_of(config);
   print(options.json ? to_json(config, rows) : to_text(config, rows));
-  return 0;
+  return {};
 }
 
 } // namespace

@@ -128,12 +128,11 @@ std::optional<int> release_after_job(lock::Lease& lease, const std::string& name
     // A release whose answer is lost is sent once more, reconnected (lock::release_token).
     lock::ReleaseResult released = lease.release(min_hold);
     if (released.outcome != lock::TokenCheck::ok) {
-      log::write_line("rlock: error: ",
-                      fmt::format("lock '{}' was lost before the job ended: at release it was {}; the job ({}) "
-                                  "may have run without it",
-                                  printable(name),
-                                  released.outcome == lock::TokenCheck::free ? "free" : "held by another token",
-                                  job.describe()));
+      log::error(fmt::format("lock '{}' was lost before the job ended: at release it was {}; the job ({}) "
+                             "may have run without it",
+                             printable(name),
+                             released.outcome == lock::TokenCheck::free ? "free" : "held by another token",
+                             job.describe()));
       return to_int(ExitCode::lost);
     }
     if (released.kept_for.count() > 0) {
@@ -191,12 +190,10 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
   try {
     lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{lease.name(), lease.token(), lease.ttl(), 0});
     if (outcome != lock::TokenCheck::ok) {
-      log::write_line("rlock: error: ",
-                      fmt::format("lock '{}' was lost before the job ended: after it, it was {}; the job ({}) may "
-                                  "have run without it",
-                                  printable(lease.name()),
-                                  outcome == lock::TokenCheck::free ? "free" : "held by another token",
-                                  job.describe()));
+      log::error(fmt::format("lock '{}' was lost before the job ended: after it, it was {}; the job ({}) may "
+                             "have run without it",
+                             printable(lease.name()),
+                             outcome == lock::TokenCheck::free ? "free" : "held by another token", job.describe()));
       return to_int(ExitCode::lost);
     }
     log::verbose("'{}' stays held for {} (adopted lease; --release releases it)", printable(lease.name()),
@@ -208,7 +205,7 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
   return std::nullopt;
 }
 
-int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
+Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
   lock::validate_name(options.name);
   std::vector<std::string> argv = job_argv(options, command);
   (void)options.take.ttl_ms({});    // validate before connecting
@@ -234,7 +231,7 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
     // meanwhile, and the supervisor's first renew_if_due() reads the answer (or stops the job).
     taken = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals,
                       /*supervised=*/true, /*start_on_handoff=*/true);
-    if (!taken.lease) return taken.exit_code;
+    if (!taken.lease) return {taken.exit_code};
   }
   lock::Lease& lease = token ? *adopted : *taken.lease;
   // An adopted lease that is to be kept is never released on the way out, not even when the
@@ -274,21 +271,20 @@ int run_exec(const GlobalOptions& globals, const ExecOptions& options, const std
                     result.killed ? fmt::format(", then SIGKILL after {}", format_duration(stop_policy.grace)) : "");
     if (stop.exit_code == to_int(ExitCode::lost)) {
       auto lost_after = std::chrono::duration_cast<lock::Millis>(lock::steady_now() - started);
-      log::write_line("rlock: error: ", fmt::format("lost lock '{}' after {}: {}; {}", printable(options.name),
-                                                    format_duration(lost_after), stop.reason, how));
-      return stop.exit_code;
+      log::error(fmt::format("lost lock '{}' after {}: {}; {}", printable(options.name), format_duration(lost_after),
+                             stop.reason, how));
+      return {stop.exit_code};
     }
-    log::write_line("rlock: error: ", fmt::format("{}; {}", stop.reason, how));
+    log::error(fmt::format("{}; {}", stop.reason, how));
   }
   if (keep_adopted.lease != nullptr) {
-    if (auto lost = keep_after_job(session, lease, result.job)) return *lost;
+    if (auto lost = keep_after_job(session, lease, result.job)) return {*lost};
   } else if (auto lost = release_after_job(lease, options.name, stop_policy.min_hold, result.job)) {
-    return *lost;
+    return {*lost};
   }
-  if (child.held_terminal() && result.job.signaled && (result.job.value == SIGINT || result.job.value == SIGQUIT)) {
-    g_die_of_signal = result.job.value;
-  }
-  return result.exit_code();
+  const bool died_of_terminal_signal =
+      child.held_terminal() && result.job.signaled && (result.job.value == SIGINT || result.job.value == SIGQUIT);
+  return {result.exit_code(), died_of_terminal_signal ? result.job.value : 0};
 }
 
 } // namespace

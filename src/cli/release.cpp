@@ -59,7 +59,7 @@ Error lost_error(Session& session, const std::string& name, lock::TokenCheck out
                                            printable(name), holder));
 }
 
-int run_release(const GlobalOptions& globals, const TokenOptions& options) {
+Outcome run_release(const GlobalOptions& globals, const TokenOptions& options) {
   lock::validate_name(options.name);
   if (options.force) {
     if (!options.token.empty() || !options.token_file.empty()) {
@@ -69,7 +69,7 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
     lock::LockInfo evicted = session.store.force_release(options.name);
     if (!evicted.held()) {
       log::info("lock '{}' was not held", printable(options.name));
-      return 0;
+      return {};
     }
     log::info("released '{}' by force; evicted: {}", printable(options.name), describe_holder(evicted));
     for (const lock::HolderInfo& holder : evicted.holders) {
@@ -78,7 +78,7 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
       keeper.keeper_host = holder.meta.host;
       stop_keeper(keeper, keeper_stop_tag("name", options.name));
     }
-    return 0;
+    return {};
   }
   std::string token = options.resolve_token("release");
   Session session(globals);
@@ -87,10 +87,10 @@ int run_release(const GlobalOptions& globals, const TokenOptions& options) {
   if (result.outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, result.outcome, "release");
   stop_keeper(result, keeper_stop_tag("token", token));
   log::verbose("released '{}'", printable(options.name));
-  return 0;
+  return {};
 }
 
-int run_renew(const GlobalOptions& globals, const TokenOptions& options) {
+Outcome run_renew(const GlobalOptions& globals, const TokenOptions& options) {
   lock::validate_name(options.name);
   TakeOptions take;
   take.ttl = options.ttl;
@@ -101,7 +101,7 @@ int run_renew(const GlobalOptions& globals, const TokenOptions& options) {
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
   if (outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, outcome, "renew");
   log::verbose("renewed '{}' for {}", printable(options.name), format_duration(ttl));
-  return 0;
+  return {};
 }
 
 } // namespace

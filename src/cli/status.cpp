@@ -123,7 +123,7 @@ void print(const std::string& text) {
   }
 }
 
-int run_status(const GlobalOptions& globals, const StatusOptions& options) {
+Outcome run_status(const GlobalOptions& globals, const StatusOptions& options) {
   bool quiet = log::level() == log::Level::quiet;
   if (options.name_given) {
     lock::validate_name(options.name);
@@ -134,7 +134,7 @@ int run_status(const GlobalOptions& globals, const StatusOptions& options) {
     } else if (!quiet) {
       print(to_text(options.name, info));
     }
-    return info.held() ? 0 : to_int(ExitCode::status_free);
+    return {info.held() ? 0 : to_int(ExitCode::status_free)};
   }
   Session session(globals);
   std::vector<std::string> names = session.store.list_names();
@@ -157,7 +157,7 @@ int run_status(const GlobalOptions& globals, const StatusOptions& options) {
   } else if (!quiet) {
     print(held == 0 ? std::string("no locks held\n") : out);
   }
-  return held > 0 ? 0 : to_int(ExitCode::status_free);
+  return {held > 0 ? 0 : to_int(ExitCode::status_free)};
 }
 
 } // namespace

@@ -30,4 +30,6 @@ void write_line(std::string_view prefix, std::string_view message) noexcept {
   }
 }
 
+void error(std::string_view message) noexcept { write_line("rlock: error: ", message); }
+
 } // namespace rlock::log

@@ -14,6 +14,11 @@ Level level() noexcept;
 
 void write_line(std::string_view prefix, std::string_view message) noexcept;
 
+// "rlock: error: MESSAGE", whatever the level: the one printer of errors (SPEC §3, one line
+// saying what failed and what to do). cli::run() prints what unwinds to it with this; the few
+// errors that do not end rlock at once (a job stopped, a lock lost after the job) too.
+void error(std::string_view message) noexcept;
+
 // "rlock: warning: …" unless quiet.
 template <typename... Args>
 void warn(fmt::format_string<Args...> format, Args&&... args) {
