@@ -170,7 +170,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   TakeOptions take = options.take;
   if (const lock::Millis ttl = take.ttl_ms(session.config.ttl);
       !options.lease_only && process::owner_exit_ends_namespace(owner_pid) && ttl > k_contained_ttl) {
-    take.ttl = fmt::format("{}ms", k_contained_ttl.count());
+    take.ttl = k_contained_ttl;
     log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
                  "lease instead of --ttl {}",
                  owner_pid, format_duration(k_contained_ttl), format_duration(ttl));

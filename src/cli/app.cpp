@@ -31,15 +31,13 @@ std::string version_text() {
 
 // The subcommand the arguments name, or "" when they name none. CLI11 builds every option of
 // every subcommand up front, and rlock is started once per job, so only the chosen one is built.
-std::string_view chosen_subcommand(const std::vector<std::string>& args) {
-  static constexpr std::string_view k_takes_value[] = {
-      "--url",        "--password", "--password-file",   "--prefix", "--connect-timeout",
-      "--io-timeout", "--config",   "--profile",         "--cacert", "--cacertdir",
-      "--cert",       "--key",      "--tls-server-name", "--sni",    "--tls-verify"};
+// The global options before it are skipped with their values: `app` says which take one.
+std::string_view chosen_subcommand(const CLI::App& app, const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (!arg.starts_with('-')) return arg;
-    if (std::find(std::begin(k_takes_value), std::end(k_takes_value), arg) != std::end(k_takes_value)) ++i;
+    const CLI::Option* option = arg.starts_with("--") || arg.size() == 2 ? app.get_option_no_throw(args[i]) : nullptr;
+    if (option != nullptr && option->get_items_expected_min() > 0) ++i;
   }
   return {};
 }
@@ -129,7 +127,7 @@ Outcome run_parsed(int argc, char** argv) {
   app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors");
 
   Action action;
-  const std::string chosen(chosen_subcommand(args)); // a copy: args is reversed below
+  const std::string chosen(chosen_subcommand(app, args)); // a copy: args is reversed below
   const bool known = chosen == "exec" || chosen == "acquire" || chosen == "release" || chosen == "renew" ||
                      chosen == "status" || chosen == "config";
   if (!known || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);

@@ -22,37 +22,6 @@
 
 namespace rlock::cli {
 
-void TakeOptions::add_to(CLI::App& command) {
-  command
-      .add_option_function<std::string>(
-          "--ttl", [this](const std::string& value) { ttl = value; },
-          "lease length; renewed every TTL/3 while held (default: the config file's ttl, else 30s)")
-      ->type_name("DURATION");
-  command.add_option("-w,--wait", wait, "wait at most DURATION for the lock (default: forever; 0 = --no-wait)")
-      ->type_name("DURATION");
-  command.add_flag("-n,--no-wait", no_wait, "fail at once if the lock is busy");
-  command
-      .add_option("-E,--conflict-exit-code", conflict_exit_code,
-                  "exit status when the lock is busy or the wait runs out (default 75)")
-      ->type_name("N")
-      ->check(CLI::Range(0, 255));
-}
-
-lock::Millis TakeOptions::ttl_ms(lock::Millis configured) const {
-  if (!ttl) return configured;
-  lock::Millis value = parse_duration(*ttl, "--ttl");
-  if (value < lock::Millis(10)) throw UsageError(fmt::format("--ttl {} is too short; use at least 10ms", *ttl));
-  return value;
-}
-
-lock::WaitPolicy TakeOptions::wait_policy() const {
-  lock::WaitPolicy policy;
-  if (no_wait && !wait.empty()) throw UsageError("--no-wait and --wait contradict each other");
-  if (no_wait) policy.max_wait = lock::Millis(0);
-  if (!wait.empty()) policy.max_wait = parse_duration(wait, "--wait");
-  return policy;
-}
-
 Session::Session(const GlobalOptions& options)
     : config(resolve_config(options)), connection(config.connect), topology(connection),
       store(topology, config.prefix) {}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cli/config.hpp"
+#include "cli/options.hpp"
 #include "lock/acquirer.hpp"
 #include "lock/lock_store.hpp"
 #include "process/signals.hpp"
@@ -28,18 +29,6 @@ struct Outcome {
 
 // What a command runs once the command line has been parsed.
 using Action = std::function<Outcome()>;
-
-// Options shared by exec and acquire: how long to wait, how long the lease runs.
-struct TakeOptions {
-  std::optional<std::string> ttl; // --ttl as given; none: the configured ttl (config file, else 30s)
-  std::string wait;
-  bool no_wait = false;
-  int conflict_exit_code = 75;
-
-  void add_to(CLI::App& command);
-  lock::Millis ttl_ms(lock::Millis configured) const; // --ttl if given (at least 10ms), else `configured`
-  lock::WaitPolicy wait_policy() const;
-};
 
 // A connection, the topology over it and the lock store on that, built from the global options.
 struct Session {

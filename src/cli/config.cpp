@@ -4,6 +4,7 @@
 #include "cli/config.hpp"
 
 #include "cli/config_file.hpp"
+#include "cli/options.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -179,15 +180,10 @@ void check_entries(LoadedFile& loaded) {
         break;
       }
       case ValueKind::duration: {
-        std::chrono::milliseconds value{};
         try {
-          value = parse_duration(entry.value, entry.key);
+          (void)parse_duration_at_least(entry.value, entry.key, entry.key == "ttl" ? k_min_ttl : lock::Millis(1));
         } catch (const Error& error) {
           throw ConfigError(fmt::format("{}: {}", where, error.what()));
-        }
-        const auto least = std::chrono::milliseconds(entry.key == "ttl" ? 10 : 1);
-        if (value < least) {
-          throw ConfigError(fmt::format("{}: {} must be at least {}", where, entry.key, format_duration(least)));
         }
         break;
       }
@@ -471,6 +467,7 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   std::vector<std::string> ignored;
   config.connect.endpoint =
       redis::parse_url(url.value, shared_url ? redis::UrlOrigin::shared : redis::UrlOrigin::own, &ignored);
+  config.shown_url = config.connect.endpoint.redacted();
   for (const auto& key : ignored) log::verbose("REDIS_URL: ignoring '{}', a setting of another client", key);
   resolve_tls(config, url);
 
@@ -513,6 +510,10 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   config.connect.connect_timeout = duration_of(settings.get("connect-timeout"));
   config.connect.io_timeout = duration_of(settings.get("io-timeout"));
   config.ttl = duration_of(settings.get("ttl"));
+
+  redis::Endpoint without_password = config.connect.endpoint;
+  without_password.password.reset();
+  config.job_url = without_password.url();
   return config;
 }
 

@@ -114,6 +114,8 @@ struct Config {
   Settings settings;
   std::string password_from; // where the password came from, for people; "" when there is none
   std::string password_file; // the file the password came from, if it came from one
+  std::string shown_url;     // the url setting as given, its password masked (`config show`)
+  std::string job_url;       // the URL resolved, without its password: the job's RLOCK_URL
 };
 
 // resolve_settings, then URL, password (--password, --password-file, the URL's, RLOCK_PASSWORD,

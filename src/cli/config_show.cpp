@@ -41,11 +41,8 @@ std::string origin_name(Origin origin) {
 }
 
 // The value as shown: a URL without its password; nothing else that is shown is secret.
-std::string shown_value(const Setting& setting) {
-  if (setting.spec->kind == ValueKind::url && !setting.value.empty()) {
-    const bool shared = setting.source.origin == Origin::foreign_env; // REDIS_URL may hold others' keys
-    return redis::parse_url(setting.value, shared ? redis::UrlOrigin::shared : redis::UrlOrigin::own).redacted();
-  }
+std::string shown_value(const Config& config, const Setting& setting) {
+  if (setting.spec->kind == ValueKind::url && !setting.value.empty()) return config.shown_url;
   return printable(setting.value);
 }
 
@@ -53,7 +50,7 @@ std::vector<Row> rows_of(const Config& config) {
   std::vector<Row> rows;
   for (const Setting& setting : config.settings.settings) {
     const bool unset = setting.value.empty();
-    rows.push_back(Row{std::string(setting.spec->name), shown_value(setting),
+    rows.push_back(Row{std::string(setting.spec->name), shown_value(config, setting),
                        unset ? std::string() : setting.source.describe(),
                        unset ? std::string() : origin_name(setting.source.origin)});
     if (setting.spec->name == "url") {

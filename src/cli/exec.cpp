@@ -21,20 +21,24 @@ namespace rlock::cli {
 
 namespace {
 
+// How and when the job is stopped.
+struct StopPolicy {
+  int signal = SIGTERM;                 // --lost-signal
+  lock::Millis grace{10'000};           // --grace
+  std::optional<lock::Millis> max_hold; // --max-hold
+  lock::Millis min_hold{0};             // --min-hold
+};
+
 struct ExecOptions {
   std::string name;
   TakeOptions take;
   std::string shell_command;
-  std::string lost_signal = "TERM";
-  std::string grace = "10s";
-  std::string max_hold;
-  std::string min_hold;
+  StopPolicy stop;
   // Adopting a lease taken earlier (acquire --lease) instead of taking the lock.
   std::string token;
   std::string token_file;
   bool adopt = false;         // the token from $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN
   bool release_after = false; // release the adopted lease when the job ends (default: keep it)
-  bool ttl_given = false;
 
   bool adopting() const { return adopt || !token.empty() || !token_file.empty(); }
 };
@@ -64,26 +68,6 @@ std::vector<std::string> job_argv(const ExecOptions& options, const std::vector<
   return command;
 }
 
-// How and when the job is stopped, parsed (and so validated) before anything is contacted.
-struct StopPolicy {
-  int signal = SIGTERM;
-  lock::Millis grace{0};
-  std::optional<lock::Millis> max_hold;
-  lock::Millis min_hold{0};
-};
-
-StopPolicy parse_stop_policy(const ExecOptions& options) {
-  StopPolicy policy;
-  policy.signal = process::parse_signal(options.lost_signal, "--lost-signal");
-  policy.grace = parse_duration(options.grace, "--grace");
-  if (!options.max_hold.empty()) {
-    policy.max_hold = parse_duration(options.max_hold, "--max-hold");
-    if (policy.max_hold->count() == 0) throw UsageError("--max-hold must be greater than zero");
-  }
-  if (!options.min_hold.empty()) policy.min_hold = parse_duration(options.min_hold, "--min-hold");
-  return policy;
-}
-
 // The job's environment and process setup: the lock's name, token and fence in, every
 // password out (SPEC: nothing secret beyond the token).
 process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std::string& name,
@@ -100,9 +84,7 @@ process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std
   // The job may run rlock itself (`rlock renew "$RLOCK_NAME"`), so it learns where this lock
   // lives: the URL rlock resolved (from --url, the environment or the default) without its
   // password, and the prefix.
-  redis::Endpoint endpoint = session.config.connect.endpoint;
-  endpoint.password.reset();
-  spawn.set_env.emplace_back("RLOCK_URL", endpoint.url());
+  spawn.set_env.emplace_back("RLOCK_URL", session.config.job_url);
   spawn.set_env.emplace_back("RLOCK_PREFIX", session.config.prefix);
   // A password from a file reaches the job as the file's name, which is no secret: the job
   // can log in as rlock did (it runs as the same user), and nothing else learns the password.
@@ -149,7 +131,7 @@ std::optional<int> release_after_job(lock::Lease& lease, const std::string& name
 // finds it. Checked before anything is contacted.
 std::string adopted_token(const ExecOptions& options) {
   if (!options.token.empty() && !options.token_file.empty()) throw UsageError("give either --token or --token-file");
-  if (!options.take.wait.empty() || options.take.no_wait) {
+  if (options.take.wait || options.take.no_wait) {
     throw UsageError("--wait and --no-wait are for taking the lock; adopting a lease (--token, --token-file, --adopt) "
                      "waits for nothing");
   }
@@ -167,9 +149,9 @@ lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std:
   lock::Millis ttl = options.take.ttl_ms(session.config.ttl);
   // A mutex: the one holder is this token's (the renewal below proves it).
   auto ours = [](const lock::LockInfo& lock) { return lock.held() ? lock.holders.front() : lock::HolderInfo{}; };
-  if (!options.ttl_given) {
+  if (!options.take.ttl) {
     lock::HolderInfo holder = ours(session.store.inspect(options.name));
-    if (holder.has_metadata && holder.ttl_ms >= 10) ttl = lock::Millis(holder.ttl_ms);
+    if (holder.has_metadata && lock::Millis(holder.ttl_ms) >= k_min_ttl) ttl = lock::Millis(holder.ttl_ms);
   }
   const lock::TimePoint sent = lock::steady_now();
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
@@ -208,9 +190,8 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
 Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
   lock::validate_name(options.name);
   std::vector<std::string> argv = job_argv(options, command);
-  (void)options.take.ttl_ms({});    // validate before connecting
-  (void)options.take.wait_policy(); // likewise
-  const StopPolicy stop_policy = parse_stop_policy(options);
+  (void)options.take.wait_policy(); // checked before connecting
+  const StopPolicy& stop_policy = options.stop;
   if (options.release_after && !options.adopting()) {
     throw UsageError("--release goes with --token, --token-file or --adopt (exec always releases a lock it took)");
   }
@@ -254,8 +235,9 @@ Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const
   process::SupervisorHooks hooks;
   hooks.on_deadline = [&]() -> process::DeadlineOrStop {
     if (hold_until && lock::steady_now() >= *hold_until) {
-      return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::max_hold),
-                                  fmt::format("the job ran longer than --max-hold {}", options.max_hold)};
+      return process::StopRequest{
+          stop_policy.signal, stop_policy.grace, to_int(ExitCode::max_hold),
+          fmt::format("the job ran longer than --max-hold {}", format_duration(*stop_policy.max_hold))};
     }
     if (lease.renew_if_due() != lock::Lease::Status::held) {
       return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::lost), loss_reason(lease)};
@@ -301,17 +283,22 @@ void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& actio
   command->add_option("-c,--shell-command", options->shell_command, "run STRING with /bin/sh -c instead of a command")
       ->type_name("STRING");
   command
-      ->add_option("--lost-signal", options->lost_signal,
-                   "signal for the job's process group when the lock is lost or --max-hold runs out (default TERM)")
+      ->add_option_function<std::string>(
+          "--lost-signal",
+          [options](const std::string& text) {
+            options->stop.signal = process::parse_signal(require_value(text, "--lost-signal"), "--lost-signal");
+          },
+          "signal for the job's process group when the lock is lost or --max-hold runs out (default TERM)")
       ->type_name("SIG");
-  command->add_option("--grace", options->grace, "time between that signal and SIGKILL (default 10s)")
-      ->type_name("DURATION");
-  command->add_option("--max-hold", options->max_hold, "stop the job when it runs longer than DURATION; exit 124")
-      ->type_name("DURATION");
-  command
-      ->add_option("--min-hold", options->min_hold,
-                   "keep the lock at least DURATION after acquiring it, even if the job ends sooner")
-      ->type_name("DURATION");
+  add_duration_option(
+      *command, "--grace", [options](lock::Millis value) { options->stop.grace = value; },
+      "time between that signal and SIGKILL (default 10s)");
+  add_duration_option(
+      *command, "--max-hold", [options](lock::Millis value) { options->stop.max_hold = value; },
+      "stop the job when it runs longer than DURATION; exit 124", lock::Millis(1));
+  add_duration_option(
+      *command, "--min-hold", [options](lock::Millis value) { options->stop.min_hold = value; },
+      "keep the lock at least DURATION after acquiring it, even if the job ends sooner");
   command
       ->add_option("--token", options->token,
                    "adopt the lease this token holds (acquire --lease) instead of taking the lock: renew it while "
@@ -324,8 +311,7 @@ void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& actio
   command->add_flag("--release", options->release_after,
                     "with --token, --token-file or --adopt: release the lease when the job ends (default: keep it "
                     "held, renewed to --ttl)");
-  command->callback([&action, &globals, options, &command_after_dashes, command] {
-    options->ttl_given = command->count("--ttl") > 0;
+  command->callback([&action, &globals, options, &command_after_dashes] {
     action = [&globals, options, &command_after_dashes] { return run_exec(globals, *options, command_after_dashes); };
   });
 }

@@ -19,7 +19,7 @@ struct TokenOptions {
   std::string token;
   std::string token_file;
   bool force = false;
-  std::optional<std::string> ttl; // renew: none means the configured ttl (config file, else 30s)
+  std::optional<lock::Millis> ttl; // renew: none means the configured ttl (config file, else 30s)
 
   void add_to(CLI::App& command) {
     command.add_option("NAME", name, "the lock's name")->required();
@@ -92,12 +92,9 @@ Outcome run_release(const GlobalOptions& globals, const TokenOptions& options) {
 
 Outcome run_renew(const GlobalOptions& globals, const TokenOptions& options) {
   lock::validate_name(options.name);
-  TakeOptions take;
-  take.ttl = options.ttl;
-  (void)take.ttl_ms({}); // validate before connecting
   std::string token = options.resolve_token("renew");
   Session session(globals);
-  const lock::Millis ttl = take.ttl_ms(session.config.ttl);
+  const lock::Millis ttl = options.ttl.value_or(session.config.ttl);
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
   if (outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, outcome, "renew");
   log::verbose("renewed '{}' for {}", printable(options.name), format_duration(ttl));
@@ -120,11 +117,9 @@ void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& acti
   auto options = std::make_shared<TokenOptions>();
   CLI::App* command = app.add_subcommand("renew", "Extend a lease taken with acquire --lease to --ttl from now.");
   options->add_to(*command);
-  command
-      ->add_option_function<std::string>(
-          "--ttl", [options](const std::string& value) { options->ttl = value; },
-          "the new lease length from now (default: the config file's ttl, else 30s)")
-      ->type_name("DURATION");
+  add_duration_option(
+      *command, "--ttl", [options](lock::Millis value) { options->ttl = value; },
+      "the new lease length from now (default: the config file's ttl, else 30s)", k_min_ttl);
   command->callback(
       [&action, &globals, options] { action = [&globals, options] { return run_renew(globals, *options); }; });
 }

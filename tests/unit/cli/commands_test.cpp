@@ -4,6 +4,7 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
 
 using namespace std::chrono_literals;
@@ -12,49 +13,42 @@ using rlock::cli::TakeOptions;
 using rlock::lock::HolderInfo;
 using rlock::lock::LockInfo;
 
-TEST_CASE("TakeOptions::ttl_ms: the configured ttl unless given, at least 10ms") {
+namespace {
+
+// `options` after CLI11 has read `args` (in order) for a command that has them.
+TakeOptions parsed(std::vector<std::string> args) {
   TakeOptions options;
-  CHECK(options.ttl_ms(30s) == 30s);
-  CHECK(options.ttl_ms(2min) == 2min);
-  options.ttl = "10ms";
-  CHECK(options.ttl_ms(30s) == 10ms);
-  options.ttl = "2m";
-  CHECK(options.ttl_ms(30s) == 2min);
+  CLI::App command;
+  options.add_to(command);
+  std::reverse(args.begin(), args.end());
+  command.parse(args);
+  return options;
+}
+
+} // namespace
+
+TEST_CASE("TakeOptions: --ttl parsed as CLI11 reads it, at least 10ms; the configured ttl unless given") {
+  CHECK(parsed({}).ttl_ms(30s) == 30s);
+  CHECK(parsed({}).ttl_ms(2min) == 2min);
+  CHECK(parsed({"--ttl", "10ms"}).ttl_ms(30s) == 10ms);
+  CHECK(parsed({"--ttl", "2m"}).ttl_ms(30s) == 2min);
   for (const char* bad : {"9ms", "0", "0.001", "abc", ""}) {
     CAPTURE(bad);
-    options.ttl = bad;
-    CHECK_THROWS_AS(options.ttl_ms(30s), rlock::UsageError);
+    CHECK_THROWS_AS(parsed({"--ttl", bad}), rlock::UsageError);
   }
-  options.ttl = "5ms";
-  CHECK_THROWS_WITH(options.ttl_ms(30s), doctest::Contains("--ttl"));
+  CHECK_THROWS_WITH(parsed({"--ttl", "5ms"}), doctest::Contains("--ttl"));
 }
 
 TEST_CASE("TakeOptions::wait_policy: forever, -n, -w 0 and -w DURATION") {
-  TakeOptions forever;
+  const TakeOptions forever = parsed({});
   CHECK_FALSE(forever.wait_policy().max_wait.has_value());
   CHECK(forever.wait_policy().max_sleep == rlock::lock::k_max_fallback);
-
-  TakeOptions no_wait;
-  no_wait.no_wait = true;
-  CHECK(no_wait.wait_policy().max_wait == 0ms);
-
-  TakeOptions wait_zero; // -w 0 equals -n
-  wait_zero.wait = "0";
-  CHECK(wait_zero.wait_policy().max_wait == 0ms);
-
-  TakeOptions bounded;
-  bounded.wait = "1m30s";
-  CHECK(bounded.wait_policy().max_wait == 90s);
-
-  TakeOptions contradictory;
-  contradictory.no_wait = true;
-  contradictory.wait = "5s";
-  CHECK_THROWS_AS(contradictory.wait_policy(), rlock::UsageError);
-
-  TakeOptions bad;
-  bad.wait = "forever";
-  CHECK_THROWS_WITH_AS(bad.wait_policy(), doctest::Contains("--wait"), rlock::UsageError);
-  CHECK(TakeOptions{}.conflict_exit_code == 75);
+  CHECK(parsed({"-n"}).wait_policy().max_wait == 0ms);
+  CHECK(parsed({"-w", "0"}).wait_policy().max_wait == 0ms); // -w 0 equals -n
+  CHECK(parsed({"--wait", "1m30s"}).wait_policy().max_wait == 90s);
+  CHECK_THROWS_AS(parsed({"-n", "-w", "5s"}).wait_policy(), rlock::UsageError);
+  CHECK_THROWS_WITH_AS(parsed({"--wait", "forever"}), doctest::Contains("--wait"), rlock::UsageError);
+  CHECK(forever.conflict_exit_code == 75);
 }
 
 namespace {

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// Command-line values parsed once, at the border, and the options for taking a lock.
+#include "cli/options.hpp"
+
+#include "util/duration.hpp"
+#include "util/error.hpp"
+
+#include <fmt/format.h>
+
+namespace rlock::cli {
+
+lock::Millis parse_duration_at_least(std::string_view text, std::string_view what, lock::Millis least) {
+  const lock::Millis value = parse_duration(text, what);
+  if (value < least) throw UsageError(fmt::format("{} must be at least {}", what, format_duration(least)));
+  return value;
+}
+
+std::string_view require_value(std::string_view text, std::string_view what) {
+  if (text.empty())
+    throw UsageError(fmt::format("{} is empty (an unset variable?): give it a value or leave it out", what));
+  return text;
+}
+
+lock::Millis parse_ttl(std::string_view text, std::string_view what) {
+  return parse_duration_at_least(text, what, k_min_ttl);
+}
+
+CLI::Option* add_duration_option(CLI::App& command, const std::string& names, std::function<void(lock::Millis)> store,
+                                 const std::string& description, lock::Millis least) {
+  const auto comma = names.rfind(',');
+  std::string what = comma == std::string::npos ? names : names.substr(comma + 1);
+  return command
+      .add_option_function<std::string>(
+          names,
+          [store = std::move(store), what = std::move(what), least](const std::string& text) {
+            store(parse_duration_at_least(require_value(text, what), what, least));
+          },
+          description)
+      ->type_name("DURATION");
+}
+
+void TakeOptions::add_to(CLI::App& command) {
+  add_duration_option(
+      command, "--ttl", [this](lock::Millis value) { ttl = value; },
+      "lease length; renewed every TTL/3 while held (default: the config file's ttl, else 30s)", k_min_ttl);
+  add_duration_option(
+      command, "-w,--wait", [this](lock::Millis value) { wait = value; },
+      "wait at most DURATION for the lock (default: forever; 0 = --no-wait)");
+  command.add_flag("-n,--no-wait", no_wait, "fail at once if the lock is busy");
+  command
+      .add_option("-E,--conflict-exit-code", conflict_exit_code,
+                  "exit status when the lock is busy or the wait runs out (default 75)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 255));
+}
+
+lock::WaitPolicy TakeOptions::wait_policy() const {
+  if (no_wait && wait) throw UsageError("--no-wait and --wait contradict each other");
+  lock::WaitPolicy policy;
+  if (no_wait) policy.max_wait = lock::Millis(0);
+  if (wait) policy.max_wait = *wait;
+  return policy;
+}
+
+} // namespace rlock::cli

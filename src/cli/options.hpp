@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// Command-line values parsed once, at the border: CLI11 hands over strings, the commands get
+// durations and limits already checked, and the options exec and acquire share.
+#pragma once
+
+#include "lock/acquirer.hpp"
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rlock::cli {
+
+// The shortest lease rlock takes, from --ttl or the config file: it is renewed every TTL/3,
+// and a shorter one would run out between a renewal and its answer.
+inline constexpr lock::Millis k_min_ttl{10};
+
+// `text` as a duration of at least `least`; UsageError naming `what` (the option) otherwise.
+lock::Millis parse_duration_at_least(std::string_view text, std::string_view what, lock::Millis least);
+
+// `text`, the value of option `what`, unless it is empty: an option given an empty value
+// (`--wait "$UNSET"`) is an error, never "use the default". Throws UsageError.
+std::string_view require_value(std::string_view text, std::string_view what);
+
+// A lease length: a duration of at least k_min_ttl.
+lock::Millis parse_ttl(std::string_view text, std::string_view what);
+
+// Adds the DURATION option `names` ("-w,--wait") to `command`. Its value is parsed when CLI11
+// reads it (at least `least`; --ttl uses k_min_ttl) and handed to `store`.
+CLI::Option* add_duration_option(CLI::App& command, const std::string& names, std::function<void(lock::Millis)> store,
+                                 const std::string& description, lock::Millis least = lock::Millis(0));
+
+// Options shared by exec and acquire: how long to wait, how long the lease runs.
+struct TakeOptions {
+  std::optional<lock::Millis> ttl;  // --ttl; none: the configured ttl (config file, else 30s)
+  std::optional<lock::Millis> wait; // --wait; none: forever (or --no-wait)
+  bool no_wait = false;
+  int conflict_exit_code = 75;
+
+  void add_to(CLI::App& command);
+  lock::Millis ttl_ms(lock::Millis configured) const { return ttl.value_or(configured); }
+  // Throws UsageError for --no-wait with --wait.
+  lock::WaitPolicy wait_policy() const;
+};
+
+} // namespace rlock::cli
