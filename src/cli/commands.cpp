@@ -13,11 +13,9 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <limits>
-#include <pwd.h>
 #include <unistd.h>
 
 namespace rlock::cli {
@@ -26,51 +24,11 @@ Session::Session(const GlobalOptions& options)
     : config(resolve_config(options)), connection(config.connect), topology(connection),
       store(topology, config.prefix) {}
 
-std::string host_name() {
-  char buffer[256] = {};
-  if (::gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
-  return buffer;
-}
-
-namespace {
-
-// The name /etc/passwd gives `uid`, or "" when it lists none. Reading the file directly is a
-// tenth of the cost of getpwuid, which first tries nscd's socket and reads nsswitch.conf; the
-// file is where nsswitch.conf looks first nearly everywhere, and getpwuid still answers for
-// users that only a directory service (LDAP, sssd) knows.
-std::string passwd_file_user(uid_t uid) {
-  std::FILE* file = std::fopen("/etc/passwd", "re");
-  if (file == nullptr) return {};
-  std::string name;
-  while (const passwd* entry = ::fgetpwent(file)) {
-    if (entry->pw_uid == uid) {
-      name = entry->pw_name;
-      break;
-    }
-  }
-  static_cast<void>(std::fclose(file)); // read-only: nothing to lose
-  return name;
-}
-
-} // namespace
-
 lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
   lock::HolderMeta meta;
-  meta.host = host_name();
+  meta.host = process::host_name();
   meta.pid = pid;
-  // The user name is for people reading `status`; $USER (or $LOGNAME, which cron sets) is what
-  // they know it by, and costs no NSS lookup at every start (then /etc/passwd, then getpwuid).
-  const char* user = std::getenv("USER");
-  if (user == nullptr || *user == '\0') user = std::getenv("LOGNAME");
-  if (user != nullptr && *user != '\0') {
-    meta.user = user;
-  } else if (std::string name = passwd_file_user(::geteuid()); !name.empty()) {
-    meta.user = std::move(name);
-  } else if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) {
-    meta.user = entry->pw_name;
-  } else {
-    meta.user = std::to_string(::geteuid());
-  }
+  meta.user = process::user_name(); // for people reading `status`
   // Recorded for anyone who can run `status` to read: never with a secret in it.
   meta.command = redact_command_line(command);
   return meta;
@@ -166,7 +124,7 @@ struct WaitingForItself {
 // under — `rlock exec x` (or a keeper's owner) running, directly or not, `rlock exec x` again.
 std::string waits_for_itself(const lock::LockInfo& lock) {
   for (const lock::HolderInfo& holder : lock.holders) {
-    if (!holder.has_metadata || holder.meta.host != host_name()) continue;
+    if (!holder.has_metadata || holder.meta.host != process::host_name()) continue;
     if (holder.meta.pid <= 1 || holder.meta.pid > std::numeric_limits<pid_t>::max()) continue;
     auto pid = static_cast<pid_t>(holder.meta.pid);
     // A keeper holds for its owner while it lives; an exec holds while its job runs. A bare
@@ -260,7 +218,7 @@ std::uint64_t keeper_stop_tag(std::string_view kind, std::string_view value) {
 
 void stop_keeper(const lock::ReleaseResult& result, std::uint64_t tag) {
   if (result.keeper_pid <= 0 || result.keeper_pid > std::numeric_limits<pid_t>::max() ||
-      result.keeper_host != host_name()) {
+      result.keeper_host != process::host_name()) {
     return;
   }
   auto pid = static_cast<pid_t>(result.keeper_pid);

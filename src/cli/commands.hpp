@@ -42,7 +42,6 @@ struct Session {
 // The lock layer's holder metadata for this process: host, user, and the given pid/command;
 // the command is redacted of secrets (redact_command_line) here, where every holder is recorded.
 lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command);
-std::string host_name();
 
 // What came of waiting for a lock.
 struct Taken {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Finding and watching the process that owns a keeper's lock: /proc walking, pidfds, liveness.
+// Finding and watching the process that owns a keeper's lock (/proc walking, pidfds,
+// liveness), and who and where this process is: the host and user names a holder records.
 #pragma once
 
 #include <cstdint>
@@ -90,6 +91,14 @@ class ProcessHandle {
 
 // The start time of `pid` (clock ticks after boot, /proc/PID/stat), or nullopt.
 std::optional<unsigned long long> start_time_of(pid_t pid);
+
+// This machine's name (gethostname), or "unknown".
+std::string host_name();
+
+// The name of the user this process runs as, for people to read: $USER, else $LOGNAME
+// (which cron sets), else the effective uid's name in /etc/passwd, else getpwuid's (users
+// that only a directory service such as LDAP or sssd knows), else the uid as a number.
+std::string user_name();
 
 // Whether `pid` exists and has not exited. A zombie (exited, not yet reaped by its parent)
 // counts as exited, as for a pidfd. Subject to pid reuse: prefer open_pidfd().

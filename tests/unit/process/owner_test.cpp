@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,4 +122,23 @@ TEST_CASE("command_line_of, name_of, is_ancestor and runs_this_program read /pro
   CHECK_FALSE(runs_this_program(child.pid()));
   child.signal(SIGKILL);
   child.wait();
+}
+
+TEST_CASE("user_name: $USER, else $LOGNAME, else the uid's name") {
+  const char* saved_user = getenv("USER");
+  const char* saved_logname = getenv("LOGNAME");
+  const std::string user = saved_user != nullptr ? saved_user : "";
+  const std::string logname = saved_logname != nullptr ? saved_logname : "";
+  setenv("USER", "alice", 1);
+  setenv("LOGNAME", "bob", 1);
+  CHECK(user_name() == "alice");
+  setenv("USER", "", 1);
+  CHECK(user_name() == "bob");
+  unsetenv("USER");
+  unsetenv("LOGNAME");
+  const passwd* entry = getpwuid(geteuid());
+  CHECK(user_name() == (entry != nullptr ? std::string(entry->pw_name) : std::to_string(geteuid())));
+  if (saved_user != nullptr) setenv("USER", user.c_str(), 1);
+  if (saved_logname != nullptr) setenv("LOGNAME", logname.c_str(), 1);
+  CHECK_FALSE(host_name().empty());
 }
