@@ -3,31 +3,28 @@
 //
 // Design. A script that runs `tok=$(rlock acquire x)` expects the lock to behave like an open
 // flock(1) descriptor: held while the script lives, gone when it dies, whatever the TTL. So
-// by default acquire leaves a keeper: a small daemon-like process (own session, stdio on
-// /dev/null so that `$(…)` returns at once) that renews the lease, watches the owner through
-// a pidfd, and releases the moment the owner exits. The keeper is the same process image
+// by default acquire leaves a keeper (process/keeper.hpp): a small daemon-like process (own
+// session, stdio on /dev/null so that `$(…)` returns at once) that renews the lease, watches
+// the owner through a pidfd, and releases the moment the owner exits. The keeper is the same process image
 // forked after the lock is taken, so it keeps the lease object and the Redis connection.
 // `release` signals it after releasing; a lost lease ends it too. With --lease there is no
 // keeper: the lock lives for --ttl unless renewed, which suits CI steps in separate shells.
 #include "cli/commands.hpp"
 #include "cli/token_file.hpp"
 #include "lock/name.hpp"
+#include "process/keeper.hpp"
 #include "process/owner.hpp"
 #include "process/signals.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
-#include "util/fd.hpp"
 #include "util/log.hpp"
 #include "util/redact.hpp"
 #include "util/strings.hpp"
 
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <limits>
-#include <poll.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace rlock::cli {
@@ -58,57 +55,23 @@ bool stop_meant_for(const signalfd_siginfo& info, const lock::Lease& lease, cons
   return info.ssi_ptr == keeper_stop_tag("token", lease.token()) || info.ssi_ptr == keeper_stop_tag("name", name);
 }
 
-// The keeper's life: renew while the owner lives; release when it exits or on SIGTERM/INT/HUP.
+// The keeper's life (process::keep): renew while the owner lives; release when it exits or
+// on a stop meant for this lock (stop_meant_for).
 int run_keeper(lock::Lease& lease, const std::string& name, const process::ProcessHandle& owner,
                process::SignalFd& signals) {
-  const int owner_fd = owner.exit_fd();
-  for (;;) {
-    auto now = std::chrono::steady_clock::now();
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(lease.next_due() - now);
-    int timeout = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, 60'000));
-    // Without a pidfd (old kernels) check the owner at least every 200ms.
-    if (owner_fd < 0) timeout = std::min(timeout, 200);
-    pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {owner_fd, POLLIN, 0}};
-    int n = ::poll(fds, owner_fd >= 0 ? 2 : 1, timeout);
-    if (n < 0 && errno != EINTR) throw SystemError("poll", errno);
-    bool owner_gone = owner_fd >= 0 ? (n > 0 && (fds[1].revents & POLLIN) != 0) : !owner.alive();
-    bool stop = false;
-    while (auto info = signals.read()) {
-      int signo = static_cast<int>(info->ssi_signo);
-      if (signo != SIGCHLD && stop_meant_for(*info, lease, name)) stop = true;
-    }
-    if (owner_gone || stop) {
-      try {
-        lease.release();
-      } catch (const Error&) {
-        // The lease expires on its own within its TTL.
-      }
-      return 0;
-    }
-    lock::Lease::Status status = lease.renew_if_due();
-    if (status != lock::Lease::Status::held) return to_int(ExitCode::lost);
+  process::KeeperHooks hooks;
+  hooks.on_deadline = [&lease]() -> std::optional<lock::TimePoint> {
+    if (lease.renew_if_due() != lock::Lease::Status::held) return std::nullopt;
+    return lease.next_due();
+  };
+  hooks.is_stop = [&lease, &name](const signalfd_siginfo& info) { return stop_meant_for(info, lease, name); };
+  if (process::keep(owner, signals, hooks) == process::KeeperEnd::nothing_to_keep) return to_int(ExitCode::lost);
+  try {
+    lease.release();
+  } catch (const Error&) {
+    // The lease expires on its own within its TTL.
   }
-}
-
-// Turns this process into the keeper: its own session, no terminal, stdio on /dev/null, and
-// none of the caller's other descriptors (a pipe held open would block whoever waits for EOF).
-void become_keeper() {
-  ::setsid();
-  close_inherited_fds();
-  // Nor its working directory: a keeper there would keep a file system from being unmounted.
-  if (::chdir("/") != 0) {
-    // Not worth failing for: the keeper works from anywhere.
-  }
-  ::prctl(PR_SET_NAME, "rlock-keeper", 0, 0, 0);
-  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null_fd >= 0) {
-    ::dup2(null_fd, STDIN_FILENO);
-    ::dup2(null_fd, STDOUT_FILENO);
-    ::dup2(null_fd, STDERR_FILENO);
-    ::close(null_fd);
-  }
-  // A keeper must not die with the terminal or the script's process group signals.
-  log::set_level(log::Level::quiet);
+  return 0;
 }
 
 // What --export prints for eval: the token in RLOCK_TOKEN and in the lock's own variable (so
@@ -192,7 +155,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     keeper = ::fork();
     if (keeper < 0) throw SystemError("fork (keeper)", errno);
     if (keeper == 0) {
-      become_keeper();
+      process::become_keeper();
       // The parent still talks on the inherited socket; the keeper opens its own.
       session.connection.disconnect();
       return run_keeper(lease, options.name, *owner, signals);

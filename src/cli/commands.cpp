@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 
 #include "lock/name.hpp"
+#include "process/keeper.hpp"
 #include "process/owner.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
@@ -225,7 +226,7 @@ void stop_keeper(const lock::ReleaseResult& result, std::uint64_t tag) {
   // The pid was recorded long ago: pin the process it names now, check that it is a keeper at
   // all, and let the tag tell that keeper whether the stop is for its lock.
   auto keeper = process::ProcessHandle::open(pid);
-  if (!keeper || process::name_of(pid) != "rlock-keeper" || !keeper->alive()) return;
+  if (!keeper || !process::is_keeper(pid) || !keeper->alive()) return;
   try {
     if (keeper->send_signal(SIGTERM, tag)) log::verbose("stopped the keeper (pid {})", pid);
   } catch (const SystemError& error) {

@@ -4,10 +4,12 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <ctime>
 #include <fmt/format.h>
+#include <poll.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -116,6 +118,18 @@ std::optional<signalfd_siginfo> SignalFd::read() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
     throw SystemError("could not read the signalfd", n < 0 ? errno : EIO);
+  }
+}
+
+void SignalFd::wait(std::chrono::steady_clock::time_point wake, int other_fd) const {
+  using Clock = std::chrono::steady_clock;
+  auto remaining = std::max<Clock::duration>(wake - Clock::now(), Clock::duration::zero());
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(remaining);
+  auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining - seconds);
+  const timespec timeout{static_cast<time_t>(seconds.count()), static_cast<long>(nanoseconds.count())};
+  pollfd fds[2] = {{m_fd.get(), POLLIN, 0}, {other_fd, POLLIN, 0}};
+  if (::ppoll(fds, other_fd >= 0 ? 2 : 1, &timeout, nullptr) < 0 && errno != EINTR) {
+    throw SystemError("could not wait for signals (ppoll)", errno);
   }
 }
 

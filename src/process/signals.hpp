@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <csignal>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ class SignalFd {
   int fd() const noexcept { return m_fd.get(); }
   // The next pending signal, or nullopt when none is pending. Throws SystemError on failure.
   std::optional<signalfd_siginfo> read();
+  // Waits until a signal is pending, `other_fd` (when >= 0) is readable, or `wake` (steady
+  // clock) has come; returns at once when it has. The one wait of the exec loop and the
+  // keeper's. Throws SystemError on failure.
+  void wait(std::chrono::steady_clock::time_point wake, int other_fd = -1) const;
 
  private:
   Fd m_fd;

@@ -22,12 +22,9 @@
 // few milliseconds to return as soon as it is empty.
 #include "process/supervisor.hpp"
 
-#include "util/error.hpp"
 #include "util/log.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <poll.h>
 
 namespace rlock::process {
 
@@ -46,16 +43,9 @@ bool is_forwarded(int signo) {
   return std::find(k_forwarded_signals.begin(), k_forwarded_signals.end(), signo) != k_forwarded_signals.end();
 }
 
-// Waits until the signalfd is readable or `wake` has come.
+// Waits until the signalfd is readable or `wake` has come (at most k_max_wait).
 void wait_for(const SignalFd& signals, Clock::time_point wake) {
-  auto remaining = std::clamp<Clock::duration>(wake - Clock::now(), Clock::duration::zero(), k_max_wait);
-  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(remaining);
-  auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining - seconds);
-  const timespec timeout{static_cast<time_t>(seconds.count()), static_cast<long>(nanoseconds.count())};
-  pollfd fd{signals.fd(), POLLIN, 0};
-  if (ppoll(&fd, 1, &timeout, nullptr) < 0 && errno != EINTR) {
-    throw SystemError("could not wait for signals (ppoll)", errno);
-  }
+  signals.wait(std::min(wake, Clock::now() + k_max_wait));
 }
 
 } // namespace
