@@ -154,8 +154,8 @@ struct ChildPlan {
 }
 
 // vfork, not fork: the child borrows our memory until it execs instead of copying our page
-// tables and making every page we touch afterwards fault copy-on-write, about a tenth of a
-// millisecond on the path from acquiring the lock to starting the job. We are suspended
+// tables and making every page we touch afterwards fault copy-on-write, on the path from
+// acquiring the lock to starting the job (figures: docs/performance.md). We are suspended
 // meanwhile, which costs nothing: we would wait for the exec's outcome anyway. A function of
 // its own, so that no caller's locals live across vfork's second return.
 [[gnu::noinline]] pid_t start_child(const ChildPlan& plan) noexcept {
