@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Black-box tests of acquire, release and renew against a real redis-server (SPEC §1, §3, §4).
+// Black-box tests of acquire, release and renew against a real redis-server (rlock(1): the
+// commands, EXIT STATUS, STORAGE IN REDIS).
 #include "helpers.hpp"
 #include "redis_server.hpp"
 #include "run.hpp"
@@ -336,7 +337,7 @@ TEST_CASE("--token-file refuses a symlink planted at its path") {
   struct stat info {};
   REQUIRE(::lstat(link.c_str(), &info) == 0);
   CHECK(S_ISLNK(info.st_mode));
-  // The token could not be handed over, so no lock is left behind (SPEC §5).
+  // The token could not be handed over, so no lock is left behind (rlock(1), acquire).
   CHECK_FALSE(key_exists(redis, lock_key("job")));
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Black-box tests of bad input and unreachable or wrong servers: exit codes 64, 69, 78 (SPEC §3, §5).
+// Black-box tests of bad input and unreachable or wrong servers: exit codes 64, 69, 78 (EXIT STATUS in rlock(1)).
 #include "helpers.hpp"
 #include "redis_server.hpp"
 #include "run.hpp"

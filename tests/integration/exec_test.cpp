@@ -206,7 +206,7 @@ TEST_CASE("the password never reaches the job's environment") {
 }
 
 TEST_CASE("a password inside RLOCK_URL does not reach the job's environment either") {
-  // SPEC §1: nothing secret beyond the token. RLOCK_URL is rlock's own variable (unlike
+  // exec in rlock(1): nothing secret beyond the token. RLOCK_URL is rlock's own variable (unlike
   // REDIS_URL, which the job may use for itself), so its password is rlock's to withhold.
   const std::string password = "pw-Url-9x-never-leak";
   RedisServerOptions server_options;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Interoperability with redis-py's Lock on the same key: each excludes the other, each releases
-// only its own (SPEC §4).
+// only its own (INTEROPERABILITY in rlock(1)).
 #include "helpers.hpp"
 #include "redis_server.hpp"
 #include "run.hpp"

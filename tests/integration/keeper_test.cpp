@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Black-box tests of acquire's default mode: a keeper renews the lease while the owner lives
-// and releases it when the owner exits (SPEC §1, acquire).
+// and releases it when the owner exits (THE KEEPER in rlock(1)).
 #include "helpers.hpp"
 #include "redis_server.hpp"
 #include "run.hpp"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Black-box tests of TLS (SPEC §6.1) against a real redis-server with a TLS port and
+// Black-box tests of TLS (TLS in rlock(1)) against a real redis-server with a TLS port and
 // certificates made per run by make_tls_certs.sh: verification by default, every way to give
 // the settings, every failure and its exit code, and the lock commands over TLS.
 #include "helpers.hpp"

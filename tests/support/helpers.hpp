@@ -33,7 +33,7 @@ RunResult run_python(const std::string& script, const std::vector<std::string>& 
 // True when `text` is one JSON document (checked by Python's json module).
 bool is_valid_json(const std::string& text);
 
-// The lock key of NAME: PREFIX{NAME} (SPEC §4).
+// The lock key of NAME: PREFIX{NAME} (STORAGE IN REDIS in rlock(1)).
 std::string lock_key(std::string_view name, std::string_view prefix = "rlock:");
 std::string meta_key(std::string_view name, std::string_view prefix = "rlock:");
 std::string fence_key(std::string_view name, std::string_view prefix = "rlock:");
@@ -74,7 +74,7 @@ std::string acquire_lease(const RedisServer& server, const std::string& name, co
 // PTTL of `key` (-2 when missing, -1 without expiry).
 long long pttl(const RedisServer& server, const std::string& key);
 
-// CHECKs SPEC §3's error form: stderr is exactly one line, starting "rlock: error: ".
+// CHECKs the error form of rlock(1) (EXIT STATUS): stderr is exactly one line, starting "rlock: error: ".
 void check_error_line(const RunResult& result);
 
 // True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
