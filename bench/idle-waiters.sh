@@ -46,7 +46,7 @@ for ((i = 0; i < waiters; ++i)); do
   bench_spawn bash -c '"$@" 2>>"'"$work"'/rlock.err"' waiter "$RLOCK" --url "$REDIS_URL_BENCH" exec bench-idle -- true
   pids+=("$BENCH_LAST_PID")
 done
-queued() { [[ $("${cli[@]}" zcard 'rlock:{bench-idle}:waiters') == "$waiters" ]]; }
+queued() { [[ $("${cli[@]}" zcard 'rlock:{bench-idle}:line') == "$waiters" ]]; }
 bench_wait_for 15 queued || bench_die "the rlock waiters did not queue"
 sleep 1
 measure rlock

@@ -6,15 +6,17 @@
 #include "util/random.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <string_view>
 #include <thread>
 
 namespace rlock::lock {
 
 namespace {
 
-// How long to sleep before re-checking when no release wakes us: until the first holder's lease
-// would run out (it may have died without releasing), a little after, and never long.
-Millis fallback_sleep(const LockInfo& lock) {
+// Until the first holder's lease would run out (it may have died without releasing), a
+// little after, and never long.
+Millis until_lease_end(const LockInfo& lock) {
   Millis sleep = k_max_fallback;
   if (lock.holders.empty()) return Millis(5); // free, but another waiter is first
   for (const HolderInfo& holder : lock.holders) {
@@ -25,6 +27,34 @@ Millis fallback_sleep(const LockInfo& lock) {
     sleep = std::min(sleep, until);
   }
   return sleep;
+}
+
+// A fraction in [0, 1) that differs from waiter to waiter: the first hex digits of its random
+// ticket. Spreads the re-checks of a line that joined at one instant.
+double jitter_of(std::string_view ticket) {
+  std::uint32_t bits = 0;
+  for (char c : ticket.substr(0, 8)) {
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
+    bits = bits * 16 + static_cast<std::uint32_t>(digit);
+  }
+  return static_cast<double>(bits) / 4294967296.0;
+}
+
+// How long to sleep before re-checking when no release wakes us, by our place in line
+// (k_line): the first waiter (or one that does not know its place) until the lease's end; the
+// second after the first one's ticket would have lapsed, in case it died; the others only to
+// refresh their tickets, rarely, spread out. A release, or a waiter ahead leaving, wakes
+// whoever moves up to first or second place.
+Millis fallback_sleep(const LockInfo& lock, std::string_view ticket) {
+  double jitter = jitter_of(ticket);
+  if (lock.place <= 0) return until_lease_end(lock);
+  if (lock.place == 1) {
+    Millis lease = lock.holders.empty() ? Millis(0) : until_lease_end(lock);
+    return lease + k_line.head_slack +
+           Millis(static_cast<std::int64_t>(jitter * static_cast<double>(k_line.runner_jitter.count())));
+  }
+  auto spread = static_cast<std::int64_t>((jitter - 0.5) * 0.2 * static_cast<double>(k_line.idle_recheck.count()));
+  return k_line.idle_recheck + Millis(spread);
 }
 
 // The server's clock as read by an attempt we sent at `sent`.
@@ -83,7 +113,6 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
   const bool try_once = policy.max_wait && policy.max_wait->count() == 0;
   if (!try_once) {
     request.ticket = random_token();
-    request.ticket_ttl = k_max_fallback + Millis(10'000);
   }
   std::optional<TimePoint> give_up_at;
   if (policy.max_wait) give_up_at = start + *policy.max_wait;
@@ -125,7 +154,7 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
     reading = ServerClockReading{sent, result.lock.server_now_ms};
     if (on_busy) on_busy(result.lock, std::chrono::duration_cast<Millis>(now - start));
     if (try_once || (give_up_at && now >= *give_up_at)) return std::nullopt;
-    Millis sleep = std::min(fallback_sleep(result.lock), policy.max_sleep);
+    Millis sleep = std::min(fallback_sleep(result.lock, request.ticket), policy.max_sleep);
     if (give_up_at) sleep = std::min(sleep, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
     bool woken = false;
     try {

@@ -10,15 +10,14 @@
 
 namespace rlock::lock {
 
-// The longest a waiter sleeps before re-checking by itself, when no release wakes it.
-// An rlock holder wakes its waiters when it releases, so only its lease's end needs a timer.
-constexpr Millis k_max_fallback{30'000};
 // A lock held by another client (no rlock metadata) is re-checked this often.
 constexpr Millis k_foreign_recheck{1'000};
 
 struct WaitPolicy {
-  std::optional<Millis> max_wait;    // empty: wait forever; zero: try once
-  Millis max_sleep = k_max_fallback; // shorter to refresh a live display between re-checks
+  std::optional<Millis> max_wait; // empty: wait forever; zero: try once
+  // At most this long between re-checks (see k_line for how long a waiter sleeps by its place
+  // in line); shorter to refresh a live display.
+  Millis max_sleep = k_line.idle_recheck + k_line.idle_recheck / 10;
   // How long the store may stay unreachable *while waiting* (after the first contact succeeded)
   // before the error is reported; 0 reports the first failure.
   Millis outage_patience{0};
@@ -36,7 +35,8 @@ using BusyObserver = std::function<void(const LockInfo& lock, Millis waited)>;
 
 // Takes the lock described by `request` (its token, ttl and meta; the ticket is made here).
 // Waiting joins the lock's line and sleeps until a release hands the lock over, or, failing
-// that, until the holder's lease would run out (at most k_max_fallback), then re-checks.
+// that, re-checks by its place in line (k_line): the first waiter when the holder's lease
+// would run out (at most k_max_fallback away), the others later. Served in arrival order.
 // Returns nothing when the lock stayed busy for the whole wait. Any exception (Interrupted
 // from the store's wait, UnavailableError) leaves the line before it propagates, and when the
 // last attempt's answer was lost, abandon()s the lock that attempt may have taken.

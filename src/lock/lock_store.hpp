@@ -17,6 +17,32 @@ namespace rlock::lock {
 using Millis = std::chrono::milliseconds;
 using TimePoint = std::chrono::steady_clock::time_point;
 
+// The longest a waiter sleeps before re-checking by itself when it is first in line and no
+// release wakes it. An rlock holder wakes the line when it releases, so only its lease's end
+// needs a timer.
+constexpr Millis k_max_fallback{30'000};
+
+// The waiting line's timing, shared by the waiting loop (lock/acquirer.cpp), which sleeps by
+// it, and the stores, which let a waiter's ticket lapse by it: a ticket must outlive its
+// waiter's sleep, and a dead waiter's must lapse before the next waiter looks.
+//   The first waiter re-checks when the holder's lease would end (at most k_max_fallback
+//   away); its ticket counts head_slack longer.
+//   The second re-checks head_slack plus up to runner_jitter after that (by then a dead first
+//   waiter's ticket has lapsed, so the second takes its place); its ticket counts
+//   runner_slack past the lease's end.
+//   The others only refresh their tickets, every idle_recheck give or take a tenth; their
+//   tickets count far_ttl. A release or a departure that moves a waiter up to first or second
+//   place tells it to re-check at once, and gives it promotion_slack to do so.
+struct LineTiming {
+  Millis head_slack{5'000};
+  Millis runner_jitter{1'000};
+  Millis runner_slack{16'000};
+  Millis idle_recheck{270'000};
+  Millis far_ttl{330'000};
+  Millis promotion_slack{5'000};
+};
+inline constexpr LineTiming k_line{};
+
 // Who asks for the lock; stored beside it for `rlock status`.
 struct HolderMeta {
   std::string host;
@@ -47,6 +73,9 @@ struct LockInfo {
   bool handoff = false;           // a release is passing the lock to the first waiter
   std::int64_t server_now_ms = 0; // server clock when this was read
   std::int64_t waiters = 0;
+  // The asking waiter's place in line (0: first), as an attempt with a ticket left it; -1
+  // when unknown (no ticket, or not an attempt's answer).
+  std::int64_t place = -1;
 
   bool held() const noexcept { return !holders.empty(); }
 };
@@ -56,11 +85,10 @@ struct AcquireRequest {
   std::string token;
   Millis ttl{0};
   HolderMeta meta;
-  // Waiting queue ticket; empty means "try once, do not queue". A release hands the lock to
-  // the waiter blocked longest in wait_for_wake (first come, first served while all wait);
-  // `ticket_ttl` bounds how long a dead waiter's ticket counts.
+  // Waiting line ticket; empty means "try once, do not queue". Waiters are served in the
+  // order their tickets first joined the line, whatever they did since (re-checks, a
+  // reconnect); a dead waiter's ticket lapses by k_line's timing.
   std::string ticket;
-  Millis ticket_ttl{0};
   // At most this many holders at once (a semaphore); empty: a mutex, one holder. A store that
   // holds mutexes only refuses any other limit.
   std::optional<std::int64_t> limit;

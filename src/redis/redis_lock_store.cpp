@@ -9,6 +9,7 @@
 #include "util/strings.hpp"
 
 #include <algorithm>
+#include <array>
 #include <fmt/format.h>
 #include <limits>
 #include <sys/types.h>
@@ -43,6 +44,17 @@ constexpr std::int64_t k_max_int = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t k_min_unix_ms = 946'684'800'000;
 constexpr std::int64_t k_max_unix_ms = 7'258'118'400'000;
 
+// The line's timing (lock::k_line) as the scripts take it (line.lua's line_timing):
+// head_slack, runner_slack, far_ttl, max_fallback, promotion_slack, in ms.
+using LineArgs = std::array<std::string, 5>;
+const LineArgs& line_args() {
+  static const LineArgs args{std::to_string(lock::k_line.head_slack.count()),
+                             std::to_string(lock::k_line.runner_slack.count()),
+                             std::to_string(lock::k_line.far_ttl.count()), std::to_string(lock::k_max_fallback.count()),
+                             std::to_string(lock::k_line.promotion_slack.count())};
+  return args;
+}
+
 } // namespace
 
 lock::LockInfo holder_from(ReplyView reply, std::size_t at) {
@@ -72,16 +84,19 @@ lock::LockInfo holder_from(ReplyView reply, std::size_t at) {
 
 namespace {
 
-// What a hand-off value from release.lua or force_release.lua says: 'handoff:FENCE:NOW_MS'.
-// Other values (a 'recheck', an older rlock's 'handoff:SECONDS.MICROSECONDS') say nothing.
+// What a hand-off value from release.lua or force_release.lua says:
+// 'handoff:FENCE:NOW_MS:TICKET' (or 'handoff:FENCE:NOW_MS' from an rlock before the line kept
+// arrival order). Other values (a 'recheck') say nothing.
 std::optional<lock::Handoff> parse_handoff(std::string_view value) {
   constexpr std::string_view k_prefix = "handoff:";
   if (!value.starts_with(k_prefix)) return std::nullopt;
   value.remove_prefix(k_prefix.size());
   std::size_t colon = value.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view server_ms = value.substr(colon + 1);
+  server_ms = server_ms.substr(0, server_ms.find(':'));
   lock::Handoff handoff;
-  if (!parse_int(value.substr(0, colon), handoff.fence) || !parse_int(value.substr(colon + 1), handoff.server_ms)) {
+  if (!parse_int(value.substr(0, colon), handoff.fence) || !parse_int(server_ms, handoff.server_ms)) {
     return std::nullopt;
   }
   handoff.ttl = lock::Millis(k_handoff_ttl_ms);
@@ -105,8 +120,12 @@ Reply checked(Reply reply, std::string_view context) {
 std::string KeySchema::lock(std::string_view name) const { return fmt::format("{}{{{}}}", m_prefix, name); }
 std::string KeySchema::meta(std::string_view name) const { return lock(name) + ":meta"; }
 std::string KeySchema::fence(std::string_view name) const { return lock(name) + ":fence"; }
-std::string KeySchema::waiters(std::string_view name) const { return lock(name) + ":waiters"; }
+std::string KeySchema::line(std::string_view name) const { return lock(name) + ":line"; }
+std::string KeySchema::line_expiry(std::string_view name) const { return lock(name) + ":line:expiry"; }
 std::string KeySchema::wake(std::string_view name) const { return lock(name) + ":wake"; }
+std::string KeySchema::wake(std::string_view name, std::string_view ticket) const {
+  return fmt::format("{}:{}", wake(name), ticket);
+}
 
 std::string KeySchema::scan_pattern() const {
   std::string pattern;
@@ -198,18 +217,19 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   std::string lock_key = m_keys.lock(request.name);
   std::string meta_key = m_keys.meta(request.name);
   std::string fence_key = m_keys.fence(request.name);
-  std::string waiters_key = m_keys.waiters(request.name);
+  std::string line_key = m_keys.line(request.name);
+  std::string expiry_key = m_keys.line_expiry(request.name);
   std::string wake_key = m_keys.wake(request.name);
   std::string ttl = std::to_string(request.ttl.count());
   std::string pid = std::to_string(request.meta.pid);
-  std::string ticket_ttl = std::to_string(request.ticket_ttl.count());
   std::string_view claim = request.ticket.empty() ? std::string_view() : std::string_view(m_claim);
   std::string_view supervised = request.supervised ? "1" : "0";
+  const LineArgs& line = line_args();
   Connection& node = m_topology.node_for(lock_key);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, waiters_key, wake_key},
+  node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, line_key, expiry_key, wake_key},
                  {request.token, ttl, request.meta.host, pid, request.meta.user, request.meta.command, request.ticket,
-                  ticket_ttl, claim, supervised});
+                  claim, supervised, line[0], line[1], line[2], line[3], line[4]});
   m_sent_node = &node;
   if (&m_sent_request != &request) m_sent_request = request;
   m_sent_key = std::move(lock_key);
@@ -228,7 +248,8 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
     result.acquired = true;
     result.fence = view[1].integer();
   } else {
-    result.lock = holder_from(view, 1);
+    result.lock = holder_from(view, 2);
+    result.lock.place = number(view[1], 0, k_max_int, -1);
   }
   return result;
 }
@@ -263,15 +284,18 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
                                   std::optional<lock::TimePoint> deadline) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
-  std::string waiters_key = m_keys.waiters(name);
+  std::string line_key = m_keys.line(name);
+  std::string expiry_key = m_keys.line_expiry(name);
   std::string wake_key = m_keys.wake(name);
   std::string min_hold_text = std::to_string(min_hold.count());
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
   std::string fence_key = m_keys.fence(name);
+  const LineArgs& line = line_args();
   Connection& node = m_topology.node_for(lock_key);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_release, {lock_key, meta_key, waiters_key, wake_key, fence_key},
-                 {token, min_hold_text, handoff_ttl}, bounded(node, deadline));
+  node.send_eval(scripts::k_release, {lock_key, meta_key, line_key, expiry_key, wake_key, fence_key},
+                 {token, min_hold_text, handoff_ttl, line[0], line[1], line[2], line[3], line[4]},
+                 bounded(node, deadline));
   m_sent_node = &node;
   m_sent_release = SentRelease{std::string(name), std::string(token), min_hold};
   m_sent_key = std::move(lock_key);
@@ -307,11 +331,14 @@ lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoin
 lock::LockInfo RedisLockStore::force_release(std::string_view name) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
-  std::string waiters_key = m_keys.waiters(name);
+  std::string line_key = m_keys.line(name);
+  std::string expiry_key = m_keys.line_expiry(name);
   std::string wake_key = m_keys.wake(name);
   std::string fence_key = m_keys.fence(name);
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  Reply reply = run(scripts::k_force_release, {lock_key, meta_key, waiters_key, wake_key, fence_key}, {handoff_ttl},
+  const LineArgs& line = line_args();
+  Reply reply = run(scripts::k_force_release, {lock_key, meta_key, line_key, expiry_key, wake_key, fence_key},
+                    {handoff_ttl, line[0], line[1], line[2], line[3], line[4]},
                     fmt::format("force-releasing {}", lock_key), std::nullopt);
   return holder_from(reply.view(), 0);
 }
@@ -319,8 +346,8 @@ lock::LockInfo RedisLockStore::force_release(std::string_view name) {
 lock::LockInfo RedisLockStore::inspect(std::string_view name) {
   std::string lock_key = m_keys.lock(name);
   std::string meta_key = m_keys.meta(name);
-  std::string waiters_key = m_keys.waiters(name);
-  Reply reply = run(scripts::k_inspect, {lock_key, meta_key, waiters_key}, {}, fmt::format("inspecting {}", lock_key),
+  std::string expiry_key = m_keys.line_expiry(name);
+  Reply reply = run(scripts::k_inspect, {lock_key, meta_key, expiry_key}, {}, fmt::format("inspecting {}", lock_key),
                     std::nullopt);
   return holder_from(reply.view(), 0);
 }
@@ -347,11 +374,11 @@ std::vector<std::string> RedisLockStore::list_names() {
   return names;
 }
 
-// No ticket: the wake list is one per lock, and BLPOP serves its blocked clients first come,
-// first served, so a release wakes the waiter that has waited longest without naming it.
-bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view /*ticket*/, lock::Millis timeout,
+// Each waiter blocks on its own list: a release pushes the hand-off to the first ticket in
+// line (line.lua), whatever order the waiters blocked in.
+bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
                                    int interrupt_fd) {
-  std::string wake_key = m_keys.wake(name);
+  std::string wake_key = m_keys.wake(name, ticket);
   Connection& node = m_topology.node_for(wake_key);
   // BLPOP takes seconds with a fractional part; 0 would mean forever, so never send it.
   double seconds = std::max<double>(static_cast<double>(timeout.count()) / 1000.0, 0.001);
@@ -376,8 +403,16 @@ std::optional<lock::Handoff> RedisLockStore::handoff() const {
 }
 
 void RedisLockStore::leave_queue(std::string_view name, std::string_view ticket) {
-  std::string waiters_key = m_keys.waiters(name);
-  checked(m_topology.node_for(waiters_key).command({"ZREM", waiters_key, ticket}), "leaving the waiting line");
+  std::string lock_key = m_keys.lock(name);
+  std::string meta_key = m_keys.meta(name);
+  std::string line_key = m_keys.line(name);
+  std::string expiry_key = m_keys.line_expiry(name);
+  std::string wake_key = m_keys.wake(name);
+  std::string fence_key = m_keys.fence(name);
+  std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
+  const LineArgs& line = line_args();
+  run(scripts::k_leave, {lock_key, meta_key, line_key, expiry_key, wake_key, fence_key},
+      {ticket, handoff_ttl, line[0], line[1], line[2], line[3], line[4]}, "leaving the waiting line", std::nullopt);
 }
 
 } // namespace rlock::redis

@@ -18,12 +18,15 @@ class KeySchema {
  public:
   explicit KeySchema(std::string prefix) : m_prefix(std::move(prefix)) {}
 
-  std::string lock(std::string_view name) const;    // PREFIX{NAME}: the token, PX TTL
-  std::string meta(std::string_view name) const;    // PREFIX{NAME}:meta: holder hash, same TTL
-  std::string fence(std::string_view name) const;   // PREFIX{NAME}:fence: counter, no TTL
-  std::string waiters(std::string_view name) const; // PREFIX{NAME}:waiters: zset ticket→expiry
-  std::string wake(std::string_view name) const;    // PREFIX{NAME}:wake: hand-off list
-  std::string scan_pattern() const;                 // matches lock keys only
+  std::string lock(std::string_view name) const;        // PREFIX{NAME}: the token, PX TTL
+  std::string meta(std::string_view name) const;        // PREFIX{NAME}:meta: holder hash, same TTL
+  std::string fence(std::string_view name) const;       // PREFIX{NAME}:fence: counter, no TTL
+  std::string line(std::string_view name) const;        // PREFIX{NAME}:line: zset ticket→arrival
+  std::string line_expiry(std::string_view name) const; // PREFIX{NAME}:line:expiry: zset ticket→expiry
+  // PREFIX{NAME}:wake, and PREFIX{NAME}:wake:TICKET, a waiter's own hand-off list.
+  std::string wake(std::string_view name) const;
+  std::string wake(std::string_view name, std::string_view ticket) const;
+  std::string scan_pattern() const; // matches lock keys only
   // The lock name in a lock key, or empty if the key is not one.
   std::string name_of(std::string_view key) const;
 

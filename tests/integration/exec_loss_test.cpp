@@ -377,7 +377,7 @@ TEST_CASE("an outage during every renewal, each shorter than the margin, does no
 // A waiter woken by a release's hand-off starts its job before the claim's answer (saving a
 // round trip); if the claim then fails, the job must be stopped at once. A real hand-off
 // leaves no time to break the lock in between, so the test forges one: a fresh
-// 'handoff:FENCE:NOW_MS' pushed to the wake list while someone else's token holds the key.
+// 'handoff:FENCE:NOW_MS' pushed to the waiter's wake list while someone else's token holds the key.
 TEST_CASE("a hand-off whose claim fails (the key is someone else's): the job is stopped, rlock exits 76") {
   RedisServer redis;
   TempDir dir;
@@ -388,18 +388,20 @@ TEST_CASE("a hand-off whose claim fails (the key is someone else's): the job is 
                                      "--ready", dir.file("ready"), "--sleep", "forever"}));
   REQUIRE(wait_until(
       [&] {
-        return redis.command({"ZCARD", lock_key("forged") + ":waiters"}) == "1" || !rlock.running();
+        return redis.command({"ZCARD", lock_key("forged") + ":line"}) == "1" || !rlock.running();
       },
       10s));
   INFO("rlock stderr: ", rlock.err());
   REQUIRE(rlock.running());
-  std::this_thread::sleep_for(100ms); // from the waiters zset into BLPOP
+  std::this_thread::sleep_for(100ms); // from the line into BLPOP
   const std::string forged = redis.command(
       {"EVAL",
        "local t = redis.call('TIME') return string.format('handoff:99:%d', t[1] * 1000 + math.floor(t[2] / 1000))",
        "0"});
   REQUIRE(forged.starts_with("handoff:99:"));
-  REQUIRE(redis.command({"RPUSH", lock_key("forged") + ":wake", forged}) == "1");
+  const std::string ticket = redis.command({"ZRANGE", lock_key("forged") + ":line", "0", "0"});
+  REQUIRE(ticket.size() == 32);
+  REQUIRE(redis.command({"RPUSH", lock_key("forged") + ":wake:" + ticket, forged}) == "1");
   const auto code = rlock.try_wait(10s);
   REQUIRE(code.has_value());
   CHECK(*code == 76);
@@ -408,7 +410,7 @@ TEST_CASE("a hand-off whose claim fails (the key is someone else's): the job is 
   const auto record = try_read_file(dir.file("record"));
   if (record) CHECK((record->empty() || *record == "TERM\n"));
   CHECK(redis.command({"GET", lock_key("forged")}) == k_other_token);
-  CHECK(redis.command({"ZCARD", lock_key("forged") + ":waiters"}) == "0");
+  CHECK(redis.command({"ZCARD", lock_key("forged") + ":line"}) == "0");
 }
 
 } // namespace rlock::test

@@ -126,7 +126,7 @@ TEST_CASE("INT or TERM while waiting for the lock exits promptly with 128+N, lea
     INFO("signal ", signo);
     RedisServer redis;
     TempDir dir;
-    const std::string waiters = lock_key("wait") + ":waiters";
+    const std::string waiters = lock_key("wait") + ":line";
     const std::string token = acquire_lease(redis, "wait", "30s");
     BackgroundProcess rlock(exec_argv(redis, "wait", {}, {test_child_bin(), "--ready", dir.file("ran")}));
     REQUIRE(wait_until([&] { return redis.command({"ZCARD", waiters}) == "1" || !rlock.running(); }, 10s));
@@ -150,7 +150,7 @@ TEST_CASE("INT or TERM while waiting for the lock exits promptly with 128+N, lea
 
 TEST_CASE("INT to the process group of a waiting exec (Ctrl-C at a terminal) aborts it the same way") {
   RedisServer redis;
-  const std::string waiters = lock_key("wait") + ":waiters";
+  const std::string waiters = lock_key("wait") + ":line";
   const std::string token = acquire_lease(redis, "wait", "30s");
   BackgroundProcess rlock(exec_argv(redis, "wait", {}, {test_child_bin()}));
   REQUIRE(wait_until([&] { return redis.command({"ZCARD", waiters}) == "1" || !rlock.running(); }, 10s));

@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <csignal>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 namespace rlock::test {
 
@@ -237,7 +239,7 @@ TEST_CASE("no fd of rlock leaks into the job: neither the Redis socket nor a sig
     BackgroundProcess rlock(with_rlock(exec_args(redis, "fds", {}, {test_child_bin(), "--fds-out", dir.file("fds")})));
     REQUIRE(wait_until(
         [&] {
-          return redis.command({"ZCARD", lock_key("fds") + ":waiters"}) == "1" || !rlock.running();
+          return redis.command({"ZCARD", lock_key("fds") + ":line"}) == "1" || !rlock.running();
         },
         10s));
     REQUIRE(run_rlock(at(redis, {"release", "fds", "--token", token})).exit_code == 0);
@@ -344,7 +346,7 @@ TEST_CASE("exec -w 300ms against a held lock exits 75 after about that long, wit
   CHECK(result.elapsed < 5s);
   CHECK_FALSE(file_exists(dir.file("ran")));
   CHECK(redis.command({"GET", lock_key("busy")}) == token);
-  CHECK(redis.command({"ZCARD", lock_key("busy") + ":waiters"}) == "0");
+  CHECK(redis.command({"ZCARD", lock_key("busy") + ":line"}) == "0");
 }
 
 TEST_CASE("exec -n and -E choose the busy exit code") {
@@ -388,7 +390,7 @@ TEST_CASE("a waiting exec runs the job as soon as the holder releases") {
       with_rlock(exec_args(redis, "handoff", {}, {test_child_bin(), "--ready", dir.file("ran"), "--exit", "5"})));
   REQUIRE(wait_until(
       [&] {
-        return redis.command({"ZCARD", lock_key("handoff") + ":waiters"}) == "1" || !rlock.running();
+        return redis.command({"ZCARD", lock_key("handoff") + ":line"}) == "1" || !rlock.running();
       },
       10s));
   INFO("rlock stderr: ", rlock.err());
@@ -420,7 +422,7 @@ TEST_CASE("a job started on a hand-off has the fence the release reserved, and t
                             waiter_ready, "--sleep", "forever"})));
   REQUIRE(wait_until(
       [&] {
-        return redis.command({"ZCARD", lock_key("relay") + ":waiters"}) == "1" || !waiter.running();
+        return redis.command({"ZCARD", lock_key("relay") + ":line"}) == "1" || !waiter.running();
       },
       10s));
   INFO("waiter stderr: ", waiter.err());
@@ -450,7 +452,7 @@ TEST_CASE("two waiting execs get the lock in arrival order") {
   RedisServer redis;
   TempDir dir;
   const std::string order = dir.file("order");
-  const std::string waiters = lock_key("fifo") + ":waiters";
+  const std::string waiters = lock_key("fifo") + ":line";
   const std::string token = acquire_lease(redis, "fifo", "30s");
   BackgroundOptions options;
   options.env = {"ORDER=" + order};
@@ -465,6 +467,48 @@ TEST_CASE("two waiting execs get the lock in arrival order") {
   CHECK(read_file(order) == "A\nB\n");
   CHECK_FALSE(key_exists(redis, lock_key("fifo")));
   CHECK(redis.command({"ZCARD", waiters}) == "0");
+}
+
+// The order of service is the order of arrival, kept however often the waiters re-check and
+// re-enter their blocking calls meanwhile: here every waiter is made to re-check three times,
+// last arrival first, before the release, and the holder's short lease has the first waiter
+// re-check by itself at each of its ends too.
+TEST_CASE("waiters are served in arrival order after any number of re-checks") {
+  RedisServer redis;
+  TempDir dir;
+  const std::string order = dir.file("order");
+  const std::string line = lock_key("fifo") + ":line";
+  const std::string wake = lock_key("fifo") + ":wake:";
+  BackgroundProcess holder(with_rlock(at(redis, {"exec", "fifo", "--ttl", "300ms", "--", "sleep", "30"})));
+  REQUIRE(wait_until([&] { return key_exists(redis, lock_key("fifo")) || !holder.running(); }, 10s));
+  BackgroundOptions options;
+  options.env = {"ORDER=" + order};
+  std::vector<std::unique_ptr<BackgroundProcess>> waiters;
+  const std::vector<std::string> names{"A", "B", "C", "D", "E"};
+  for (const std::string& name : names) {
+    waiters.push_back(std::make_unique<BackgroundProcess>(
+        with_rlock(at(redis, {"exec", "fifo", "-c", "echo " + name + " >> \"$ORDER\""})), options));
+    const std::string count = std::to_string(waiters.size());
+    REQUIRE(wait_until([&] { return redis.command({"ZCARD", line}) == count || !waiters.back()->running(); }, 10s));
+  }
+  const std::string arrival = redis.command({"ZRANGE", line, "0", "-1"});
+  std::vector<std::string> tickets = split_lines(arrival);
+  REQUIRE(tickets.size() == names.size());
+  for (int round = 0; round < 3; ++round) {
+    for (auto it = tickets.rbegin(); it != tickets.rend(); ++it) {
+      REQUIRE(redis.command({"RPUSH", wake + *it, "recheck"}) == "1");
+      // Popped: that waiter has re-checked and is blocked again, behind the ones after it.
+      REQUIRE(wait_until([&] { return redis.command({"LLEN", wake + *it}) == "0"; }, 10s));
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  CHECK(redis.command({"ZRANGE", line, "0", "-1"}) == arrival);
+  REQUIRE(holder.running());
+  holder.signal(SIGTERM);
+  CHECK(holder.wait(10s) == 128 + SIGTERM);
+  for (auto& waiter : waiters) CHECK(waiter->wait(20s) == 0);
+  CHECK(read_file(order) == "A\nB\nC\nD\nE\n");
+  CHECK(redis.command({"ZCARD", line}) == "0");
 }
 
 } // namespace rlock::test

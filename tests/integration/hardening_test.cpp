@@ -245,11 +245,11 @@ TEST_CASE("an acquire whose owner exits while it waits gives up, and takes nothi
   const std::string holder = acquire_lease(redis, "busy");
   BackgroundProcess owner({"sleep", "30"});
   BackgroundProcess waiter(with_rlock(at(redis, {"acquire", "busy", "--owner-pid", std::to_string(owner.pid())})));
-  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{busy}:waiters"}) == "1"; }, 10s));
+  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{busy}:line"}) == "1"; }, 10s));
   owner.kill();
   CHECK(waiter.wait(10s) == 75);
   CHECK(contains(waiter.err(), "exited"));
-  CHECK(redis.command({"ZCARD", "rlock:{busy}:waiters"}) == "0");
+  CHECK(redis.command({"ZCARD", "rlock:{busy}:line"}) == "0");
   CHECK(run_rlock(at(redis, {"release", "busy", "--token", holder})).exit_code == 0);
   CHECK_FALSE(key_exists(redis, lock_key("busy")));
 }

@@ -80,7 +80,7 @@ TEST_CASE("a waiter whose hand-off claim is answered too late gives up without k
   const std::string token = acquire_lease(redis, "handed", "60s");
   BackgroundProcess waiter(with_rlock(via(proxy, {"exec", "handed", "-w", "6s", "--ttl", "60s", "--", "true"})));
   // Queued: its ticket is in the waiting line.
-  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{handed}:waiters"}) == "1"; }, 10s));
+  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{handed}:line"}) == "1"; }, 10s));
   proxy.set(k_late);
   // The release hands the lock to the waiter; its claim takes it, and every answer comes late.
   const RunResult released = run_rlock(at(redis, {"release", "handed", "--token", token}));
@@ -89,7 +89,7 @@ TEST_CASE("a waiter whose hand-off claim is answered too late gives up without k
   INFO("waiter: ", waiter.err());
   CHECK(status == 69);
   check_no_orphan(redis, "handed");
-  CHECK(redis.command({"ZCARD", "rlock:{handed}:waiters"}) == "0");
+  CHECK(redis.command({"ZCARD", "rlock:{handed}:line"}) == "0");
 }
 
 TEST_CASE("a release whose reply comes late still releases, and says it could not confirm") {

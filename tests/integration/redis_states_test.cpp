@@ -14,14 +14,15 @@ namespace rlock::test {
 namespace {
 
 // The commands of the man page's MINIMAL ACL that the scripts call.
-const std::vector<std::string> k_script_commands{"get",  "set",   "del",     "incr", "hset",
-                                                 "hget", "hmget", "pexpire", "pttl", "rpush",
-                                                 "zadd", "zcard", "zcount",  "zrem", "zremrangebyscore",
-                                                 "time"};
+const std::vector<std::string> k_script_commands{"get",    "set",     "del",    "incr",          "hset",  "hget",
+                                                 "hmget",  "pexpire", "pttl",   "rpush",         "zadd",  "zcard",
+                                                 "zcount", "zrem",    "zrange", "zrangebyscore", "zrank", "time"};
 
 // Those a busy attempt that joins the line uses, and those of a release that hands over.
-const std::set<std::string> k_waiting_commands{"zadd", "pttl", "pexpire", "zcard", "zcount", "hmget", "zrem"};
-const std::set<std::string> k_handoff_commands{"del", "rpush", "pexpire", "incr", "set", "zcount", "hmget"};
+const std::set<std::string> k_waiting_commands{"zadd",  "pttl", "pexpire",       "zcard", "zcount",
+                                               "hmget", "zrem", "zrangebyscore", "zrank", "zrange"};
+const std::set<std::string> k_handoff_commands{"del",   "rpush", "pexpire", "incr",          "set",   "zcount",
+                                               "hmget", "zcard", "zrem",    "zrangebyscore", "zrange"};
 
 // An ACL line for user `no-COMMAND`: the minimal ACL without COMMAND.
 std::string acl_user_without(const std::string& missing) {
@@ -103,7 +104,7 @@ TEST_CASE("an ACL user without one of the scripts' commands gets 77 and leaves n
       continue;
     }
     BackgroundProcess waiter(exec_argv(redis, "job", {"--wait", "20s"}, {"true"}));
-    REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{job}:waiters"}) == "1"; }, 10s));
+    REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{job}:line"}) == "1"; }, 10s));
     const RunResult released = run_rlock({"--url", url, "release", "job", "--token", trim(taken.out)});
     INFO(released.describe());
     CHECK((released.exit_code == 0 || released.exit_code == 77));
@@ -126,9 +127,11 @@ TEST_CASE("a side key of the wrong type fails the script before it wrote anythin
     std::string suffix;
     int exec_exit; // what `exec -n` ends with when the key is a set
   };
-  // The meta hash and the wake list are rlock's own and rewritten whole; a fence counter or a
-  // waiting line of another type belongs to another program: 78, "choose another --prefix".
-  for (const Case& c : {Case{":meta", 0}, Case{":fence", 78}, Case{":waiters", 78}, Case{":wake", 0}}) {
+  // The meta hash is rlock's own and rewritten whole (and nothing reads PREFIX{NAME}:wake: the
+  // waiters' lists are PREFIX{NAME}:wake:TICKET); a fence counter or a waiting line of another
+  // type belongs to another program: 78, "choose another --prefix".
+  for (const Case& c :
+       {Case{":meta", 0}, Case{":fence", 78}, Case{":line", 78}, Case{":line:expiry", 78}, Case{":wake", 0}}) {
     CAPTURE(c.suffix);
     REQUIRE(redis.command({"FLUSHALL"}) == "OK");
     const std::string key = lock_key("job") + c.suffix;
@@ -159,13 +162,13 @@ TEST_CASE("a fence counter that holds no number fails the acquire before it wrot
 TEST_CASE("the waiting line turns into another type under a holder: its release is refused whole") {
   RedisServer redis;
   const std::string token = acquire_lease(redis, "job", "30s");
-  REQUIRE(redis.command({"SADD", lock_key("job") + ":waiters", "x"}) == "1");
+  REQUIRE(redis.command({"SADD", lock_key("job") + ":line", "x"}) == "1");
   const RunResult released = run_rlock(at(redis, {"release", "job", "--token", token}));
   INFO(released.describe());
   CHECK(released.exit_code == 78);
   check_error_line(released);
   CHECK(redis.command({"GET", lock_key("job")}) == token);
-  check_every_key_expires(redis, lock_key("job") + ":waiters");
+  check_every_key_expires(redis, lock_key("job") + ":line");
 }
 
 TEST_CASE("a meta hash of another type under a holder: renew, status and release still work") {

@@ -155,7 +155,7 @@ TEST_CASE("the minimal ACL of the man page is enough for every command") {
   // Waiting and hand-off: a waiter queued behind a holder gets the lock at its release.
   const std::string holder = trim(rlock({"acquire", "queue", "--lease"}).out);
   BackgroundProcess waiter({rlock_bin(), "--url", url, "exec", "queue", "-w", "20s", "--", "true"});
-  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{queue}:waiters"}) == "1"; }, 10s));
+  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{queue}:line"}) == "1"; }, 10s));
   CHECK(rlock({"release", "queue", "--token", holder}).exit_code == 0);
   CHECK(waiter.wait(10s) == 0);
 

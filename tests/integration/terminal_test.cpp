@@ -265,14 +265,14 @@ TEST_CASE("Ctrl-C while exec waits for a busy lock aborts the wait, leaving no w
   const std::string token = acquire_lease(redis, "t", "60s");
   TmuxShell shell;
   shell.type_line(exec_line(redis, "t", {test_child_bin(), "--ready", dir.file("ran")}));
-  REQUIRE(wait_until([&] { return redis.command({"ZCARD", lock_key("t") + ":waiters"}) == "1"; }, 10s));
+  REQUIRE(wait_until([&] { return redis.command({"ZCARD", lock_key("t") + ":line"}) == "1"; }, 10s));
   shell.press("C-c");
   const bool prompt = wait_until([&] { return shell.at_prompt(); }, 10s);
   INFO("screen:\n", shell.screen());
   CHECK(prompt);
   CHECK(shell.last_status() == 130);
   CHECK_FALSE(file_exists(dir.file("ran")));
-  CHECK(redis.command({"ZCARD", lock_key("t") + ":waiters"}) == "0");
+  CHECK(redis.command({"ZCARD", lock_key("t") + ":line"}) == "0");
   CHECK(redis.command({"GET", lock_key("t")}) == token);
 }
 

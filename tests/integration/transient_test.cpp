@@ -52,7 +52,7 @@ TEST_CASE("a server that refuses clients and drops every connection for a moment
   BackgroundProcess holder(exec_argv(redis, "job", {"--ttl", "3s"}, job_until(go)));
   REQUIRE(wait_until([&] { return key_exists(redis, lock_key("job")); }, 10s));
   BackgroundProcess waiter(exec_argv(redis, "job", {"--wait", "60s"}, {"true"}));
-  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{job}:waiters"}) == "1"; }, 10s));
+  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{job}:line"}) == "1"; }, 10s));
 
   const RunResult blip = run_program({k_python, "-c", k_refuse_clients, std::to_string(redis.port()), "1.5", done});
   INFO(blip.describe());

@@ -1,44 +1,60 @@
--- How release and force_release let go of a lock, spliced in by CMake where they say
--- '-- @include handoff_grant.lua': let_go() hands it to the first waiter (hand_off) when live
--- waiters are queued, else deletes it; let_go_commands() lists what it may run, for refused().
+-- How release, force_release and leave let go of a lock, spliced in by CMake where they say
+-- '-- @include handoff_grant.lua': let_go() hands it to the first live waiter in line
+-- (line.lua) when there is one, else deletes it; let_go_commands() lists what it may run, for
+-- refused().
 --
--- The lock key is not deleted but set to a one-time hand-off value, 'handoff:FENCE:NOW_MS',
--- pushed to the wake list: the waiter blocked longest in BLPOP gets it and claims the lock
--- with it (acquire.lua). FENCE is the next holder's fence, taken here; NOW_MS the server time
--- of the hand-off. With both, the woken waiter knows its fence and how long the value keeps
--- the lock for it, so it can start its job while its claim is still on the way. If that
--- waiter died meanwhile, the value expires after ttl_ms and the next waiter's fallback
--- re-check takes the free lock.
+-- The lock key is not deleted but set to a one-time hand-off value,
+-- 'handoff:FENCE:NOW_MS:TICKET', pushed to that waiter's own wake list; the waiter claims the
+-- lock with it (acquire.lua), and leaves the line with the hand-off (it no longer waits).
+-- FENCE is the next holder's fence, taken here; NOW_MS the server time of the hand-off. With
+-- both, the woken waiter knows its fence and how long the value keeps the lock for it, so it
+-- can start its job while its claim is still on the way. TICKET lets the waiter claim it even
+-- if the answer to its pop was lost. If that waiter died meanwhile, the value expires after
+-- ttl_ms, and the waiters moved up to first and second place, told to re-check at once
+-- (line_promote), take the free lock then.
 -- The INCR of next_fence is the first write: callers check the fence key (fence_refused)
--- before writing anything.
+-- before writing anything when waiters are in line.
 -- @include next_fence.lua
--- hand_off(lock_key, meta_key, wake_key, fence_key, now_parts, now, ttl_ms): passes a lock to
--- the first waiter.
-local function hand_off(lock_key, meta_key, wake_key, fence_key, now_parts, now, ttl_ms)
-  local fence = next_fence(fence_key, now_parts)
-  local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now)
-  redis.call('DEL', meta_key)
-  redis.call('SET', lock_key, grant, 'PX', ttl_ms)
-  redis.call('DEL', wake_key)
-  redis.call('RPUSH', wake_key, grant)
-  redis.call('PEXPIRE', wake_key, ttl_ms)
-end
+-- @include line.lua
 
--- let_go_commands(lock_key, meta_key, wake_key, fence_key, waiters, ttl_ms): the commands
--- let_go may run, as refused() takes them; asked after fence_refused(fence_key) when waiters > 0.
-local function let_go_commands(lock_key, meta_key, wake_key, fence_key, waiters, ttl_ms)
-  if waiters == 0 then return {{'del', meta_key}, {'del', lock_key}} end
-  return {{'incr', fence_key}, {'set', fence_key, '1'}, {'del', meta_key}, {'set', lock_key, 'handoff', 'PX', ttl_ms},
-          {'del', wake_key}, {'rpush', wake_key, 'handoff'}, {'pexpire', wake_key, ttl_ms}}
-end
-
--- let_go(lock_key, meta_key, wake_key, fence_key, waiters, now_parts, now, ttl_ms): hands the
--- lock to the first waiter when `waiters` live ones are queued, else deletes it and its meta hash.
-local function let_go(lock_key, meta_key, wake_key, fence_key, waiters, now_parts, now, ttl_ms)
+-- let_go_commands(lock_key, meta_key, fence_key, line, line_expiry, wake, waiters, ttl_ms): the
+-- commands let_go may run, as refused() takes them; asked after fence_refused(fence_key) when
+-- waiters > 0.
+local function let_go_commands(lock_key, meta_key, fence_key, line, line_expiry, wake, waiters, ttl_ms)
+  local commands = {{'del', meta_key}, {'del', lock_key}}
   if waiters > 0 then
-    hand_off(lock_key, meta_key, wake_key, fence_key, now_parts, now, ttl_ms)
-  else
+    for _, command in ipairs({{'incr', fence_key}, {'set', fence_key, '1'}, {'set', lock_key, 'handoff', 'PX', ttl_ms}}) do
+      table.insert(commands, command)
+    end
+  end
+  for _, command in ipairs(line_commands(line, line_expiry, wake, '')) do table.insert(commands, command) end
+  return commands
+end
+
+-- let_go(lock_key, meta_key, fence_key, line, line_expiry, wake, before, now_parts, now,
+-- ttl_ms, timing): prunes the lapsed tickets and hands the lock to the first live one, or
+-- deletes the lock and its meta hash when none is left; then tells the waiters moved up to
+-- first or second place (since `before`, an earlier line_first) to re-check.
+local function let_go(lock_key, meta_key, fence_key, line, line_expiry, wake, before, now_parts, now, ttl_ms, timing)
+  if #before == 0 then
+    -- Nobody in line (the common case): just delete.
     redis.call('DEL', meta_key)
     redis.call('DEL', lock_key)
+    return
   end
+  line_prune(line, line_expiry, now, nil)
+  local first = redis.call('ZRANGE', line, 0, 0)[1]
+  redis.call('DEL', meta_key)
+  if first then
+    local fence = next_fence(fence_key, now_parts)
+    local grant = 'handoff:' .. string.format('%d', fence) .. ':' .. string.format('%d', now) .. ':' .. first
+    redis.call('SET', lock_key, grant, 'PX', ttl_ms)
+    line_remove(line, line_expiry, wake, first)
+    local key = line_wake_key(wake, first)
+    redis.call('RPUSH', key, grant)
+    redis.call('PEXPIRE', key, ttl_ms)
+  else
+    redis.call('DEL', lock_key)
+  end
+  line_promote(line, line_expiry, wake, before, now, timing, nil)
 end

@@ -1,14 +1,15 @@
 -- rlock release: compare-and-delete on the token, with hand-off to the first waiter.
 --
--- KEYS: lock, meta, waiters, wake, fence
--- ARGV: token, min_hold_ms, handoff_ttl_ms
+-- KEYS: lock, meta, line, line_expiry, wake, fence
+-- ARGV: token, min_hold_ms, handoff_ttl_ms,
+--       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
 -- Returns {1, kept_ms, keeper_pid, host} released (kept_ms > 0: shortened to honour
 -- --min-hold, measured on the server's clock from acquisition; the first waiter is told to
 -- re-check), {0} free, {-1} taken. keeper_pid is 0 and host empty when the meta hash does
 -- not say them (not this token's, or not numbers).
 --
--- When live waiters are queued, the lock is handed to the first of them instead of deleted
--- (let_go, handoff_grant.lua).
+-- When live waiters are in line (line.lua), the lock is handed to the first of them
+-- (handoff_grant.lua) instead of deleted.
 -- All or nothing (guard.lua): the keys are read (and so type-checked) and the permissions
 -- asked before the first write. A meta hash that is not this token's describes nothing.
 -- @include guard.lua
@@ -20,8 +21,11 @@ if current ~= ARGV[1] then
 end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local waiters = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
-local queued = redis.call('ZCARD', KEYS[3])
+local timing = line_timing(ARGV, 4)
+local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
+local queued = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
+local before = {}
+if queued > 0 then before = line_first(KEYS[3]) end
 local meta = redis.pcall('HMGET', KEYS[2], 'token', 'keeper_pid', 'host', 'acquired_ms')
 if meta['err'] then
   if not string.find(meta['err'], 'WRONGTYPE', 1, true) then error(meta) end
@@ -41,38 +45,38 @@ if meta[1] == ARGV[1] then
     remaining = math.min(acquired_ms + min_hold - now, min_hold)
   end
 end
--- Expired tickets are pruned when there are any.
-local prune = {'zremrangebyscore', KEYS[3], '-inf', now}
 local needs
 if remaining > 0 then
   needs = {{'pexpire', KEYS[2], remaining}, {'pexpire', KEYS[1], remaining}}
-  if waiters > 0 then
-    for _, command in ipairs({{'del', KEYS[4]}, {'rpush', KEYS[4], 'recheck'}, {'pexpire', KEYS[4], remaining}}) do
-      table.insert(needs, command)
-    end
+  if queued > 0 then
+    for _, command in ipairs(line_commands(KEYS[3], KEYS[4], KEYS[5], '')) do table.insert(needs, command) end
   end
 else
   if waiters > 0 then
-    local failed = fence_refused(KEYS[5])
+    local failed = fence_refused(KEYS[6])
     if failed then return failed end
   end
-  needs = let_go_commands(KEYS[1], KEYS[2], KEYS[4], KEYS[5], waiters, ARGV[3])
+  needs = let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], waiters, ARGV[3])
 end
-if queued > waiters then table.insert(needs, prune) end
 local denied = refused(needs)
 if denied then return denied end
-if queued > waiters then redis.call(unpack(prune)) end
 if remaining > 0 then
   redis.call('PEXPIRE', KEYS[2], remaining)
   redis.call('PEXPIRE', KEYS[1], remaining)
   if waiters > 0 then
     -- The first waiter sleeps until the old lease's end: wake it to re-check and sleep
     -- only until the shortened one's.
-    redis.call('DEL', KEYS[4])
-    redis.call('RPUSH', KEYS[4], 'recheck')
-    redis.call('PEXPIRE', KEYS[4], remaining)
+    line_prune(KEYS[3], KEYS[4], now, nil)
+    local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    if first then
+      local key = line_wake_key(KEYS[5], first)
+      redis.call('DEL', key)
+      redis.call('RPUSH', key, 'recheck')
+      redis.call('PEXPIRE', key, remaining)
+    end
+    line_promote(KEYS[3], KEYS[4], KEYS[5], before, now, timing, first)
   end
   return {1, remaining, keeper_pid, host}
 end
-let_go(KEYS[1], KEYS[2], KEYS[4], KEYS[5], waiters, now_parts, now, ARGV[3])
+let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], before, now_parts, now, ARGV[3], timing)
 return {1, 0, keeper_pid, host}

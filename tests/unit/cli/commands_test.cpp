@@ -42,7 +42,7 @@ TEST_CASE("TakeOptions: --ttl parsed as CLI11 reads it, at least 10ms; the confi
 TEST_CASE("TakeOptions::wait_policy: forever, -n, -w 0 and -w DURATION") {
   const TakeOptions forever = parsed({});
   CHECK_FALSE(forever.wait_policy().max_wait.has_value());
-  CHECK(forever.wait_policy().max_sleep == rlock::lock::k_max_fallback);
+  CHECK(forever.wait_policy().max_sleep == rlock::lock::WaitPolicy{}.max_sleep);
   CHECK(parsed({"-n"}).wait_policy().max_wait == 0ms);
   CHECK(parsed({"-w", "0"}).wait_policy().max_wait == 0ms); // -w 0 equals -n
   CHECK(parsed({"--wait", "1m30s"}).wait_policy().max_wait == 90s);

@@ -13,6 +13,7 @@ using rlock::lock::acquire;
 using rlock::lock::AcquireRequest;
 using rlock::lock::HolderMeta;
 using rlock::lock::k_foreign_recheck;
+using rlock::lock::k_line;
 using rlock::lock::k_max_fallback;
 using rlock::lock::Lease;
 using rlock::lock::LockInfo;
@@ -159,7 +160,6 @@ TEST_CASE("a bounded wait gives up after max_wait on the clock and leaves the li
   std::string ticket = store.acquire_calls[0].ticket;
   CHECK(is_hex_token(ticket));
   CHECK(store.acquire_calls[1].ticket == ticket);
-  CHECK(store.acquire_calls[0].ticket_ttl == k_max_fallback + 10s);
   CHECK(store.wait_calls[0].ticket == ticket);
   CHECK(store.wait_calls[0].name == "job");
   REQUIRE(store.leave_calls.size() == 1);
@@ -252,19 +252,13 @@ TEST_CASE("the fallback sleep follows the holder's remaining lease, within bound
   };
   for (Case c : {Case{std::nullopt, k_max_fallback, k_max_fallback}, Case{std::nullopt, 1s, 1s},
                  Case{2s, k_max_fallback, 2005ms}, Case{2s, 500ms, 500ms}, Case{1h, k_max_fallback, k_max_fallback},
-                 Case{0ms, k_max_fallback, 5ms}, Case{1h, k_max_fallback, k_foreign_recheck, true},
-                 Case{300ms, k_max_fallback, 305ms, true}}) {
+                 Case{1h, k_max_fallback, k_foreign_recheck, true}, Case{300ms, k_max_fallback, 305ms, true}}) {
     CAPTURE(c.expected.count());
     FakeClock clock;
     FakeLockStore store(clock);
-    if (c.holder_ttl && *c.holder_ttl == 0ms) {
-      // Free, but another waiter is first in line: the store reports no remaining lease.
-      store.queues["job"].push_back("someone-elses-ticket");
-    } else {
-      HolderMeta meta;
-      if (!c.foreign) meta.host = "web1";
-      store.hold_elsewhere("job", c.holder_ttl, meta);
-    }
+    HolderMeta meta;
+    if (!c.foreign) meta.host = "web1";
+    store.hold_elsewhere("job", c.holder_ttl, meta);
     store.free_on_attempt = 2;
     store.on_wait = [&] { store.queues["job"].clear(); };
     WaitPolicy policy;
@@ -274,6 +268,33 @@ TEST_CASE("the fallback sleep follows the holder's remaining lease, within bound
     REQUIRE(store.wait_calls.size() == 1);
     CHECK(store.wait_calls[0].timeout == c.expected);
     CHECK(store.wait_calls[0].timeout > 0ms);
+  }
+}
+
+TEST_CASE("a waiter behind the first sleeps by its place in line, spread by its ticket") {
+  struct Case {
+    int ahead;                   // tickets in line before ours
+    std::optional<Millis> lease; // the holder's remaining lease; empty: the lock is free
+    Millis low, high;            // the sleep, in [low, high)
+  };
+  for (Case c :
+       {Case{1, 2s, 2005ms + k_line.head_slack, 2005ms + k_line.head_slack + k_line.runner_jitter},
+        Case{1, std::nullopt, k_line.head_slack, k_line.head_slack + k_line.runner_jitter},
+        Case{2, 2s, k_line.idle_recheck - k_line.idle_recheck / 10, k_line.idle_recheck + k_line.idle_recheck / 10},
+        Case{7, std::nullopt, k_line.idle_recheck - k_line.idle_recheck / 10,
+             k_line.idle_recheck + k_line.idle_recheck / 10}}) {
+    CAPTURE(c.ahead);
+    FakeClock clock;
+    FakeLockStore store(clock);
+    for (int i = 0; i < c.ahead; ++i) store.queues["job"].push_back("ticket-ahead-" + std::to_string(i));
+    if (c.lease) store.hold_elsewhere("job", c.lease, someone_else());
+    store.free_on_attempt = 2;
+    store.on_wait = [&] { store.queues["job"].clear(); };
+    auto lease = acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock());
+    REQUIRE(lease.has_value());
+    REQUIRE(store.wait_calls.size() == 1);
+    CHECK(store.wait_calls[0].timeout >= c.low);
+    CHECK(store.wait_calls[0].timeout < c.high);
   }
 }
 

@@ -155,6 +155,9 @@ class FakeLockStore : public LockStore {
       queue.push_back(request.ticket);
     }
     result.lock = inspect_now(request.name);
+    if (auto at = std::find(queue.begin(), queue.end(), request.ticket); !request.ticket.empty() && at != queue.end()) {
+      result.lock.place = at - queue.begin();
+    }
     return result;
   }
 

@@ -1,0 +1,36 @@
+-- rlock leave: a waiter gives up its place in line (--wait ran out, a signal, an error, or a
+-- claim that failed).
+--
+-- KEYS: lock, meta, line, line_expiry, wake, fence
+-- ARGV: ticket, handoff_ttl_ms, head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
+-- Returns 1. A hand-off made for this ticket and not claimed is passed on to the next waiter
+-- (or the lock freed), and the waiters moved up to first or second place are told to
+-- re-check (line.lua): a waiter that is gone leaves nothing the others wait on.
+-- All or nothing (guard.lua): the keys are read and the permissions asked before the first write.
+-- @include guard.lua
+-- @include handoff_grant.lua
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local ticket = ARGV[1]
+local timing = line_timing(ARGV, 3)
+local current = redis.call('GET', KEYS[1])
+local queued = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
+local ours = current and string.sub(current, 1, 8) == 'handoff:' and
+             string.sub(current, -(#ticket + 1)) == ':' .. ticket
+if queued == 0 and not ours then return 1 end
+local needs = line_commands(KEYS[3], KEYS[4], KEYS[5], ticket)
+if ours then
+  local failed = fence_refused(KEYS[6])
+  if failed then return failed end
+  needs = let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], 1, ARGV[2])
+end
+local denied = refused(needs)
+if denied then return denied end
+local before = line_first(KEYS[3])
+line_remove(KEYS[3], KEYS[4], KEYS[5], ticket)
+if ours then
+  let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[2], timing)
+end
+line_prune(KEYS[3], KEYS[4], now, nil)
+line_promote(KEYS[3], KEYS[4], KEYS[5], before, now, timing, ticket)
+return 1
