@@ -73,4 +73,4 @@ if [[ -n $PYTHON ]]; then
 else
   echo "note: $PY_MISSING"
 fi
-echo "note: rlock waiters also re-check once per holder lease (at most --ttl, 30 s by default) as a fallback."
+echo "note: over longer windows, rlock's first two waiters also re-check once per holder lease (at most 30 s) and the others every 270 s or so (see WAITING in rlock(1))."
