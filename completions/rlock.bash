@@ -139,6 +139,13 @@ _rlock() {
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$_rlock_global_opts" -- "$cur")
       else
+        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew status config help' -- "$cur")
+      fi
+      return ;;
+    help)
+      if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$_rlock_global_opts" -- "$cur")
+      elif [[ -z $name_given ]]; then
         mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew status config' -- "$cur")
       fi
       return ;;

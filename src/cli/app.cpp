@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
-// The CLI11 application, global options, and the single catch site.
+// The CLI11 application, global options, help and usage errors, and the single catch site.
 #include "cli/app.hpp"
 
 #include "cli/commands.hpp"
 #include "redis/connection.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/strings.hpp"
 #include "util/version.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
@@ -29,17 +31,166 @@ std::string version_text() {
   return text;
 }
 
-// The subcommand the arguments name, or "" when they name none. CLI11 builds every option of
-// every subcommand up front, and rlock is started once per job, so only the chosen one is built.
-// The global options before it are skipped with their values: `app` says which take one.
-std::string_view chosen_subcommand(const CLI::App& app, const std::vector<std::string>& args) {
+// The commands, in the order `rlock --help` lists them.
+constexpr std::string_view k_commands[] = {"exec", "acquire", "release", "renew", "status", "config", "help"};
+
+bool is_command(std::string_view word) {
+  return std::find(std::begin(k_commands), std::end(k_commands), word) != std::end(k_commands);
+}
+
+std::string command_list() {
+  std::string list;
+  for (std::string_view command : k_commands) list += fmt::format("{}{}", list.empty() ? "" : ", ", command);
+  return list;
+}
+
+// The usage lines of `rlock help COMMAND`: SPEC §1's synopsis, which CLI11 cannot write (the
+// global options before the command, exec's command after "--").
+std::string usage_of(std::string_view command) {
+  constexpr std::string_view k_or = "\n       ";
+  if (command == "exec") {
+    return fmt::format("rlock [global options] exec NAME [options] -- COMMAND [ARG...]{}"
+                       "rlock [global options] exec NAME [options] -c STRING",
+                       k_or);
+  }
+  if (command == "status") return "rlock [global options] status [NAME] [options]";
+  if (command == "config") return "rlock [global options] config show [options]";
+  if (command == "help") return "rlock help [COMMAND]";
+  if (command.empty()) {
+    return fmt::format(
+        "rlock [global options] COMMAND [NAME] [options]{0}rlock [global options] exec NAME [options] -- "
+        "COMMAND [ARG...]{0}rlock help [COMMAND]",
+        k_or);
+  }
+  return fmt::format("rlock [global options] {} NAME [options]", command);
+}
+
+// CLI11's help with rlock's usage lines.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App* app, std::string /*name*/) const override {
+    return fmt::format("Usage: {}\n", usage_of(app->get_parent() == nullptr ? "" : app->get_name()));
+  }
+};
+
+// Optimal string alignment distance: edits, a swap of two neighbours counting as one ("exce").
+std::size_t edit_distance(std::string_view from, std::string_view to) {
+  std::vector<std::vector<std::size_t>> d(from.size() + 1, std::vector<std::size_t>(to.size() + 1));
+  for (std::size_t i = 0; i <= from.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= to.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= from.size(); ++i) {
+    for (std::size_t j = 1; j <= to.size(); ++j) {
+      const std::size_t cost = from[i - 1] == to[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && from[i - 1] == to[j - 2] && from[i - 2] == to[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[from.size()][to.size()];
+}
+
+// "unknown command 'exce' (did you mean exec?)", or the list of commands when none is close.
+UsageError unknown_command(std::string_view word) {
+  const std::string shown = printable(word);
+  std::string_view best;
+  std::size_t best_distance = 3; // more edits than that is another word
+  for (std::string_view command : k_commands) {
+    std::size_t distance = edit_distance(word, command);
+    if (!word.empty() && command.starts_with(word)) distance = std::min<std::size_t>(distance, 1);
+    if (distance < best_distance && distance < std::max<std::size_t>(command.size(), 2)) {
+      best = command;
+      best_distance = distance;
+    }
+  }
+  if (!best.empty()) return UsageError(fmt::format("unknown command '{}' (did you mean {}?)", shown, best));
+  return UsageError(fmt::format("unknown command '{}'; the commands are: {}; try 'rlock help'", shown, command_list()));
+}
+
+// Where the command is in `args` (args.size() when none): the first word that is neither a
+// global option nor the value of one. CLI11 builds every option of every subcommand up front,
+// and rlock is started once per job, so only the chosen one is built. `app` says which global
+// options take a value.
+std::size_t command_index(const CLI::App& app, const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
-    if (!arg.starts_with('-')) return arg;
+    if (!arg.starts_with('-') || arg == "-") return i;
     const CLI::Option* option = arg.starts_with("--") || arg.size() == 2 ? app.get_option_no_throw(args[i]) : nullptr;
     if (option != nullptr && option->get_items_expected_min() > 0) ++i;
   }
-  return {};
+  return args.size();
+}
+
+// `rlock help CMD` is `rlock CMD --help`, and `rlock help` is `rlock --help`: rewrites `args` so.
+void rewrite_help(std::vector<std::string>& args, std::size_t help_at) {
+  auto topic = std::find_if(args.begin() + static_cast<std::ptrdiff_t>(help_at) + 1, args.end(),
+                            [](const std::string& arg) { return !arg.starts_with('-'); });
+  const bool asks_about_help =
+      help_at + 1 < args.size() && (args[help_at + 1] == "--help" || args[help_at + 1] == "-h");
+  if (asks_about_help) return; // `rlock help --help`: help's own
+  if (topic == args.end()) {
+    args[help_at] = "--help";
+    return;
+  }
+  if (!is_command(*topic)) throw unknown_command(*topic);
+  args[help_at] = *topic;
+  *topic = "--help";
+}
+
+// The global options, on `app` and on every command (SPEC §2: they may come after the
+// command too), in the group "Global options" of each --help.
+void add_global_options(CLI::App& app, GlobalOptions& globals) {
+  const auto add = [&app](CLI::Option* option) { option->group("Global options"); };
+  add(app.add_option("--url", globals.url,
+                     "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://…[?cacert=FILE&…] (TLS) or "
+                     "unix:///path.sock[?db=N] (env RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
+          ->type_name("URL"));
+  add(app.add_option("--password", globals.password,
+                     "Redis password (unsafe: visible in ps; prefer RLOCK_PASSWORD or --password-file)")
+          ->type_name("PASSWORD"));
+  add(app.add_option("--password-file", globals.password_file, "read the Redis password from the first line of FILE")
+          ->type_name("FILE"));
+  add(app.add_option("--prefix", globals.prefix, "key prefix (env RLOCK_PREFIX; default 'rlock:')")
+          ->type_name("PREFIX"));
+  add(app.add_option("--connect-timeout", globals.connect_timeout, "give up connecting after DURATION (default 2s)")
+          ->type_name("DURATION"));
+  add(app.add_option("--io-timeout", globals.io_timeout, "give up on a Redis reply after DURATION (default 5s)")
+          ->type_name("DURATION"));
+  add(app.add_option_function<std::string>(
+             "--config", [&globals](const std::string& path) { globals.config_file = path; },
+             "read settings from FILE (env RLOCK_CONFIG; default $XDG_CONFIG_HOME/rlock/config, then "
+             "/etc/rlock/config)")
+          ->type_name("FILE"));
+  add(app.add_option_function<std::string>(
+             "--profile", [&globals](const std::string& name) { globals.profile = name; },
+             "use the config file's [profile NAME] (env RLOCK_PROFILE)")
+          ->type_name("NAME"));
+  add(app.add_flag_callback(
+      "--tls", [&globals] { globals.tls = "yes"; }, "use TLS with a redis:// URL (as rediss:// does)"));
+  add(app.add_option("--cacert", globals.cacert, "verify the server against the CAs in FILE (env RLOCK_CACERT)")
+          ->type_name("FILE"));
+  add(app.add_option("--cacertdir", globals.cacertdir,
+                     "verify the server against the hashed CA directory DIR (env RLOCK_CACERTDIR)")
+          ->type_name("DIR"));
+  add(app.add_option("--cert", globals.cert, "TLS client certificate (env RLOCK_CERT)")->type_name("FILE"));
+  add(app.add_option("--key", globals.key, "private key of the client certificate (env RLOCK_KEY)")->type_name("FILE"));
+  add(app.add_option("--tls-server-name,--sni", globals.tls_server_name,
+                     "verify this name and send it as SNI instead of the URL's host (env RLOCK_TLS_SERVER_NAME)")
+          ->type_name("NAME"));
+  add(app.add_option("--tls-verify", globals.tls_verify,
+                     "full (chain and name, the default), ca (chain only) or none; weaker than full warns")
+          ->type_name("MODE")
+          ->check(CLI::IsMember({"full", "ca", "none"})));
+  add(app.add_flag("--insecure", globals.insecure, "do not verify the server's certificate (--tls-verify none)"));
+  add(app.add_flag("-v,--verbose", globals.verbose, "say what rlock does, in plain lines on stderr"));
+  add(app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors"));
+}
+
+// `rlock help [COMMAND]`, for `rlock --help` to list and `rlock help --help` to explain: before
+// parsing, rewrite_help() turns every other use into --help, so it never runs.
+void add_help_command(CLI::App& app) {
+  app.add_subcommand("help", "Show the help of COMMAND (as 'rlock COMMAND --help'), or this one.")
+      ->add_option("COMMAND", "the command to explain");
 }
 
 // An option given an empty value (`--url "$UNSET"`) is an error, never "use the default": the
@@ -56,8 +207,52 @@ void reject_empty_values(const CLI::App& command) {
   }
 }
 
+// "; try 'rlock help exec'": where a usage error sends the user.
+std::string help_hint(std::string_view command) {
+  return command.empty() ? std::string("; try 'rlock help'") : fmt::format("; try 'rlock help {}'", command);
+}
+
+// A CLI11 parse error in rlock's words: lowercase, one line, and where to look.
+UsageError usage_error(const CLI::ParseError& error, std::string_view command) {
+  std::string text = error.what();
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  if (text == "A subcommand is required") {
+    return UsageError(fmt::format("no command given; the commands are: {}; try 'rlock help'", command_list()));
+  }
+  // "--ttl: 1 required DURATION missing"
+  if (const auto colon = text.find(": 1 required "); colon != std::string::npos && text.ends_with(" missing")) {
+    const std::string what = text.substr(colon + 13, text.size() - colon - 13 - 8);
+    return UsageError(fmt::format("{} needs a value ({}){}", text.substr(0, colon), what, help_hint(command)));
+  }
+  if (text.ends_with(" is required")) { // "NAME is required"
+    return UsageError(fmt::format("missing {}{}", text.substr(0, text.size() - 12), help_hint(command)));
+  }
+  if (text.size() > 1 && std::isupper(static_cast<unsigned char>(text[0])) != 0 &&
+      std::islower(static_cast<unsigned char>(text[1])) != 0) {
+    text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  }
+  if (text.ends_with('.')) text.pop_back();
+  return UsageError(fmt::format("{}{}", text, help_hint(command)));
+}
+
+// What CLI11 left over (allow_extras): an unknown option or an argument too many.
+UsageError extras_error(const std::vector<std::string>& extras, const CLI::App* command) {
+  const std::string& first = extras.front();
+  const std::string name = command == nullptr ? std::string() : command->get_name();
+  if (first.starts_with('-')) {
+    const std::string option = first.substr(0, first.find('='));
+    if (command != nullptr && command->get_option_no_throw(option) != nullptr) {
+      return UsageError(
+          fmt::format("{} is an option of '{}': give it after '{}'{}", printable(option), name, name, help_hint(name)));
+    }
+    return UsageError(fmt::format("unknown option '{}'{}", printable(option), help_hint(name)));
+  }
+  return UsageError(fmt::format("unexpected argument '{}'{}", printable(first), help_hint(name)));
+}
+
 Outcome run_parsed(int argc, char** argv) {
-  // Everything after the first "--" is exec's command, kept away from the option parser.
+  // Everything after the first "--" is exec's command, kept away from the option parser: a
+  // value after it belongs to the job, never to rlock.
   std::vector<std::string> args;
   std::vector<std::string> command_after_dashes;
   bool saw_dashes = false;
@@ -73,87 +268,63 @@ Outcome run_parsed(int argc, char** argv) {
   }
 
   CLI::App app("Named locks in Redis for shell scripts, cron jobs and CI pipelines.\n"
-               "See rlock(1) for the whole story, or 'rlock COMMAND --help'.",
+               "See rlock(1) for the whole story, or 'rlock help COMMAND'.",
                "rlock");
-  app.set_version_flag("--version", version_text());
+  app.formatter(std::make_shared<HelpFormatter>()); // before the commands, which copy it
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.set_version_flag("--version", version_text(), "print the version and exit");
   app.require_subcommand(1, 1);
-  app.fallthrough();
+  app.allow_extras(); // left over: reported by extras_error, in rlock's words
   app.option_defaults()->always_capture_default(false);
 
   GlobalOptions globals;
-  app.add_option("--url", globals.url,
-                 "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://…[?cacert=FILE&…] (TLS) or "
-                 "unix:///path.sock[?db=N] "
-                 "(env RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
-      ->type_name("URL");
-  app.add_option("--password", globals.password,
-                 "Redis password (unsafe: visible in ps; prefer RLOCK_PASSWORD or --password-file)")
-      ->type_name("PASSWORD");
-  app.add_option("--password-file", globals.password_file, "read the Redis password from the first line of FILE")
-      ->type_name("FILE");
-  app.add_option("--prefix", globals.prefix, "key prefix (env RLOCK_PREFIX; default 'rlock:')")->type_name("PREFIX");
-  app.add_option("--connect-timeout", globals.connect_timeout, "give up connecting after DURATION (default 2s)")
-      ->type_name("DURATION");
-  app.add_option("--io-timeout", globals.io_timeout, "give up on a Redis reply after DURATION (default 5s)")
-      ->type_name("DURATION");
-  app.add_option_function<std::string>(
-         "--config", [&globals](const std::string& path) { globals.config_file = path; },
-         "read settings from FILE (env RLOCK_CONFIG; default $XDG_CONFIG_HOME/rlock/config, then "
-         "/etc/rlock/config)")
-      ->type_name("FILE");
-  app.add_option_function<std::string>(
-         "--profile", [&globals](const std::string& name) { globals.profile = name; },
-         "use the config file's [profile NAME] (env RLOCK_PROFILE)")
-      ->type_name("NAME");
-  app.add_flag_callback(
-      "--tls", [&globals] { globals.tls = "yes"; }, "use TLS with a redis:// URL (as rediss:// does)");
-  app.add_option("--cacert", globals.cacert, "verify the server against the CAs in FILE (env RLOCK_CACERT)")
-      ->type_name("FILE");
-  app.add_option("--cacertdir", globals.cacertdir,
-                 "verify the server against the hashed CA directory DIR "
-                 "(env RLOCK_CACERTDIR)")
-      ->type_name("DIR");
-  app.add_option("--cert", globals.cert, "TLS client certificate (env RLOCK_CERT)")->type_name("FILE");
-  app.add_option("--key", globals.key, "private key of the client certificate (env RLOCK_KEY)")->type_name("FILE");
-  app.add_option("--tls-server-name,--sni", globals.tls_server_name,
-                 "verify this name and send it as SNI instead of the URL's host (env RLOCK_TLS_SERVER_NAME)")
-      ->type_name("NAME");
-  app.add_option("--tls-verify", globals.tls_verify,
-                 "full (chain and name, the default), ca (chain only) or none; weaker than full warns")
-      ->type_name("MODE")
-      ->check(CLI::IsMember({"full", "ca", "none"}));
-  app.add_flag("--insecure", globals.insecure, "do not verify the server's certificate (--tls-verify none)");
-  app.add_flag("-v,--verbose", globals.verbose, "say what rlock does, in plain lines on stderr");
-  app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors");
+  add_global_options(app, globals);
+
+  std::size_t at = command_index(app, args);
+  if (at < args.size() && args[at] == "help") {
+    rewrite_help(args, at);
+    at = command_index(app, args);
+  }
+  const std::string chosen = at < args.size() ? args[at] : std::string();
+  if (!chosen.empty() && !is_command(chosen)) {
+    // `rlock --ttl 5s exec …`: a command's option (and its value) before the command.
+    const auto later = std::find_if(args.begin() + static_cast<std::ptrdiff_t>(at), args.end(), is_command);
+    if (at > 0 && args[at - 1].starts_with('-') && later != args.end()) {
+      throw UsageError(fmt::format("{} is not a global option: give it after the command '{}'{}",
+                                   printable(args[at - 1]), *later, help_hint(*later)));
+    }
+    throw unknown_command(chosen);
+  }
 
   Action action;
-  const std::string chosen(chosen_subcommand(app, args)); // a copy: args is reversed below
-  const bool known = chosen == "exec" || chosen == "acquire" || chosen == "release" || chosen == "renew" ||
-                     chosen == "status" || chosen == "config";
-  if (!known || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);
-  if (!known || chosen == "acquire") add_acquire_command(app, globals, action);
-  if (!known || chosen == "release") add_release_command(app, globals, action);
-  if (!known || chosen == "renew") add_renew_command(app, globals, action);
-  if (!known || chosen == "status") add_status_command(app, globals, action);
-  if (!known || chosen == "config") add_config_command(app, globals, action);
+  const bool all = chosen.empty();
+  if (all || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);
+  if (all || chosen == "acquire") add_acquire_command(app, globals, action);
+  if (all || chosen == "release") add_release_command(app, globals, action);
+  if (all || chosen == "renew") add_renew_command(app, globals, action);
+  if (all || chosen == "status") add_status_command(app, globals, action);
+  if (all || chosen == "config") add_config_command(app, globals, action);
+  if (all || chosen == "help") add_help_command(app);
+  for (CLI::App* command : app.get_subcommands({})) {
+    command->allow_extras();
+    add_global_options(*command, globals);
+  }
+  CLI::App* command = chosen.empty() ? nullptr : app.get_subcommand_ptr(chosen).get();
 
   try {
     std::reverse(args.begin(), args.end());
     app.parse(args);
   } catch (const CLI::ParseError& error) {
-    if (error.get_exit_code() == 0) {
-      return {app.exit(error)}; // --help, --version
-    }
-    std::string message = error.what();
-    throw UsageError(fmt::format("{} (see 'rlock --help')", message));
+    if (error.get_exit_code() == 0) return {app.exit(error)}; // --help, --version
+    throw usage_error(error, chosen);
   }
+  if (std::vector<std::string> extras = app.remaining(true); !extras.empty()) throw extras_error(extras, command);
   reject_empty_values(app);
-  for (const CLI::App* command : app.get_subcommands()) reject_empty_values(*command);
+  if (command != nullptr) reject_empty_values(*command);
   if (globals.verbose && globals.quiet) throw UsageError("-v and -q contradict each other");
   log::set_level(globals.quiet ? log::Level::quiet : globals.verbose ? log::Level::verbose : log::Level::normal);
-  // Only the chosen subcommand is registered: ask by name, never app.got_subcommand("exec").
   if (saw_dashes && chosen != "exec") {
-    throw UsageError("only 'exec' takes a command after '--'");
+    throw UsageError(fmt::format("only 'exec' takes a command after '--'{}", help_hint(chosen)));
   }
   if (!action) throw Error(ExitCode::internal, "no command was selected");
   return action();

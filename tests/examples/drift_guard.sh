@@ -10,6 +10,7 @@
 #    meaning that names its case, and for each code the binary, run into that case against a
 #    real redis-server, exits with that code. 70 (internal error) cannot be provoked from
 #    outside without fault injection; for it only the man page entry is checked.
+# 3. `rlock help CMD` prints `rlock CMD --help`, with the global options; SYNOPSIS names each command.
 # Every mismatch is reported, then the test fails. RLOCK_MAN_PAGE overrides the man page path.
 set -euo pipefail
 # shellcheck source=tests/examples/lib.sh
@@ -141,6 +142,20 @@ for command in $commands; do
   word_in "$man_text" "$command" || problem "command '$command' is not in the man page"
   grep -q -E "^=+ $command\$" <<<"$man_text" || problem "command '$command' has no section of its own in the man page"
 done
+# `rlock help CMD` is `rlock CMD --help`, and `rlock help` is `rlock --help`; each command's help
+# shows the global options; the man page's SYNOPSIS has a line for each command, and exec's
+# usage line shows the job's command after "--", as the SYNOPSIS does.
+synopsis=$(sed -n '/^== SYNOPSIS/,/^== /p' <<<"$man_text")
+[ "$(rlock help)" = "$(rlock --help)" ] || problem "'rlock help' prints something else than 'rlock --help'"
+for command in $commands; do
+  [ "$(rlock help "$command")" = "$(rlock "$command" --help)" ] ||
+    problem "'rlock help $command' prints something else than 'rlock $command --help'"
+  rlock "$command" --help | grep -q '^Global options:' || problem "'rlock $command --help' does not show the global options"
+  grep -q -E -- "\\*$command[* ]" <<<"$synopsis" || problem "the man page's SYNOPSIS has no line for '$command'"
+done
+rlock exec --help | grep -q -F -- '-- COMMAND [ARG...]' || problem "'rlock exec --help' does not show '-- COMMAND [ARG...]'"
+grep -q -F -- '*--* _COMMAND_ [_ARG_...]' <<<"$synopsis" || problem "the man page's SYNOPSIS lacks exec's '-- COMMAND [ARG...]'"
+
 while read -r context short long; do
   [ -n "$long" ] || { long=$short; short=''; }
   for option in $short $long; do
