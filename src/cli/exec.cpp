@@ -118,7 +118,8 @@ std::optional<int> release_after_job(lock::Lease& lease, const std::string& name
       return to_int(ExitCode::lost);
     }
     if (released.kept_for.count() > 0) {
-      log::verbose("'{}' stays locked for {} more (--min-hold)", printable(name), format_duration(released.kept_for));
+      log::verbose("'{}' stays locked for {} more, to honour --min-hold {} (counted from the acquisition)",
+                   printable(name), format_duration(released.kept_for), format_duration(min_hold));
     }
   } catch (const UnavailableError& error) {
     log::warn("could not release '{}': {}; it expires on its own within {}", printable(name), error.what(),
@@ -135,9 +136,14 @@ std::string adopted_token(const ExecOptions& options) {
     throw UsageError("--wait and --no-wait are for taking the lock; adopting a lease (--token, --token-file, --adopt) "
                      "waits for nothing");
   }
-  if (!options.token.empty()) return options.token;
-  if (!options.token_file.empty()) return read_token_file(options.token_file);
-  if (auto from_environment = token_from_environment(options.name)) return *from_environment;
+  if (!options.token.empty()) return checked_token(options.token, "--token");
+  if (!options.token_file.empty()) {
+    return checked_token(read_token_file(options.token_file),
+                         fmt::format("the token file {}", printable(options.token_file)));
+  }
+  if (auto from_environment = token_from_environment(options.name)) {
+    return checked_token(*from_environment, fmt::format("${} or $RLOCK_TOKEN", token_variable(options.name)));
+  }
   throw UsageError(fmt::format("--adopt: no token for '{}' in {} or RLOCK_TOKEN; pass --token or --token-file",
                                printable(options.name), token_variable(options.name)));
 }

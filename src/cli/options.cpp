@@ -4,6 +4,8 @@
 
 #include "util/duration.hpp"
 #include "util/error.hpp"
+#include "util/random.hpp"
+#include "util/strings.hpp"
 
 #include <fmt/format.h>
 
@@ -37,6 +39,15 @@ CLI::Option* add_duration_option(CLI::App& command, const std::string& names, st
           },
           description)
       ->type_name("DURATION");
+}
+
+std::string checked_token(std::string token, std::string_view source) {
+  if (!is_token_form(token)) {
+    throw UsageError(fmt::format("the token from {} is not an rlock token ({} characters; acquire prints 32 "
+                                 "lowercase hex digits): was it mistyped, cut short or taken from another variable?",
+                                 source, token.size()));
+  }
+  return token;
 }
 
 void TakeOptions::add_to(CLI::App& command) {

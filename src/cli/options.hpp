@@ -32,6 +32,10 @@ lock::Millis parse_ttl(std::string_view text, std::string_view what);
 CLI::Option* add_duration_option(CLI::App& command, const std::string& names, std::function<void(lock::Millis)> store,
                                  const std::string& description, lock::Millis least = lock::Millis(0));
 
+// `token` as given by `source` ("--token", "the token file F", …), if it has the form of the
+// tokens rlock makes: a made-up or truncated one is a usage error (64), not a lost lock (76).
+std::string checked_token(std::string token, std::string_view source);
+
 // Options shared by exec and acquire: how long to wait, how long the lease runs.
 struct TakeOptions {
   std::optional<lock::Millis> ttl;  // --ttl; none: the configured ttl (config file, else 30s)

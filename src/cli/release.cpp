@@ -31,14 +31,21 @@ struct TokenOptions {
   }
 
   // --token, then --token-file, then the lock's own $RLOCK_TOKEN_<NAME>, then $RLOCK_TOKEN;
-  // never none (that would be a blind DEL).
+  // never none (that would be a blind DEL). A token of another form is refused.
   std::string resolve_token(const char* verb) const {
-    if (!token.empty()) return token;
-    if (!token_file.empty()) return read_token_file(token_file);
-    if (auto from_environment = token_from_environment(name)) return *from_environment;
-    throw UsageError(fmt::format("no token to {} '{}' with: pass --token, --token-file or set RLOCK_TOKEN "
-                                 "(or --force to break someone else's lock)",
-                                 verb, printable(name)));
+    if (!token.empty()) return checked_token(token, "--token");
+    if (!token_file.empty()) {
+      return checked_token(read_token_file(token_file), fmt::format("the token file {}", printable(token_file)));
+    }
+    if (auto from_environment = token_from_environment(name)) {
+      return checked_token(*from_environment, fmt::format("${} or $RLOCK_TOKEN", token_variable(name)));
+    }
+    // Only release has --force; renew must be told where the token is.
+    throw UsageError(
+        fmt::format("no token to {} '{}' with: pass --token TOKEN or --token-file FILE, or set {} or "
+                    "RLOCK_TOKEN (eval \"$(rlock acquire {} --export)\" does){}",
+                    verb, printable(name), token_variable(name), shell_quote(name),
+                    std::string_view(verb) == "release" ? "; --force breaks a lock whoever holds it" : ""));
   }
 };
 

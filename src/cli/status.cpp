@@ -82,8 +82,17 @@ std::string holder_text(const std::string& shown, const lock::LockInfo& lock, co
   }
   std::string renewed =
       info.renewals < 0 ? "? times" : fmt::format("{} time{}", info.renewals, info.renewals == 1 ? "" : "s");
-  out += fmt::format("  lease:    {} left of {}, renewed {}\n", format_duration(lock::Millis(info.remaining_ms)),
-                     info.ttl_ms > 0 ? format_duration(lock::Millis(info.ttl_ms)) : "?", renewed);
+  const std::string left = format_duration(lock::Millis(info.remaining_ms));
+  if (info.ttl_ms > 0 && info.remaining_ms > info.ttl_ms) {
+    // Only a release with --min-hold sets a lease longer than its TTL: say so, or "59.9s left
+    // of 30.0s" reads as a mistake.
+    out += fmt::format("  lease:    {} left, longer than its {} TTL: held on after the job to honour --min-hold; "
+                       "renewed {}\n",
+                       left, format_duration(lock::Millis(info.ttl_ms)), renewed);
+  } else {
+    out += fmt::format("  lease:    {} left of its {} TTL, renewed {}\n", left,
+                       info.ttl_ms > 0 ? format_duration(lock::Millis(info.ttl_ms)) : "?", renewed);
+  }
   out += fmt::format("  fence:    {}\n", or_unknown(info.fence));
   return out;
 }

@@ -5,6 +5,7 @@
 #include "util/error.hpp"
 #include "util/strings.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <sys/random.h>
@@ -23,6 +24,11 @@ std::string random_token() {
     filled += static_cast<std::size_t>(n);
   }
   return to_hex(bytes.data(), bytes.size());
+}
+
+bool is_token_form(std::string_view text) noexcept {
+  return text.size() == 32 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 } // namespace rlock
