@@ -105,6 +105,7 @@ std::optional<LoadedFile> load_config_file(const std::string& path, bool must_ex
   if (!fd) {
     const int err = errno;
     if (!must_exist && (err == ENOENT || err == ENOTDIR)) return std::nullopt;
+    if (is_resource_shortage(err)) throw SystemError(fmt::format("cannot open config file {}", shown), err);
     throw ConfigError(fmt::format("cannot read config file {}: {}", shown, std::strerror(err)));
   }
   struct stat info {};

@@ -72,7 +72,7 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
     }
     std::memcpy(addr.sun_path, endpoint.path.c_str(), endpoint.path.size() + 1);
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) throw SystemError("socket", errno);
+    if (!fd) throw SystemError(fmt::format("cannot open a socket for unix://{}", endpoint.path), errno);
     int err = 0;
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
       err = errno == EINPROGRESS || errno == EAGAIN ? finish_connect(fd.get(), deadline) : errno;
@@ -115,6 +115,9 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
   if (numeric_len == 0) {
     std::string port = std::to_string(endpoint.port);
     int rc = ::getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &found);
+    if (rc == EAI_MEMORY || (rc == EAI_SYSTEM && is_resource_shortage(errno))) {
+      throw SystemError(fmt::format("could not resolve {}", endpoint.host), rc == EAI_MEMORY ? ENOMEM : errno);
+    }
     if (rc != 0) {
       throw UnavailableError(fmt::format("could not resolve {}: {}", endpoint.host, ::gai_strerror(rc)));
     }
@@ -124,6 +127,8 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
     Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
     if (!fd) {
+      // No descriptor left is this process's problem, not the server's: 71, not 69.
+      if (is_resource_shortage(errno)) throw SystemError(fmt::format("cannot open a socket to {}", peer), errno);
       last_err = errno;
       continue;
     }

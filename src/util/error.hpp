@@ -68,6 +68,11 @@ class SystemError : public Error {
   int m_errno;
 };
 
+// Whether errno value `err` says the system ran short (no file descriptor or memory left:
+// EMFILE, ENFILE, ENOMEM, ENOBUFS) rather than that something is wrong with what was opened.
+// Such failures are operating-system errors (71), whatever was being opened.
+bool is_resource_shortage(int err) noexcept;
+
 // Waiting or a blocking call was cut short by a signal the caller asked to watch.
 class Interrupted : public std::exception {
  public:

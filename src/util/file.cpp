@@ -18,7 +18,11 @@ namespace rlock {
 std::string read_regular_file(const std::string& path, const char* what, std::size_t limit) {
   if (path.empty()) throw UsageError(fmt::format("the {} name is empty", what));
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-  if (!fd) throw ConfigError(fmt::format("cannot read {} {}: {}", what, printable(path), std::strerror(errno)));
+  if (!fd) {
+    const int err = errno;
+    if (is_resource_shortage(err)) throw SystemError(fmt::format("cannot open {} {}", what, printable(path)), err);
+    throw ConfigError(fmt::format("cannot read {} {}: {}", what, printable(path), std::strerror(err)));
+  }
   struct stat info {};
   if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
     throw ConfigError(fmt::format("{} {} is not a regular file; give the path of a file", what, printable(path)));
