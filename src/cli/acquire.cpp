@@ -93,7 +93,7 @@ std::string json_line(const std::string& name, const lock::Lease& lease, pid_t k
   return out + "}\n";
 }
 
-int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
+Outcome run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   lock::validate_name(options.name);
   if (options.export_form && options.json) throw UsageError("--export and --json contradict each other; give one");
   if (options.lease_only && options.owner_pid_given) {
@@ -145,7 +145,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
   Taken taken = take_lock(session, options.name, take,
                           holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
                           /*supervised=*/!options.lease_only, /*start_on_handoff=*/false, still_wanted);
-  if (!taken.lease) return taken.exit_code;
+  if (!taken.lease) return {taken.exit_code};
   lock::Lease& lease = *taken.lease;
 
   if (!options.token_file.empty()) write_token_file(options.token_file, lease.token(), lease.fence());
@@ -158,7 +158,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
       process::become_keeper();
       // The parent still talks on the inherited socket; the keeper opens its own.
       session.connection.disconnect();
-      return run_keeper(lease, options.name, *owner, signals);
+      return {run_keeper(lease, options.name, *owner, signals)};
     }
     // Record the keeper so that `release` can stop it at once. Best effort: the keeper holds
     // the lock now, so the token must reach the caller whatever happens here; an unrecorded
@@ -192,7 +192,7 @@ int run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
     }
   }
   lease.detach();
-  return 0;
+  return {};
 }
 
 } // namespace
@@ -223,7 +223,7 @@ void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& ac
                                ->type_name("PID");
   command->callback([&action, &globals, options, owner_pid] {
     options->owner_pid_given = owner_pid->count() > 0;
-    action = [&globals, options] { return Outcome{run_acquire(globals, *options)}; };
+    action = [&globals, options] { return run_acquire(globals, *options); };
   });
 }
 

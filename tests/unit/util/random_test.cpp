@@ -38,3 +38,15 @@ TEST_CASE("random_token does not repeat and uses every digit evenly") {
     CHECK(digit_counts[digit] < 25'000);
   }
 }
+
+TEST_CASE("is_token_form: what random_token gives, and nothing else") {
+  for (int i = 0; i < 100; ++i) CHECK(rlock::is_token_form(rlock::random_token()));
+  const std::string token = "0123456789abcdef0123456789abcdef";
+  CHECK(rlock::is_token_form(token));
+  CHECK_FALSE(rlock::is_token_form(""));
+  CHECK_FALSE(rlock::is_token_form(token.substr(1)));                    // cut short
+  CHECK_FALSE(rlock::is_token_form(token + "0"));                        // one too many
+  CHECK_FALSE(rlock::is_token_form("0123456789ABCDEF0123456789ABCDEF")); // never upper case
+  CHECK_FALSE(rlock::is_token_form("0123456789abcdef0123456789abcdeg"));
+  CHECK_FALSE(rlock::is_token_form(" 123456789abcdef0123456789abcdef"));
+}
