@@ -41,8 +41,10 @@ end
 local ours = current == ARGV[1]
 local taking = ours or granted or not current
 
+-- An empty line that this attempt will not join (the lock is ours to take) is left alone: an
+-- uncontended acquire touches no key of the line.
 local needs = {{'pttl', KEYS[1]}, {'hmget', KEYS[2], 'token'}}
-if queued > 0 or ticket ~= '' then
+if queued > 0 or (ticket ~= '' and not taking) then
   for _, command in ipairs(line_commands(KEYS[4], KEYS[5], KEYS[6], ticket)) do table.insert(needs, command) end
 end
 local fence = nil
@@ -80,7 +82,7 @@ if ours then
   -- Ours already: a retry after a reply lost on the way back. Same lease, same fence.
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  if ticket ~= '' then line_remove(KEYS[4], KEYS[5], KEYS[6], ticket) end
+  if ticket ~= '' and queued > 0 then line_remove(KEYS[4], KEYS[5], KEYS[6], ticket) end
   if queued > 0 then line_promote(KEYS[4], KEYS[5], KEYS[6], before, now, timing, ticket) end
   return {1, meta_int(fence) or 0}
 end
@@ -92,7 +94,7 @@ if taking then
              'renewals', 0, 'supervised', ARGV[9])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if ticket ~= '' then line_remove(KEYS[4], KEYS[5], KEYS[6], ticket) end
+  if ticket ~= '' and queued > 0 then line_remove(KEYS[4], KEYS[5], KEYS[6], ticket) end
   if queued > 0 then line_promote(KEYS[4], KEYS[5], KEYS[6], before, now, timing, ticket) end
   return {1, fence}
 end
