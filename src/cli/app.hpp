@@ -5,7 +5,7 @@
 namespace rlock::cli {
 
 // Runs rlock with the given arguments and returns the process exit status. The only place
-// that catches errors and prints "rlock: error: …".
+// that catches errors and prints them (log::error: "rlock: error: …").
 int run(int argc, char** argv);
 
 } // namespace rlock::cli
