@@ -224,6 +224,29 @@ UsageError usage_error(const CLI::ParseError& error, std::string_view command) {
     const std::string what = text.substr(colon + 13, text.size() - colon - 13 - 8);
     return UsageError(fmt::format("{} needs a value ({}){}", text.substr(0, colon), what, help_hint(command)));
   }
+  // "-E: Value 300 not in range 0 to 255"
+  if (const auto value = text.find(": Value "), range = text.find(" not in range ");
+      value != std::string::npos && range != std::string::npos && range > value) {
+    return UsageError(fmt::format("{} must be from {}, not '{}'{}", text.substr(0, value), text.substr(range + 14),
+                                  text.substr(value + 8, range - value - 8), help_hint(command)));
+  }
+  // "--tls-verify: bad not in {full,ca,none}"
+  if (const auto colon = text.find(": "), set = text.rfind(" not in {");
+      colon != std::string::npos && set != std::string::npos && set > colon && text.ends_with('}')) {
+    std::string choices = text.substr(set + 9, text.size() - set - 10);
+    std::replace(choices.begin(), choices.end(), ',', '|');
+    return UsageError(fmt::format("{} must be {}, not '{}'{}", text.substr(0, colon), choices,
+                                  text.substr(colon + 2, set - colon - 2), help_hint(command)));
+  }
+  // "Could not convert: --owner-pid = abc"
+  if (text.starts_with("Could not convert: ")) {
+    const std::string rest = text.substr(19);
+    const auto equals = rest.find(" = ");
+    if (equals != std::string::npos) {
+      return UsageError(fmt::format("{}: '{}' is not a valid value{}", rest.substr(0, equals), rest.substr(equals + 3),
+                                    help_hint(command)));
+    }
+  }
   if (text.ends_with(" is required")) { // "NAME is required"
     return UsageError(fmt::format("missing {}{}", text.substr(0, text.size() - 12), help_hint(command)));
   }

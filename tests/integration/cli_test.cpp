@@ -159,6 +159,7 @@ TEST_CASE("usage errors are rlock's lowercase one-liners with a pointer to 'rloc
       {"exec", "job", "--frobnicate", "--", "true"},
       {"status", "job", "--", "true"},
       {"config", "shwo"},
+      {"exec", "job", "-E", "300", "--", "true"},
   };
   for (const auto& args : cases) {
     INFO("args: ", fmt::format("{}", fmt::join(args, " ")));
@@ -166,6 +167,21 @@ TEST_CASE("usage errors are rlock's lowercase one-liners with a pointer to 'rloc
     check_usage_error(result);
     CHECK(contains(result.err, fmt::format("try 'rlock help {}'", args[0] == "--tls-verify" ? "status" : args[0])));
   }
+}
+
+TEST_CASE("CLI11's checks come out in rlock's words") {
+  const RunResult range = run_rlock({"exec", "job", "-E", "300", "--", "true"});
+  check_usage_error(range);
+  CHECK(contains(range.err, "--conflict-exit-code must be from 0 to 255, not '300'"));
+  const RunResult choice = run_rlock({"status", "--tls-verify", "bad"});
+  check_usage_error(choice);
+  CHECK(contains(choice.err, "--tls-verify must be full|ca|none, not 'bad'"));
+  const RunResult number = run_rlock({"acquire", "job", "--owner-pid", "abc"});
+  check_usage_error(number);
+  CHECK(contains(number.err, "--owner-pid: 'abc' is not a valid value"));
+  const RunResult missing = run_rlock({"exec"});
+  check_usage_error(missing);
+  CHECK(contains(missing.err, "missing NAME"));
 }
 
 TEST_CASE("rlock help CMD is rlock CMD --help, with the global options and exec's '-- COMMAND'") {
