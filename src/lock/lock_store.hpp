@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -193,6 +194,16 @@ class LockStore {
   virtual LockInfo force_release(std::string_view name) = 0;
 
   virtual LockInfo inspect(std::string_view name) = 0;
+
+  // inspect() of each of `names`, in their order. A store may ask them all at once (one round
+  // trip, not one per name); this default asks one after the other. A lock that went since
+  // the names were listed reads as free.
+  virtual std::vector<LockInfo> inspect_many(std::span<const std::string> names) {
+    std::vector<LockInfo> infos;
+    infos.reserve(names.size());
+    for (const std::string& name : names) infos.push_back(inspect(name));
+    return infos;
+  }
 
   // Every lock name the store holds, sorted, each once (by an incremental walk that never
   // blocks the server).

@@ -352,6 +352,80 @@ lock::LockInfo RedisLockStore::inspect(std::string_view name) {
   return holder_from(reply.view(), 0);
 }
 
+std::vector<lock::LockInfo> RedisLockStore::inspect_many(std::span<const std::string> names) {
+  std::vector<lock::LockInfo> infos(names.size());
+  if (names.empty()) return infos;
+  // The names still to read, as indexes into `names`; each pass reads those of one node.
+  std::vector<std::size_t> pending(names.size());
+  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  const Deadline give_up_at = retry_budget(m_keys.lock(names.front()));
+  std::chrono::milliseconds backoff(20);
+  std::vector<std::string> keys; // lock, meta, line_expiry of each name read in this pass
+  std::vector<Args> commands;
+  bool sent_text = false; // the script's text went to the server with EVAL
+  while (!pending.empty()) {
+    Connection& node = m_topology.node_for(m_keys.lock(names[pending.front()]));
+    std::vector<std::size_t> here;
+    std::vector<std::size_t> again; // for a later pass: another node's, or asked again
+    keys.clear();
+    for (std::size_t index : pending) {
+      std::string lock_key = m_keys.lock(names[index]);
+      if (&m_topology.node_for(lock_key) != &node) {
+        again.push_back(index);
+        continue;
+      }
+      here.push_back(index);
+      keys.push_back(std::move(lock_key));
+      keys.push_back(m_keys.meta(names[index]));
+      keys.push_back(m_keys.line_expiry(names[index]));
+    }
+    commands.clear();
+    for (std::size_t i = 0; i < here.size(); ++i) {
+      commands.push_back({"EVALSHA", scripts::k_inspect.sha1, "3", keys[3 * i], keys[3 * i + 1], keys[3 * i + 2]});
+    }
+    std::vector<Reply> replies;
+    std::optional<ErrorReply> error;
+    std::string error_key = keys.front();
+    try {
+      replies = node.pipeline(commands);
+    } catch (const TransientReplyError& refused) {
+      error = refused.reply(); // refused while logging in: nothing was sent
+      again.insert(again.end(), here.begin(), here.end());
+    }
+    std::optional<std::size_t> uncached; // a name whose script the server did not have
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+      ReplyView view = replies[i].view();
+      if (!view.is_error()) {
+        infos[here[i]] = holder_from(view, 0);
+        continue;
+      }
+      again.push_back(here[i]);
+      ErrorReply reply_error = classify_error(view.string());
+      if (reply_error.kind == ReplyClass::script_missing) {
+        if (!uncached) uncached = here[i];
+      } else if (!error) {
+        error = std::move(reply_error);
+        error_key = keys[3 * i];
+      }
+    }
+    if (error) {
+      retry_or_throw(*error, fmt::format("inspecting {}", error_key), give_up_at, backoff);
+    } else if (uncached && !sent_text) {
+      // Not cached on this server (first use, SCRIPT FLUSH, a restart): one inspect() sends
+      // the script's text with EVAL, which caches it for the others.
+      sent_text = true;
+      infos[*uncached] = inspect(names[*uncached]);
+      std::erase(again, *uncached);
+    } else if (uncached) {
+      // Still not cached (a proxy that drops the cache?): one at a time, each with its text.
+      for (std::size_t index : again) infos[index] = inspect(names[index]);
+      again.clear();
+    }
+    pending = std::move(again);
+  }
+  return infos;
+}
+
 std::vector<std::string> RedisLockStore::list_names() {
   std::vector<std::string> names;
   std::string pattern = m_keys.scan_pattern();

@@ -55,6 +55,9 @@ class RedisLockStore final : public lock::LockStore {
   lock::ReleaseResult receive_release(std::optional<lock::TimePoint> deadline) override;
   lock::LockInfo force_release(std::string_view name) override;
   lock::LockInfo inspect(std::string_view name) override;
+  // One pipeline of inspect scripts per node (one write, then the replies), with run()'s
+  // retries for the whole batch: the script only reads, so asking again is harmless.
+  std::vector<lock::LockInfo> inspect_many(std::span<const std::string> names) override;
   std::vector<std::string> list_names() override;
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;
