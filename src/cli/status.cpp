@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <ctime>
 #include <fmt/format.h>
+#include <span>
 #include <unistd.h>
 
 namespace rlock::cli {
@@ -120,16 +121,53 @@ std::string to_text(const std::string& name, const lock::LockInfo& lock) {
 }
 
 // A reader that went away (`rlock status | head -1`) ends the listing quietly, as for ls(1):
-// the exit status still says held or free.
-void print(const std::string& text) {
+// the exit status still says held or free. False when it went away.
+bool print(std::string_view text) {
   std::string_view rest = text;
   while (!rest.empty()) {
     ssize_t n = ::write(STDOUT_FILENO, rest.data(), rest.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EPIPE) return;
+    if (n < 0 && errno == EPIPE) return false;
     if (n <= 0) throw SystemError("writing to stdout", errno);
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
+  return true;
+}
+
+// Locks read per round trip when listing: enough that the round trip is noise beside the
+// server's work (about 13 ms per 1,000 inspect scripts on a small machine), few enough that a
+// batch's replies and text stay a few hundred KiB, whatever the number of locks.
+constexpr std::size_t k_list_batch = 1000;
+
+// Every held lock under the prefix, sorted by name, printed a batch at a time: the output so
+// far stays when a later batch fails. Held in memory meanwhile: the names, not their output.
+Outcome list_locks(const GlobalOptions& globals, bool json, bool quiet) {
+  const bool printing = json || !quiet; // -q prints nothing but JSON
+  Session session(globals);
+  std::vector<std::string> names = session.store.list_names();
+  std::span<const std::string> rest(names);
+  std::size_t held = 0;
+  bool reader_left = false;
+  while (!rest.empty() && !reader_left) {
+    std::span<const std::string> batch = rest.first(std::min(rest.size(), k_list_batch));
+    rest = rest.subspan(batch.size());
+    std::vector<lock::LockInfo> infos = session.store.inspect_many(batch);
+    std::string out;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!infos[i].held()) continue; // released between SCAN and now
+      if (json) out += held == 0 ? "{\"version\":1,\"locks\":[" : ",";
+      if (printing) out += json ? to_json(batch[i], infos[i]) : to_text(batch[i], infos[i]);
+      ++held;
+    }
+    if (!printing && held > 0) break; // the exit status is all there is to tell
+    if (!out.empty()) reader_left = !print(out);
+  }
+  if (json && !reader_left) {
+    print(held == 0 ? "{\"version\":1,\"locks\":[]}\n" : "]}\n");
+  } else if (!json && !quiet && held == 0) {
+    print("no locks held\n");
+  }
+  return {held > 0 ? 0 : to_int(ExitCode::status_free)};
 }
 
 Outcome run_status(const GlobalOptions& globals, const StatusOptions& options) {
@@ -145,28 +183,7 @@ Outcome run_status(const GlobalOptions& globals, const StatusOptions& options) {
     }
     return {info.held() ? 0 : to_int(ExitCode::status_free)};
   }
-  Session session(globals);
-  std::vector<std::string> names = session.store.list_names();
-  std::string out;
-  std::string json_items;
-  std::size_t held = 0;
-  for (const auto& name : names) {
-    lock::LockInfo info = session.store.inspect(name);
-    if (!info.held()) continue; // released between SCAN and now
-    ++held;
-    if (options.json) {
-      if (!json_items.empty()) json_items += ",";
-      json_items += to_json(name, info);
-    } else {
-      out += to_text(name, info);
-    }
-  }
-  if (options.json) {
-    print(fmt::format("{{\"version\":1,\"locks\":[{}]}}\n", json_items));
-  } else if (!quiet) {
-    print(held == 0 ? std::string("no locks held\n") : out);
-  }
-  return {held > 0 ? 0 : to_int(ExitCode::status_free)};
+  return list_locks(globals, options.json, quiet);
 }
 
 } // namespace

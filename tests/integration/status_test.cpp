@@ -6,7 +6,16 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <fmt/format.h>
 
 namespace rlock::test {
 
@@ -34,6 +43,48 @@ def walk(node):
         yield str(node)
 values = set(walk(doc))
 )";
+
+// Sets `count` locks held by another client, "many-00000" to "many-NNNNN" (sorted as
+// numbered), in one script: thousands of names without thousands of round trips.
+void set_foreign_locks(const RedisServer& redis, int count) {
+  const std::string made = redis.command(
+      {"EVAL",
+       "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('SET', string.format('rlock:{many-%05d}', i), 'sometoken', "
+       "'PX', 600000) end return 1",
+       "0", std::to_string(count)});
+  REQUIRE(made == "1");
+}
+
+std::vector<std::string> foreign_lock_names(int count) {
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) names.push_back(fmt::format("many-{:05}", i));
+  return names;
+}
+
+// The names of a text listing, in the order shown: each lock's first line is "NAME: ...",
+// its detail lines are indented.
+std::vector<std::string> listed_names(const std::string& out) {
+  std::vector<std::string> names;
+  for (const auto& line : split_lines(out)) {
+    if (line.empty() || line.front() == ' ') continue;
+    names.push_back(line.substr(0, line.find(": ")));
+  }
+  return names;
+}
+
+// Where two lists of names part ("" when they are equal), for a short failure message.
+std::string first_difference(const std::vector<std::string>& got, const std::vector<std::string>& expected) {
+  for (std::size_t i = 0; i < std::max(got.size(), expected.size()); ++i) {
+    if (i >= got.size() || i >= expected.size() || got[i] != expected[i]) {
+      return fmt::format("at {} of {} (expected {}): got '{}', expected '{}'", i, got.size(), expected.size(),
+                         i < got.size() ? got[i] : "(end)", i < expected.size() ? expected[i] : "(end)");
+    }
+  }
+  return {};
+}
+
+// Of many locks (several of status's batches), more than a pipe holds.
+constexpr int k_many_locks = 3500;
 
 } // namespace
 
@@ -116,6 +167,89 @@ TEST_CASE("status lists many locks (SCAN pages through them)") {
     }
   }
   CHECK(found == 150);
+}
+
+TEST_CASE("status lists thousands of locks, each once, sorted by name (rlock(1): status)") {
+  RedisServer redis;
+  set_foreign_locks(redis, k_many_locks);
+  acquire_lease(redis, "many-rlock-a", "60s");
+  acquire_lease(redis, "many-rlock-b", "60s");
+  std::vector<std::string> expected = foreign_lock_names(k_many_locks);
+  expected.emplace_back("many-rlock-a");
+  expected.emplace_back("many-rlock-b");
+  std::sort(expected.begin(), expected.end());
+
+  const RunResult text = run_rlock(at(redis, {"status"}));
+  INFO(text.err);
+  CHECK(text.exit_code == 0);
+  CHECK(text.err.empty());
+  CHECK(first_difference(listed_names(text.out), expected) == "");
+  // The holders rlock recorded are shown in full wherever their batch falls.
+  CHECK(contains(text.out, "many-rlock-b: held by "));
+
+  const RunResult json = run_rlock(at(redis, {"status", "--json"}));
+  CHECK(json.exit_code == 0);
+  REQUIRE(is_valid_json(json.out));
+  CHECK(std::count(json.out.begin(), json.out.end(), '\n') == 1);
+  const RunResult names = check_json(json.out,
+                                     "assert doc['version'] == 1 and all(lock['held'] for lock in doc['locks'])\n"
+                                     "print('\\n'.join(lock['name'] for lock in doc['locks']))\n",
+                                     {});
+  INFO(names.err);
+  CHECK(names.exit_code == 0);
+  CHECK(first_difference(split_lines(names.out), expected) == "");
+
+  // -q: the exit status only; --json is printed all the same.
+  const RunResult quiet = run_rlock(at(redis, {"-q", "status"}));
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.out.empty());
+  const RunResult quiet_json = run_rlock(at(redis, {"-q", "status", "--json"}));
+  CHECK(quiet_json.exit_code == 0);
+  CHECK(is_valid_json(quiet_json.out));
+  CHECK(quiet_json.out.size() > json.out.size() / 2);
+}
+
+TEST_CASE("status skips a lock released while it lists, and lists the rest") {
+  // Deterministic: rlock's standard output is a pipe of one page that nobody reads yet, so
+  // rlock stops in the write of its first batch, after the SCAN and before it reads the later
+  // batches' locks. The last lock by name is released then.
+  RedisServer redis;
+  set_foreign_locks(redis, k_many_locks);
+  REQUIRE(redis.command({"SET", lock_key("zz-released"), "sometoken", "PX", "600000"}) == "OK");
+  TempDir dir;
+  const std::string fifo = dir.file("out");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(reader >= 0);
+  REQUIRE(::fcntl(reader, F_SETPIPE_SZ, 4096) >= 0);
+  BackgroundOptions options;
+  options.stdout_path = fifo;
+  BackgroundProcess rlock(with_rlock(at(redis, {"status"})), options);
+  const bool writing = wait_until(
+      [&] {
+        int queued = 0;
+        return ::ioctl(reader, FIONREAD, &queued) == 0 && queued > 0;
+      },
+      10s);
+  REQUIRE(writing);
+  REQUIRE(redis.command({"DEL", lock_key("zz-released")}) == "1");
+  std::string out;
+  for (;;) {
+    pollfd readable{reader, POLLIN, 0};
+    REQUIRE(::poll(&readable, 1, 10'000) == 1);
+    char buffer[65536];
+    const ssize_t n = ::read(reader, buffer, sizeof buffer);
+    if (n == 0) break;
+    if (n < 0 && errno == EAGAIN) continue;
+    REQUIRE(n > 0);
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(reader);
+  const int status = rlock.wait();
+  INFO(rlock.err());
+  CHECK(status == 0);
+  CHECK(rlock.err().empty());
+  CHECK(first_difference(listed_names(out), foreign_lock_names(k_many_locks)) == "");
 }
 
 TEST_CASE("status --json of a held lock is one JSON document with the name and the fence") {
