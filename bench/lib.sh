@@ -99,6 +99,8 @@ bench_build_tools() {
   # The yardstick is linked statically when the C library allows it, as the floor should be.
   "$cc" -O2 -static -o "$BENCH_DIR/bin/minlock" "$BENCH_SRC/minlock.c" 2>/dev/null ||
     "$cc" -O2 -o "$BENCH_DIR/bin/minlock" "$BENCH_SRC/minlock.c" || bench_die "building minlock failed"
+  "$cc" -O2 -static -o "$BENCH_DIR/bin/scanfloor" "$BENCH_SRC/scanfloor.c" 2>/dev/null ||
+    "$cc" -O2 -o "$BENCH_DIR/bin/scanfloor" "$BENCH_SRC/scanfloor.c" || bench_die "building scanfloor failed"
 }
 
 bench_start_redis() {
