@@ -73,23 +73,6 @@ class HelpFormatter : public CLI::Formatter {
   }
 };
 
-// Optimal string alignment distance: edits, a swap of two neighbours counting as one ("exce").
-std::size_t edit_distance(std::string_view from, std::string_view to) {
-  std::vector<std::vector<std::size_t>> d(from.size() + 1, std::vector<std::size_t>(to.size() + 1));
-  for (std::size_t i = 0; i <= from.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= to.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= from.size(); ++i) {
-    for (std::size_t j = 1; j <= to.size(); ++j) {
-      const std::size_t cost = from[i - 1] == to[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && from[i - 1] == to[j - 2] && from[i - 2] == to[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[from.size()][to.size()];
-}
-
 // "unknown command 'exce' (did you mean exec?)", or the list of commands when none is close.
 UsageError unknown_command(std::string_view word) {
   const std::string shown = printable(word);

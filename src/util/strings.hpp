@@ -27,4 +27,8 @@ std::string to_hex(const unsigned char* data, std::size_t size);
 // Parses a whole decimal integer; false on any junk.
 bool parse_int(std::string_view text, std::int64_t& value);
 
+// How many single-byte edits turn `from` into `to`: insertions, deletions, replacements and
+// swaps of two neighbours ("exce" is 1 from "exec"), for "did you mean …?".
+std::size_t edit_distance(std::string_view from, std::string_view to);
+
 } // namespace rlock

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Tests for shell quoting, JSON escaping, printable(), to_hex and parse_int (util/strings).
+// Tests for shell quoting, JSON escaping, printable(), to_hex, parse_int and edit_distance
+// (util/strings).
 #include "util/strings.hpp"
 
 #include <array>
@@ -10,6 +11,7 @@
 #include <vector>
 
 using namespace std::string_literals;
+using rlock::edit_distance;
 using rlock::json_escape;
 using rlock::parse_int;
 using rlock::printable;
@@ -164,4 +166,15 @@ TEST_CASE("parse_int accepts whole decimal integers only") {
   }
   std::int64_t ignored = 0;
   CHECK_FALSE(parse_int("12\0"s, ignored));
+}
+
+TEST_CASE("edit_distance counts insertions, deletions, replacements and neighbour swaps") {
+  CHECK(edit_distance("exec", "exec") == 0);
+  CHECK(edit_distance("exce", "exec") == 1); // a swap
+  CHECK(edit_distance("stauts", "status") == 1);
+  CHECK(edit_distance("relase", "release") == 1);
+  CHECK(edit_distance("renw", "renew") == 1);
+  CHECK(edit_distance("", "help") == 4);
+  CHECK(edit_distance("frobnicate", "exec") > 2);
+  CHECK(edit_distance("acquire", "") == 7);
 }
