@@ -38,6 +38,26 @@ std::int64_t number(ReplyView reply, std::int64_t low, std::int64_t high, std::i
   return value >= low && value <= high ? value : unknown;
 }
 
+// The longest string rlock stores in a lock's meta hash (host, user, command), in bytes. Redis
+// keeps a hash whose values all fit in hash-max-listpack-value (64 by default) as one compact
+// listpack; a single longer value, such as a long command line, turns the whole hash into a
+// hashtable of about four times the bytes, for as long as the lock is held. A longer value is
+// stored cut, ending in "…", which `status` shows as it is (see rlock(1), status).
+constexpr std::size_t k_meta_value_max = 64;
+
+// `text` as stored in the meta hash: at most k_meta_value_max bytes, cut between UTF-8
+// characters and marked with "…" when it is longer.
+std::string meta_value(std::string_view text) {
+  if (text.size() <= k_meta_value_max) return std::string(text);
+  constexpr std::string_view k_ellipsis = "\xe2\x80\xa6"; // U+2026 in UTF-8
+  std::size_t keep = k_meta_value_max - k_ellipsis.size();
+  // Back off over continuation bytes (10xxxxxx): never cut a character in two.
+  while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xc0) == 0x80) --keep;
+  std::string out(text.substr(0, keep));
+  out += k_ellipsis;
+  return out;
+}
+
 constexpr std::int64_t k_max_pid = std::numeric_limits<pid_t>::max();
 constexpr std::int64_t k_max_int = std::numeric_limits<std::int64_t>::max();
 // The server's clock in Unix milliseconds, from 2000 to 2200: anything else is not a time.
@@ -222,14 +242,17 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   std::string wake_key = m_keys.wake(request.name);
   std::string ttl = std::to_string(request.ttl.count());
   std::string pid = std::to_string(request.meta.pid);
+  std::string host = meta_value(request.meta.host);
+  std::string user = meta_value(request.meta.user);
+  std::string command = meta_value(request.meta.command);
   std::string_view claim = request.ticket.empty() ? std::string_view() : std::string_view(m_claim);
   std::string_view supervised = request.supervised ? "1" : "0";
   const LineArgs& line = line_args();
   Connection& node = m_topology.node_for(lock_key);
   m_sent_node = nullptr;
   node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, line_key, expiry_key, wake_key},
-                 {request.token, ttl, request.meta.host, pid, request.meta.user, request.meta.command, request.ticket,
-                  claim, supervised, line[0], line[1], line[2], line[3], line[4]});
+                 {request.token, ttl, host, pid, user, command, request.ticket, claim, supervised, line[0], line[1],
+                  line[2], line[3], line[4]});
   m_sent_node = &node;
   if (&m_sent_request != &request) m_sent_request = request;
   m_sent_key = std::move(lock_key);

@@ -437,7 +437,7 @@ TEST_CASE("a job started on a hand-off has the fence the release reserved, and t
   REQUIRE(previous.has_value());
   CHECK(std::stoll(*fence) == std::stoll(*previous) + 1);
   CHECK(*fence == redis.command({"GET", fence_key("relay")}));
-  CHECK(*fence == redis.command({"HGET", meta_key("relay"), "fence"}));
+  CHECK(*fence == redis.command({"HGET", meta_key("relay"), meta_field("fence")}));
   CHECK(env_value(env, "RLOCK_TOKEN") == std::optional<std::string>(redis.command({"GET", lock_key("relay")})));
   // The claim was answered: the key holds the waiter's token with the full TTL, not the
   // hand-off value's 2 s.

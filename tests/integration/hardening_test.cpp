@@ -216,10 +216,10 @@ TEST_CASE("a keeper is stopped by its lock's token, not by a pid that now names 
   };
   const std::string token_a = take("a", owner_a.pid());
   const std::string token_b = take("b", owner_b.pid());
-  const std::string keeper_b = trim(redis.command({"HGET", meta_key("b"), "keeper_pid"}));
+  const std::string keeper_b = trim(redis.command({"HGET", meta_key("b"), meta_field("keeper_pid")}));
   REQUIRE_FALSE(keeper_b.empty());
   // As if a's keeper had died and its pid gone to b's keeper.
-  redis.command({"HSET", meta_key("a"), "keeper_pid", keeper_b});
+  redis.command({"HSET", meta_key("a"), meta_field("keeper_pid"), keeper_b});
   RunResult released = run_rlock(at(redis, {"-v", "release", "a", "--token", token_a}));
   INFO(released.describe());
   CHECK(released.exit_code == 0);

@@ -24,7 +24,7 @@ std::string comm_of(pid_t pid) { return trim(try_read_file("/proc/" + std::to_st
 
 // The keeper pid recorded in the lock's metadata, if any.
 std::optional<pid_t> keeper_pid(const RedisServer& redis, const std::string& name) {
-  const std::string value = redis.command({"HGET", meta_key(name), "keeper_pid"});
+  const std::string value = redis.command({"HGET", meta_key(name), meta_field("keeper_pid")});
   if (value.empty() || value == "(nil)" || value == "0") {
     return std::nullopt;
   }

@@ -266,7 +266,7 @@ TEST_CASE("holder data rlock did not write is shown as unknown and changes no ex
   for (std::size_t round = 0; round < rounds.size(); ++round) {
     CAPTURE(round);
     for (const auto& [field, value] : rounds[round]) {
-      const std::string written = redis.command({"HSET", meta_key("job"), field, value});
+      const std::string written = redis.command({"HSET", meta_key("job"), meta_field(field), value});
       REQUIRE((written == "0" || written == "1"));
     }
 
@@ -311,9 +311,10 @@ TEST_CASE("a corrupt acquisition time does not stretch --min-hold") {
   RedisServer redis;
   // The job writes a time far in the future over its own holder's record.
   const std::string corrupt = "import redis, sys; redis.Redis(port=int(sys.argv[1])).hset(sys.argv[2], "
-                              "'acquired_ms', '999999999999999')";
-  const RunResult kept = run_rlock(exec_args(redis, "job", {"--min-hold", "2s"},
-                                             {k_python, "-c", corrupt, std::to_string(redis.port()), meta_key("job")}));
+                              "sys.argv[3], '999999999999999')";
+  const RunResult kept = run_rlock(
+      exec_args(redis, "job", {"--min-hold", "2s"},
+                {k_python, "-c", corrupt, std::to_string(redis.port()), meta_key("job"), meta_field("acquired_ms")}));
   INFO(kept.describe());
   CHECK(kept.exit_code == 0);
   CHECK(pttl(redis, lock_key("job")) <= 2000);

@@ -435,7 +435,7 @@ TEST_CASE("every connection to the TLS port starts with a TLS handshake: exec, s
   // The keeper renews over its own TLS connection: the lock outlives several TTLs.
   CHECK(wait_until(
       [&] {
-        const std::string renewals = redis.command({"HGET", meta_key("job"), "renewals"});
+        const std::string renewals = redis.command({"HGET", meta_key("job"), meta_field("renewals")});
         return !renewals.empty() && renewals != "(nil)" && std::stoll(renewals) >= 3;
       },
       10s));

@@ -84,6 +84,16 @@ std::string meta_key(std::string_view name, std::string_view prefix) { return lo
 
 std::string fence_key(std::string_view name, std::string_view prefix) { return lock_key(name, prefix) + ":fence"; }
 
+std::string meta_field(std::string_view name) {
+  static const std::vector<std::pair<std::string_view, std::string_view>> k_fields{
+      {"token", "t"},  {"host", "h"},  {"pid", "p"},      {"user", "u"},       {"command", "c"},   {"acquired_ms", "a"},
+      {"ttl_ms", "l"}, {"fence", "f"}, {"renewals", "n"}, {"supervised", "s"}, {"keeper_pid", "k"}};
+  for (const auto& [long_name, short_name] : k_fields) {
+    if (long_name == name) return std::string(short_name);
+  }
+  throw SupportError(fmt::format("no meta hash field is called {}", name));
+}
+
 std::vector<std::string> at(const RedisServer& server, const std::vector<std::string>& args) {
   std::vector<std::string> argv{"--url", server.url()};
   argv.insert(argv.end(), args.begin(), args.end());

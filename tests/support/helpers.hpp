@@ -37,6 +37,10 @@ bool is_valid_json(const std::string& text);
 std::string lock_key(std::string_view name, std::string_view prefix = "rlock:");
 std::string meta_key(std::string_view name, std::string_view prefix = "rlock:");
 std::string fence_key(std::string_view name, std::string_view prefix = "rlock:");
+// The meta hash's field that holds what docs/redis-keys.md calls `name` (token, host, pid, user,
+// command, acquired_ms, ttl_ms, fence, renewals, supervised, keeper_pid): its one-letter name.
+// Throws SupportError for any other name.
+std::string meta_field(std::string_view name);
 
 // {"--url", server.url(), args...}
 std::vector<std::string> at(const RedisServer& server, const std::vector<std::string>& args);

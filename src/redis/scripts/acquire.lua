@@ -20,6 +20,7 @@
 -- come first; when taking, the meta hash is written whole with its TTL before the lock key.
 -- @include guard.lua
 -- @include next_fence.lua
+-- @include meta.lua
 -- @include holder_block.lua
 -- @include line.lua
 local now_parts = redis.call('TIME')
@@ -43,15 +44,15 @@ local taking = ours or granted or not current
 
 -- An empty line that this attempt will not join (the lock is ours to take) is left alone: an
 -- uncontended acquire touches no key of the line.
-local needs = {{'pttl', KEYS[1]}, {'hmget', KEYS[2], 'token'}}
+local needs = {{'pttl', KEYS[1]}, {'hmget', KEYS[2], 't'}}
 if queued > 0 or (ticket ~= '' and not taking) then
   for _, command in ipairs(line_commands(KEYS[4], KEYS[5], KEYS[6], ticket)) do table.insert(needs, command) end
 end
 local fence = nil
 local reserved = nil
 if ours then
-  fence = redis.pcall('HGET', KEYS[2], 'fence')
-  if type(fence) == 'table' and not string.find(fence['err'], 'WRONGTYPE', 1, true) then error(fence) end
+  local meta = meta_read(KEYS[2], current)
+  if meta then fence = meta.fence end
   table.insert(needs, {'pexpire', KEYS[2], ARGV[2]})
   table.insert(needs, {'pexpire', KEYS[1], ARGV[2]})
 elseif taking then
@@ -63,7 +64,7 @@ elseif taking then
     if failed then return failed end
   end
   for _, command in ipairs({{'incr', KEYS[3]}, {'set', KEYS[3], '1'}, {'del', KEYS[2]},
-                            {'hset', KEYS[2], 'token', ARGV[1]}, {'pexpire', KEYS[2], ARGV[2]},
+                            {'hset', KEYS[2], 't', ARGV[1]}, {'pexpire', KEYS[2], ARGV[2]},
                             {'set', KEYS[1], ARGV[1], 'PX', ARGV[2]}}) do
     table.insert(needs, command)
   end
@@ -89,9 +90,8 @@ end
 if taking then
   fence = reserved or next_fence(KEYS[3], now_parts)
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'host', ARGV[3], 'pid', ARGV[4], 'user', ARGV[5],
-             'command', ARGV[6], 'acquired_ms', now, 'ttl_ms', ARGV[2], 'fence', fence,
-             'renewals', 0, 'supervised', ARGV[9])
+  redis.call('HSET', KEYS[2], unpack(meta_fields(ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], now, ARGV[2], fence,
+                                                 ARGV[9])))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   if ticket ~= '' and queued > 0 then line_remove(KEYS[4], KEYS[5], KEYS[6], ticket) end

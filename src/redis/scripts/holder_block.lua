@@ -10,6 +10,7 @@
 -- waiter. The fields go back as stored: the client trusts none of them.
 -- Only reads, so callers that write call it first. A meta key of another type is no
 -- description of the holder, not an error: who holds the lock is the lock key's to say.
+-- @include meta.lua
 local function holder_block(lock_key, meta_key, current, waiters, now)
   if not current then
     return {0, -2, waiters, now, 0, 0}
@@ -17,15 +18,10 @@ local function holder_block(lock_key, meta_key, current, waiters, now)
   local handoff = 0
   if string.sub(current, 1, 8) == 'handoff:' then handoff = 1 end
   local pttl = redis.call('PTTL', lock_key)
-  local meta = redis.pcall('HMGET', meta_key, 'token', 'host', 'pid', 'user', 'command', 'acquired_ms',
-                           'ttl_ms', 'fence', 'renewals', 'keeper_pid')
-  if meta['err'] then
-    if not string.find(meta['err'], 'WRONGTYPE', 1, true) then error(meta) end
+  local meta = meta_read(meta_key, current)
+  if not meta then
     return {1, pttl, waiters, now, 0, handoff}
   end
-  if meta[1] ~= current then
-    return {1, pttl, waiters, now, 0, handoff}
-  end
-  return {1, pttl, waiters, now, 1, handoff, meta[2], meta[3], meta[4], meta[5], meta[6], meta[7], meta[8],
-          meta[9], meta[10]}
+  return {1, pttl, waiters, now, 1, handoff, meta.host, meta.pid, meta.user, meta.command, meta.acquired_ms,
+          meta.ttl_ms, meta.fence, meta.renewals, meta.keeper_pid}
 end

@@ -13,6 +13,7 @@
 -- All or nothing (guard.lua): the keys are read (and so type-checked) and the permissions
 -- asked before the first write. A meta hash that is not this token's describes nothing.
 -- @include guard.lua
+-- @include meta.lua
 -- @include handoff_grant.lua
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
@@ -26,20 +27,16 @@ local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
 local queued = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
 local before = {}
 if queued > 0 then before = line_first(KEYS[3]) end
-local meta = redis.pcall('HMGET', KEYS[2], 'token', 'keeper_pid', 'host', 'acquired_ms')
-if meta['err'] then
-  if not string.find(meta['err'], 'WRONGTYPE', 1, true) then error(meta) end
-  meta = {}
-end
+local meta = meta_read(KEYS[2], current)
 local keeper_pid = 0
 local host = ''
 local remaining = 0
-if meta[1] == ARGV[1] then
-  keeper_pid = meta_int(meta[2]) or 0
+if meta then
+  keeper_pid = meta_int(meta.keeper_pid) or 0
   if keeper_pid < 0 then keeper_pid = 0 end
-  host = meta[3] or ''
+  host = meta.host or ''
   local min_hold = tonumber(ARGV[2])
-  local acquired_ms = meta_int(meta[4])
+  local acquired_ms = meta_int(meta.acquired_ms)
   if min_hold > 0 and acquired_ms then
     -- At most min_hold: an acquired_ms in the future is not to be believed.
     remaining = math.min(acquired_ms + min_hold - now, min_hold)
