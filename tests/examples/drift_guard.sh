@@ -10,7 +10,8 @@
 #    meaning that names its case, and for each code the binary, run into that case against a
 #    real redis-server, exits with that code. 70 (internal error) cannot be provoked from
 #    outside without fault injection; for it only the man page entry is checked.
-# 3. `rlock help CMD` prints `rlock CMD --help`, with the global options; SYNOPSIS names each command.
+# 3. `rlock help CMD` prints `rlock CMD --help`, with the global options; SYNOPSIS names each command;
+#    the README's exit status table has the man page's codes.
 # Every mismatch is reported, then the test fails. RLOCK_MAN_PAGE overrides the man page path.
 set -euo pipefail
 # shellcheck source=tests/examples/lib.sh
@@ -266,6 +267,12 @@ done
 for code in $(cut -f1 <<<"$table" | sort -u); do
   [ -n "${meaning_pattern[$code]+set}" ] || problem "the man page lists exit code $code, which rlock does not use"
 done
+# The README's exit status table lists the same codes as the man page.
+readme_codes=$(sed -n '/^## Exit status/,/^## /p' "$source_dir/README.md" |
+  awk -F '|' '/^\|/ { gsub(/ /, "", $2); n = split($2, codes, "/"); for (i = 1; i <= n; i++) print codes[i] }' |
+  sed "s/child's/child/" | grep -E '^([0-9]+|child)$' | sort -u)
+[ "$readme_codes" = "$(cut -f1 <<<"$table" | sort -u)" ] ||
+  problem "the README's exit codes [$(tr '\n' ' ' <<<"$readme_codes")] differ from the man page's [$(cut -f1 <<<"$table" | sort -u | tr '\n' ' ')]"
 
 # Now the binary. expect CODE CASE COMMAND...: COMMAND must exit with CODE.
 expect() {
