@@ -44,7 +44,7 @@ std::string command_list() {
   return list;
 }
 
-// The usage lines of `rlock help COMMAND`: SPEC §1's synopsis, which CLI11 cannot write (the
+// The usage lines of `rlock help COMMAND`: rlock(1)'s SYNOPSIS, which CLI11 cannot write (the
 // global options before the command, exec's command after "--").
 std::string usage_of(std::string_view command) {
   constexpr std::string_view k_or = "\n       ";
@@ -105,25 +105,26 @@ std::size_t command_index(const CLI::App& app, const std::vector<std::string>& a
 }
 
 // `rlock help CMD` is `rlock CMD --help`, and `rlock help` is `rlock --help`: rewrites `args` so.
-void rewrite_help(std::vector<std::string>& args, std::size_t help_at) {
-  auto topic = std::find_if(args.begin() + static_cast<std::ptrdiff_t>(help_at) + 1, args.end(),
-                            [](const std::string& arg) { return !arg.starts_with('-'); });
-  const bool asks_about_help =
-      help_at + 1 < args.size() && (args[help_at + 1] == "--help" || args[help_at + 1] == "-h");
-  if (asks_about_help) return; // `rlock help --help`: help's own
-  if (topic == args.end()) {
+// Global options may stand around CMD (`rlock help -q exec`); `app` says which take a value.
+void rewrite_help(const CLI::App& app, std::vector<std::string>& args, std::size_t help_at) {
+  if (help_at + 1 < args.size() && (args[help_at + 1] == "--help" || args[help_at + 1] == "-h")) {
+    return; // `rlock help --help`: help's own
+  }
+  const std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(help_at) + 1, args.end());
+  const std::size_t topic = help_at + 1 + command_index(app, rest);
+  if (topic >= args.size()) {
     args[help_at] = "--help";
     return;
   }
-  if (!is_command(*topic)) throw unknown_command(*topic);
-  args[help_at] = *topic;
-  *topic = "--help";
+  if (!is_command(args[topic])) throw unknown_command(args[topic]);
+  args[help_at] = args[topic];
+  args[topic] = "--help";
 }
 
-// The global options, on `app` and on every command (SPEC §2: they may come after the
-// command too), in the group "Global options" of each --help.
+// The global options, on `app` and on every command (they may come after the command too,
+// rlock(1) GLOBAL OPTIONS), in the group "Global options" of each --help.
 void add_global_options(CLI::App& app, GlobalOptions& globals) {
-  const auto add = [&app](CLI::Option* option) { option->group("Global options"); };
+  const auto add = [](CLI::Option* option) { option->group("Global options"); };
   add(app.add_option("--url", globals.url,
                      "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://…[?cacert=FILE&…] (TLS) or "
                      "unix:///path.sock[?db=N] (env RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
@@ -288,7 +289,7 @@ Outcome run_parsed(int argc, char** argv) {
 
   std::size_t at = command_index(app, args);
   if (at < args.size() && args[at] == "help") {
-    rewrite_help(args, at);
+    rewrite_help(app, args, at);
     at = command_index(app, args);
   }
   const std::string chosen = at < args.size() ? args[at] : std::string();

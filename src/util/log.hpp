@@ -14,9 +14,10 @@ Level level() noexcept;
 
 void write_line(std::string_view prefix, std::string_view message) noexcept;
 
-// "rlock: error: MESSAGE", whatever the level: the one printer of errors (SPEC §3, one line
-// saying what failed and what to do). cli::run() prints what unwinds to it with this; the few
-// errors that do not end rlock at once (a job stopped, a lock lost after the job) too.
+// "rlock: error: MESSAGE", whatever the level: the one printer of errors (one line saying
+// what failed and what to do, as rlock(1) EXIT STATUS promises). cli::run() prints what
+// unwinds to it with this; so do the few errors that do not end rlock at once (a job
+// stopped, a lock lost after the job).
 void error(std::string_view message) noexcept;
 
 // "rlock: warning: …" unless quiet.
