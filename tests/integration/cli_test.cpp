@@ -200,6 +200,9 @@ TEST_CASE("rlock help CMD is rlock CMD --help, with the global options and exec'
     CHECK(contains(help.out, "--cacert FILE"));
   }
   const RunResult exec = run_rlock({"exec", "--help"});
+  const RunResult around = run_rlock({"help", "--url", "redis://127.0.0.1:1", "exec", "-q"});
+  CHECK(around.exit_code == 0);
+  CHECK(around.out == exec.out); // global options around the name change nothing
   CHECK(contains(exec.out, "Usage: rlock [global options] exec NAME [options] -- COMMAND [ARG...]"));
   const RunResult bare = run_rlock({"help"});
   const RunResult main = run_rlock({"--help"});
