@@ -3,7 +3,8 @@
 # `rlock status` over many lock names (100,000 by default, BENCH_STATUS_NAMES to change):
 # time and peak RSS of the listing, text and --json, beside the floor (bench/scanfloor.c: one
 # connection, SCAN ... COUNT 1000, each key printed) and `redis-cli --scan`, run paired by
-# benchtool ab with stdout to /dev/null; then `status NAME` with those names and with none.
+# benchtool ab with stdout to /dev/null (and --rlock2's beside them); then `status NAME` with
+# those names and with none.
 # Targets (issue 20): the listing <= 1.5x the floor, peak RSS <= 16 MiB; `status NAME` unmoved.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -88,11 +89,12 @@ bench_section "status NAME, with $names other lock names and with none, paired (
 
 bench_section "status over $names locks, paired, $runs runs (stdout to /dev/null)"
 echo "ratio = median / the floor's median; rss = peak RSS (KiB, ru_maxrss)"
-"$tool" ab -n "$runs" -w 1 -o "$work/stderr.log" \
-  floor "$BENCH_DIR/bin/scanfloor $REDIS_PORT rlock:{*}" \
-  redis-cli "redis-cli -p $REDIS_PORT --scan --pattern rlock:{*}" \
-  status "$RLOCK status" \
-  status-json "$RLOCK status --json" | tee "$work/list.txt"
+listings=(floor "$BENCH_DIR/bin/scanfloor $REDIS_PORT rlock:{*}"
+          redis-cli "redis-cli -p $REDIS_PORT --scan --pattern rlock:{*}"
+          status "$RLOCK status"
+          status-json "$RLOCK status --json")
+[[ -z $RLOCK2 ]] || listings+=(status2 "$RLOCK2 status" status2-json "$RLOCK2 status --json")
+"$tool" ab -n "$runs" -w 1 -o "$work/stderr.log" "${listings[@]}" | tee "$work/list.txt"
 echo "(floor: bench/scanfloor.c, a static C client: SCAN ... MATCH rlock:{*} COUNT 1000, each key printed)"
 
 # Where the listing's time goes: the server's own time in its commands, from INFO

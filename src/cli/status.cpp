@@ -145,23 +145,22 @@ Outcome list_locks(const GlobalOptions& globals, bool json, bool quiet) {
   const bool printing = json || !quiet; // -q prints nothing but JSON
   Session session(globals);
   std::vector<std::string> names = session.store.list_names();
-  std::span<const std::string> rest(names);
   std::size_t held = 0;
   bool reader_left = false;
-  while (!rest.empty() && !reader_left) {
-    std::span<const std::string> batch = rest.first(std::min(rest.size(), k_list_batch));
-    rest = rest.subspan(batch.size());
-    std::vector<lock::LockInfo> infos = session.store.inspect_many(batch);
-    std::string out;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (!infos[i].held()) continue; // released between SCAN and now
-      if (json) out += held == 0 ? "{\"version\":1,\"locks\":[" : ",";
-      if (printing) out += json ? to_json(batch[i], infos[i]) : to_text(batch[i], infos[i]);
-      ++held;
-    }
-    if (!printing && held > 0) break; // the exit status is all there is to tell
-    if (!out.empty()) reader_left = !print(out);
-  }
+  session.store.inspect_batches(names, k_list_batch,
+                                [&](std::span<const std::string> batch, std::vector<lock::LockInfo>& infos) {
+                                  std::string out;
+                                  for (std::size_t i = 0; i < batch.size(); ++i) {
+                                    if (!infos[i].held()) continue; // released between SCAN and now
+                                    if (json) out += held == 0 ? "{\"version\":1,\"locks\":[" : ",";
+                                    if (printing)
+                                      out += json ? to_json(batch[i], infos[i]) : to_text(batch[i], infos[i]);
+                                    ++held;
+                                  }
+                                  if (!printing && held > 0) return false; // the exit status is all there is to tell
+                                  if (!out.empty()) reader_left = !print(out);
+                                  return !reader_left;
+                                });
   if (json && !reader_left) {
     print(held == 0 ? "{\"version\":1,\"locks\":[]}\n" : "]}\n");
   } else if (!json && !quiet && held == 0) {

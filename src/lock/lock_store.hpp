@@ -5,8 +5,10 @@
 // send and a receive half, so that it can go out to N stores and be collected by one deadline.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -203,6 +205,22 @@ class LockStore {
     infos.reserve(names.size());
     for (const std::string& name : names) infos.push_back(inspect(name));
     return infos;
+  }
+
+  // Called with a batch of names and what inspect_many read of them (which it may move from);
+  // false stops the walk.
+  using BatchVisitor = std::function<bool(std::span<const std::string>, std::vector<LockInfo>&)>;
+
+  // inspect_many over `names`, `batch` names at a time, handing each batch to `visit` in order
+  // until it returns false. A store may read the next batch while `visit` works on this one
+  // (this default does not): then nothing but `visit` may call the store meanwhile.
+  virtual void inspect_batches(std::span<const std::string> names, std::size_t batch, const BatchVisitor& visit) {
+    while (!names.empty()) {
+      std::span<const std::string> part = names.first(std::min(names.size(), batch));
+      names = names.subspan(part.size());
+      std::vector<LockInfo> infos = inspect_many(part);
+      if (!visit(part, infos)) return;
+    }
   }
 
   // Every lock name the store holds, sorted, each once (by an incremental walk that never

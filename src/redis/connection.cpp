@@ -67,6 +67,7 @@ void Connection::disconnect() noexcept {
   m_transport.reset();
   m_reader.reset();
   m_first_bytes.clear();
+  m_unreceived = 0;
 }
 
 void Connection::connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count) {
@@ -188,10 +189,34 @@ void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
 }
 
 void Connection::drop_unreceived(Deadline deadline) {
-  if (!m_sent_eval) return;
+  std::size_t unread = m_unreceived + (m_sent_eval ? 1 : 0);
   m_sent_eval.reset();
+  m_unreceived = 0;
   try {
-    if (m_transport) (void)read_reply(deadline);
+    for (; unread > 0 && m_transport; --unread) (void)read_reply(deadline);
+  } catch (...) {
+    disconnect();
+    throw;
+  }
+}
+
+void Connection::send_pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline) {
+  Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
+  drop_unreceived(until);
+  send(commands, until);
+  m_unreceived = commands.size();
+}
+
+std::vector<Reply> Connection::receive_pipeline(std::optional<Deadline> deadline) {
+  Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
+  std::size_t count = m_unreceived;
+  m_unreceived = 0;
+  try {
+    if (!m_transport && count > 0) throw UnavailableError("the connection was lost before the replies came");
+    std::vector<Reply> replies;
+    replies.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) replies.push_back(read_reply(until));
+    return replies;
   } catch (...) {
     disconnect();
     throw;

@@ -51,6 +51,12 @@ class Connection {
                               int interrupt_fd = -1);
   Reply command(const Args& argv, std::optional<Deadline> deadline = {}, int interrupt_fd = -1);
 
+  // pipeline() in two halves, so that the caller can work while the server does: send_pipeline
+  // writes the commands in one write (connecting first if need be), receive_pipeline reads
+  // their replies. Any other call first reads and drops replies not received, to stay in step.
+  void send_pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline = {});
+  std::vector<Reply> receive_pipeline(std::optional<Deadline> deadline = {});
+
   // EVALSHA, falling back to EVAL when the server does not have the script cached.
   Reply eval(const scripts::Script& script, const Args& keys, const Args& args, std::optional<Deadline> deadline = {});
 
@@ -88,6 +94,7 @@ class Connection {
   std::optional<ReplyReader> m_reader;
   std::string m_first_bytes;           // what the server sent first, to say what it is if not Redis
   std::optional<SentEval> m_sent_eval; // sent, reply not read yet
+  std::size_t m_unreceived = 0;        // replies of send_pipeline not read yet
   bool m_established = false;          // a reply has come on this connection, ever
 };
 

@@ -449,6 +449,65 @@ std::vector<lock::LockInfo> RedisLockStore::inspect_many(std::span<const std::st
   return infos;
 }
 
+Connection* RedisLockStore::send_inspects(std::span<const std::string> names) {
+  if (names.empty()) return nullptr;
+  Connection& node = m_topology.node_for(m_keys.lock(names.front()));
+  std::vector<std::string> keys;
+  keys.reserve(3 * names.size());
+  for (const std::string& name : names) {
+    keys.push_back(m_keys.lock(name));
+    if (&m_topology.node_for(keys.back()) != &node) return nullptr;
+    keys.push_back(m_keys.meta(name));
+    keys.push_back(m_keys.line_expiry(name));
+  }
+  std::vector<Args> commands;
+  commands.reserve(names.size());
+  for (std::size_t i = 0; i < keys.size(); i += 3) {
+    commands.push_back({"EVALSHA", scripts::k_inspect.sha1, "3", keys[i], keys[i + 1], keys[i + 2]});
+  }
+  node.send_pipeline(commands);
+  return &node;
+}
+
+std::vector<lock::LockInfo> RedisLockStore::receive_inspects(Connection& node, std::span<const std::string> names) {
+  std::vector<Reply> replies = node.receive_pipeline();
+  std::vector<lock::LockInfo> infos;
+  infos.reserve(names.size());
+  for (const Reply& reply : replies) {
+    if (reply.view().is_error()) return inspect_many(names); // the scripts only read
+    infos.push_back(holder_from(reply.view(), 0));
+  }
+  if (infos.size() != names.size()) throw Error(ExitCode::internal, "a pipeline's replies went missing");
+  return infos;
+}
+
+void RedisLockStore::inspect_batches(std::span<const std::string> names, std::size_t batch, const BatchVisitor& visit) {
+  auto take = [&names, batch] {
+    std::span<const std::string> part = names.first(std::min(names.size(), batch));
+    names = names.subspan(part.size());
+    return part;
+  };
+  std::span<const std::string> current = take();
+  Connection* ahead = send_inspects(current);
+  while (!current.empty()) {
+    std::vector<lock::LockInfo> infos = ahead ? receive_inspects(*ahead, current) : inspect_many(current);
+    std::span<const std::string> next = take();
+    ahead = send_inspects(next);
+    bool more = false;
+    try {
+      more = visit(current, infos);
+    } catch (...) {
+      if (ahead) ahead->disconnect(); // its replies are not wanted now
+      throw;
+    }
+    if (!more) {
+      if (ahead) ahead->disconnect();
+      return;
+    }
+    current = next;
+  }
+}
+
 std::vector<std::string> RedisLockStore::list_names() {
   std::vector<std::string> names;
   std::string pattern = m_keys.scan_pattern();

@@ -58,6 +58,8 @@ class RedisLockStore final : public lock::LockStore {
   // One pipeline of inspect scripts per node (one write, then the replies), with run()'s
   // retries for the whole batch: the script only reads, so asking again is harmless.
   std::vector<lock::LockInfo> inspect_many(std::span<const std::string> names) override;
+  // Reads ahead: the next batch's scripts run on the server while `visit` works on this one.
+  void inspect_batches(std::span<const std::string> names, std::size_t batch, const BatchVisitor& visit) override;
   std::vector<std::string> list_names() override;
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;
@@ -80,6 +82,12 @@ class RedisLockStore final : public lock::LockStore {
   // doubles it (at most half a second), for the caller to ask again.
   void retry_or_throw(const ErrorReply& error, std::string_view context, Deadline give_up_at,
                       std::chrono::milliseconds& backoff);
+  // Sends the inspect scripts of `names` in one write (send_pipeline) and returns the node, if
+  // one node serves them all; else sends nothing and returns null.
+  Connection* send_inspects(std::span<const std::string> names);
+  // The replies to send_inspects(names) from `node`; on any error reply, inspect_many(names),
+  // which asks again as run() would.
+  std::vector<lock::LockInfo> receive_inspects(Connection& node, std::span<const std::string> names);
   // Sleeps `pause` (at most until `deadline`, at most half a second).
   static void pause_before_retry(std::chrono::milliseconds pause, Deadline deadline);
   // How long transient error replies are asked again when the caller gave no deadline.

@@ -211,8 +211,8 @@ TEST_CASE("status lists thousands of locks, each once, sorted by name (rlock(1):
 
 TEST_CASE("status skips a lock released while it lists, and lists the rest") {
   // Deterministic: rlock's standard output is a pipe of one page that nobody reads yet, so
-  // rlock stops in the write of its first batch, after the SCAN and before it reads the later
-  // batches' locks. The last lock by name is released then.
+  // rlock stops in the write of its first batch, after the SCAN, having asked for one batch
+  // more at most. The last lock by name (in the fourth batch) is released then.
   RedisServer redis;
   set_foreign_locks(redis, k_many_locks);
   REQUIRE(redis.command({"SET", lock_key("zz-released"), "sometoken", "PX", "600000"}) == "OK");
