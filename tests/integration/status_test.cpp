@@ -252,6 +252,26 @@ TEST_CASE("status skips a lock released while it lists, and lists the rest") {
   CHECK(first_difference(listed_names(out), foreign_lock_names(k_many_locks)) == "");
 }
 
+TEST_CASE("a closed stdout ends a listing of many locks quietly, the batch read ahead dropped") {
+  RedisServer redis;
+  set_foreign_locks(redis, k_many_locks);
+  // rlock's stdout is a pipe whose reader has gone: its first write fails with EPIPE, while the
+  // second batch is on its way. Prints rlock's exit status, then its stderr.
+  const std::string script = "import os, subprocess, sys\n"
+                             "reader, writer = os.pipe()\n"
+                             "os.close(reader)\n"
+                             "done = subprocess.run(sys.argv[1:], stdout=writer, stderr=subprocess.PIPE)\n"
+                             "print(done.returncode)\n"
+                             "sys.stdout.write(done.stderr.decode())\n";
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"status"}, {"status", "--json"}}) {
+    CAPTURE(args);
+    std::vector<std::string> argv = with_rlock(at(redis, args));
+    const RunResult result = run_python(script, argv);
+    INFO(result.describe());
+    CHECK(result.out == "0\n");
+  }
+}
+
 TEST_CASE("status --json of a held lock is one JSON document with the name and the fence") {
   RedisServer redis;
   acquire_lease(redis, "job", "60s");
