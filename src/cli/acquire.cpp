@@ -142,9 +142,9 @@ Outcome run_acquire(const GlobalOptions& globals, const AcquireOptions& options)
   // Nobody is left to hold the lock for once the owner is gone: stop waiting then.
   std::function<bool()> still_wanted;
   if (owner) still_wanted = [&owner] { return owner->alive(); };
-  Taken taken = take_lock(session, options.name, take,
-                          holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
-                          /*supervised=*/!options.lease_only, /*start_on_handoff=*/false, still_wanted);
+  Taken taken = take_lock(
+      session, options.name, take, holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
+      /*supervised=*/!options.lease_only, /*start_on_handoff=*/false, still_wanted, owner ? owner->exit_fd() : -1);
   if (!taken.lease) return {taken.exit_code};
   lock::Lease& lease = *taken.lease;
 

@@ -7,6 +7,7 @@
 #include "process/owner.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/log.hpp"
 #include "util/random.hpp"
 #include "util/redact.hpp"
@@ -17,6 +18,9 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <limits>
+#include <optional>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 namespace rlock::cli {
@@ -144,7 +148,7 @@ std::string waits_for_itself(const lock::LockInfo& lock) {
 
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
                 process::SignalFd& signals, bool supervised, bool start_on_handoff,
-                const std::function<bool()>& still_wanted) {
+                const std::function<bool()>& still_wanted, int wanted_until_fd) {
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
@@ -155,9 +159,24 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   policy.outage_patience = lock::Millis(30'000);
   policy.start_on_handoff = start_on_handoff;
   policy.interrupt_fd = signals.fd();
+  // The blocking wait watches one descriptor: to watch the owner's exit too without waking
+  // every second, it watches an epoll set of both. Then an Interrupted without a signal
+  // number means "look": a signal waits in the signalfd, or the owner is gone.
+  Fd both;
+  if (still_wanted && wanted_until_fd >= 0) {
+    both = Fd(::epoll_create1(EPOLL_CLOEXEC));
+    epoll_event readable{};
+    readable.events = EPOLLIN;
+    if (both && ::epoll_ctl(both.get(), EPOLL_CTL_ADD, signals.fd(), &readable) == 0 &&
+        ::epoll_ctl(both.get(), EPOLL_CTL_ADD, wanted_until_fd, &readable) == 0) {
+      policy.interrupt_fd = both.get();
+    } else {
+      both.reset();
+    }
+  }
 
   bool live = log::level() == log::Level::normal && ::isatty(STDERR_FILENO) == 1;
-  if (live || still_wanted) policy.max_sleep = lock::Millis(1000);
+  if (live || (still_wanted && !both)) policy.max_sleep = lock::Millis(1000);
   WaitingDisplay display(name, live);
   lock::LockInfo last_holder;
   Taken taken;
@@ -182,7 +201,16 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
     return taken;
   } catch (const Interrupted& interrupted) {
     display.clear();
-    int signo = interrupted.signal_number() > 0 ? interrupted.signal_number() : SIGINT;
+    int signo = interrupted.signal_number();
+    if (signo <= 0 && both) {
+      std::optional<signalfd_siginfo> pending = signals.read();
+      signo = pending ? static_cast<int>(pending->ssi_signo) : 0;
+      if (signo == 0 && !still_wanted()) {
+        throw Error(ExitCode::busy,
+                    fmt::format("gave up waiting for '{}': the process it was for has exited", printable(name)));
+      }
+    }
+    if (signo <= 0) signo = SIGINT;
     log::info("interrupted while waiting for '{}'", printable(name));
     taken.exit_code = 128 + signo;
     return taken;

@@ -55,11 +55,13 @@ struct Taken {
 // With `start_on_handoff` (exec), a lock handed over by a release may come back before its
 // claim is answered (lock::Lease::claiming): the caller's first renew_if_due() settles it.
 // `supervised`: exec or a keeper will hold the lock (lock::AcquireRequest::supervised).
-// With `still_wanted`, it is asked at least every second while waiting; once it says no, the
-// wait ends with Error(busy) ("nobody is left to hold it for").
+// With `still_wanted`, it is asked after every attempt while waiting; once it says no, the
+// wait ends with Error(busy) ("nobody is left to hold it for"). `wanted_until_fd` turns
+// readable when it would say no (an owner's pidfd): the wait then ends at once. Without one,
+// still_wanted is asked at least every second.
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
                 process::SignalFd& signals, bool supervised, bool start_on_handoff = false,
-                const std::function<bool()>& still_wanted = {});
+                const std::function<bool()>& still_wanted = {}, int wanted_until_fd = -1);
 
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock (its
 // holders separated by "; ").
