@@ -75,6 +75,26 @@ const LineArgs& line_args() {
   return args;
 }
 
+// The keys and the tail of the arguments of the scripts that may let a lock go to the next
+// waiter (release, force_release, leave), in their KEYS and ARGV order: lock, meta, line,
+// line:expiry, wake, fence; handoff_ttl_ms and the line's timing.
+struct LetGoArgs {
+  std::array<std::string, 6> keys;
+  std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
+
+  LetGoArgs(const KeySchema& schema, std::string_view name)
+      : keys{schema.lock(name),        schema.meta(name), schema.line(name),
+             schema.line_expiry(name), schema.wake(name), schema.fence(name)} {}
+  Args key_args() const { return Args(keys.begin(), keys.end()); }
+  // `first` (the script's own arguments), then handoff_ttl_ms and the timing.
+  Args args(Args first) const {
+    const LineArgs& line = line_args();
+    first.push_back(handoff_ttl);
+    first.insert(first.end(), line.begin(), line.end());
+    return first;
+  }
+};
+
 } // namespace
 
 lock::LockInfo holder_from(ReplyView reply, std::size_t at) {
@@ -305,20 +325,12 @@ lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> de
 
 void RedisLockStore::send_release(std::string_view name, std::string_view token, lock::Millis min_hold,
                                   std::optional<lock::TimePoint> deadline) {
-  std::string lock_key = m_keys.lock(name);
-  std::string meta_key = m_keys.meta(name);
-  std::string line_key = m_keys.line(name);
-  std::string expiry_key = m_keys.line_expiry(name);
-  std::string wake_key = m_keys.wake(name);
+  LetGoArgs let_go(m_keys, name);
+  std::string lock_key = let_go.keys[0];
   std::string min_hold_text = std::to_string(min_hold.count());
-  std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  std::string fence_key = m_keys.fence(name);
-  const LineArgs& line = line_args();
   Connection& node = m_topology.node_for(lock_key);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_release, {lock_key, meta_key, line_key, expiry_key, wake_key, fence_key},
-                 {token, min_hold_text, handoff_ttl, line[0], line[1], line[2], line[3], line[4]},
-                 bounded(node, deadline));
+  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}), bounded(node, deadline));
   m_sent_node = &node;
   m_sent_release = SentRelease{std::string(name), std::string(token), min_hold};
   m_sent_key = std::move(lock_key);
@@ -352,17 +364,9 @@ lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoin
 }
 
 lock::LockInfo RedisLockStore::force_release(std::string_view name) {
-  std::string lock_key = m_keys.lock(name);
-  std::string meta_key = m_keys.meta(name);
-  std::string line_key = m_keys.line(name);
-  std::string expiry_key = m_keys.line_expiry(name);
-  std::string wake_key = m_keys.wake(name);
-  std::string fence_key = m_keys.fence(name);
-  std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  const LineArgs& line = line_args();
-  Reply reply = run(scripts::k_force_release, {lock_key, meta_key, line_key, expiry_key, wake_key, fence_key},
-                    {handoff_ttl, line[0], line[1], line[2], line[3], line[4]},
-                    fmt::format("force-releasing {}", lock_key), std::nullopt);
+  LetGoArgs let_go(m_keys, name);
+  Reply reply = run(scripts::k_force_release, let_go.key_args(), let_go.args({}),
+                    fmt::format("force-releasing {}", let_go.keys[0]), std::nullopt);
   return holder_from(reply.view(), 0);
 }
 
@@ -559,16 +563,8 @@ std::optional<lock::Handoff> RedisLockStore::handoff() const {
 }
 
 void RedisLockStore::leave_queue(std::string_view name, std::string_view ticket) {
-  std::string lock_key = m_keys.lock(name);
-  std::string meta_key = m_keys.meta(name);
-  std::string line_key = m_keys.line(name);
-  std::string expiry_key = m_keys.line_expiry(name);
-  std::string wake_key = m_keys.wake(name);
-  std::string fence_key = m_keys.fence(name);
-  std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
-  const LineArgs& line = line_args();
-  run(scripts::k_leave, {lock_key, meta_key, line_key, expiry_key, wake_key, fence_key},
-      {ticket, handoff_ttl, line[0], line[1], line[2], line[3], line[4]}, "leaving the waiting line", std::nullopt);
+  LetGoArgs let_go(m_keys, name);
+  run(scripts::k_leave, let_go.key_args(), let_go.args({ticket}), "leaving the waiting line", std::nullopt);
 }
 
 } // namespace rlock::redis
