@@ -39,7 +39,7 @@ constexpr SettingSpec k_settings[] = {
     {"cert", &GlobalOptions::cert, "RLOCK_CERT", "", "", ValueKind::path},
     {"key", &GlobalOptions::key, "RLOCK_KEY", "", "", ValueKind::path},
     {"tls-server-name", &GlobalOptions::tls_server_name, "RLOCK_TLS_SERVER_NAME", "", "", ValueKind::text},
-    // No variable can weaken verification (SPEC §6.1): only a flag, the URL itself or the file.
+    // No variable can weaken verification (rlock(1), TLS): only a flag, the URL itself or the file.
     {"tls-verify", &GlobalOptions::tls_verify, "", "", "full", ValueKind::tls_verify},
 };
 
@@ -389,7 +389,7 @@ std::chrono::milliseconds duration_of(const Setting& setting) {
   return value;
 }
 
-// TLS settings (SPEC §6.1): the URL's own query is over the environment, the profile and the
+// TLS settings (rlock(1), TLS): the URL's own query is over the environment, the profile and the
 // file, and under a flag; settings.offer() puts it there. Only a TLS connection uses them: from
 // the environment or the file they wait for a rediss:// URL, but given as a flag or in the
 // URL's query for a plaintext one they are a mistake.

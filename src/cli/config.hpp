@@ -25,7 +25,7 @@ struct GlobalOptions {
   std::string io_timeout;
   std::optional<std::string> config_file; // --config, as given (empty is an error)
   std::optional<std::string> profile;     // --profile, as given (empty is an error)
-  // TLS (SPEC §6.1): a flag is over the URL's own query keys, which are over RLOCK_CACERT & co.
+  // TLS (rlock(1), TLS): a flag is over the URL's own query keys, which are over RLOCK_CACERT & co.
   std::string tls;       // "yes" for --tls: TLS for a redis:// URL
   bool insecure = false; // --insecure: --tls-verify none
   std::string cacert;

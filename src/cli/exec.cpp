@@ -69,7 +69,7 @@ std::vector<std::string> job_argv(const ExecOptions& options, const std::vector<
 }
 
 // The job's environment and process setup: the lock's name, token and fence in, every
-// password out (SPEC: nothing secret beyond the token).
+// password out (rlock(1), ENVIRONMENT: nothing secret beyond the token).
 process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std::string& name,
                                         const lock::Lease& lease, const Session& session,
                                         const process::SignalBlock& block) {
