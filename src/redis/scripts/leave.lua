@@ -29,8 +29,10 @@ if denied then return denied end
 local before = line_first(KEYS[3])
 line_remove(KEYS[3], KEYS[4], KEYS[5], ticket)
 if ours then
-  let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[2], timing)
+  -- let_go prunes the line and tells whoever moved up itself.
+  let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], before, now_parts, now, ARGV[2], timing)
+else
+  line_prune(KEYS[3], KEYS[4], now, nil)
+  line_promote(KEYS[3], KEYS[4], KEYS[5], before, now, timing, ticket)
 end
-line_prune(KEYS[3], KEYS[4], now, nil)
-line_promote(KEYS[3], KEYS[4], KEYS[5], before, now, timing, ticket)
 return 1
