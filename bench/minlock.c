@@ -6,6 +6,8 @@
 // fork+execvp CMD, wait, then a compare-and-delete EVAL: two round trips, no renewal, no
 // waiting, no metadata. bench/run-all.sh builds it statically. Not a tool: a yardstick.
 #define _GNU_SOURCE
+#include "local_redis.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,14 +33,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: minlock PORT KEY CMD [ARG...]\n");
     return 64;
   }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in addr = {0};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons((unsigned short)atoi(argv[1]));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (fd < 0 || connect(fd, (struct sockaddr*)&addr, sizeof addr) < 0) return 69;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int fd = connect_local_redis(argv[1]);
+  if (fd < 0) return 69;
   unsigned char raw[16];
   if (getrandom(raw, sizeof raw, 0) != sizeof raw) return 71;
   char token[33];

@@ -8,6 +8,8 @@
 // redis-cli 7.0's --scan has no --count (it asks 10 keys a call), so it is no floor.
 // bench/status.sh builds it statically, as bench/minlock.c. Not a tool: a yardstick.
 #define _GNU_SOURCE
+#include "local_redis.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -69,14 +71,8 @@ int main(int argc, char** argv) {
     return 64;
   }
   const char* pattern = argc > 2 ? argv[2] : "*";
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in addr = {0};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons((unsigned short)atoi(argv[1]));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (fd < 0 || connect(fd, (struct sockaddr*)&addr, sizeof addr) < 0) return 69;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int fd = connect_local_redis(argv[1]);
+  if (fd < 0) return 69;
   char cursor[32] = "0";
   char req[1024];
   do {
