@@ -313,7 +313,7 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
             cause = ""
             if any(other.t_start <= f["t_start"] <= run.t_start for f in volatile):
                 cause = (" — a Redis restart without persistence lost the fence counter in between, "
-                         "so fencing tokens started again from 1")
+                         "and the server's clock did not carry the fences past it")
             more = f" (and {len(duplicates) - 1} more fences)" if len(duplicates) > 1 else ""
             report.fail(f"lock {lock}: fence {run.fence} handed out twice: {other.name()} and "
                         f"{run.name()}{more}{cause}")

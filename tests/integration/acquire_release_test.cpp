@@ -263,6 +263,44 @@ TEST_CASE("the fencing token strictly increases with each acquisition") {
   CHECK(std::stoll(redis.command({"GET", fence_key("job")})) > before_expiry);
 }
 
+namespace {
+
+// The server's clock, from TIME, in microseconds.
+long long server_time_us(const RedisServer& redis) {
+  const std::vector<std::string> parts = split_lines(redis.command({"TIME"}));
+  REQUIRE(parts.size() == 2);
+  return std::stoll(parts[0]) * 1'000'000 + std::stoll(parts[1]);
+}
+
+} // namespace
+
+TEST_CASE("a fence counter set back (a failover to a replica that missed the last grants) still gives a higher "
+          "fence, from the server's clock") {
+  RedisServer redis;
+  const std::string first = acquire_lease(redis, "job");
+  const long long previous = std::stoll(redis.command({"GET", fence_key("job")}));
+  REQUIRE(run_rlock(at(redis, {"release", "job", "--token", first})).exit_code == 0);
+  // What the promoted replica has: the counter of long ago.
+  REQUIRE(redis.command({"SET", fence_key("job"), "5"}) == "OK");
+  const long long clock_before = server_time_us(redis);
+  const RunResult taken = run_rlock(at(redis, {"acquire", "job", "--lease", "--json"}));
+  INFO(taken.describe());
+  REQUIRE(taken.exit_code == 0);
+  const long long fence = std::stoll(redis.command({"GET", fence_key("job")}));
+  CHECK(contains(taken.out, "\"fence\":" + std::to_string(fence) + ","));
+  CHECK(fence > previous);
+  CHECK(fence >= clock_before);
+  CHECK(fence <= server_time_us(redis));
+  CHECK(redis.command({"HGET", meta_key("job"), meta_field("fence")}) == std::to_string(fence));
+
+  // A counter ahead of the clock (a clock that stepped back) counts on from itself.
+  const std::string ahead = std::to_string(server_time_us(redis) + 3'600'000'000LL);
+  REQUIRE(redis.command({"DEL", lock_key("job"), meta_key("job")}) == "2");
+  REQUIRE(redis.command({"SET", fence_key("job"), ahead}) == "OK");
+  acquire_lease(redis, "job");
+  CHECK(std::stoll(redis.command({"GET", fence_key("job")})) == std::stoll(ahead) + 1);
+}
+
 TEST_CASE("release and renew take the token from RLOCK_TOKEN") {
   RedisServer redis;
   const std::string token = acquire_lease(redis, "job", "5s");

@@ -12,8 +12,8 @@
 -- if the answer to its pop was lost. If that waiter died meanwhile, the value expires after
 -- ttl_ms, and the waiters moved up to first and second place, told to re-check at once
 -- (line_promote), take the free lock then.
--- The INCR of next_fence is the first write: callers check the fence key (fence_refused)
--- before writing anything when waiters are in line.
+-- The fence counter's write (next_fence) is the first write: callers check the fence key
+-- (fence_refused) before writing anything when waiters are in line.
 -- @include next_fence.lua
 -- @include line.lua
 
