@@ -26,8 +26,8 @@
 namespace rlock::cli {
 
 Session::Session(const GlobalOptions& options)
-    : config(resolve_config(options)), connection(config.connect), topology(connection),
-      store(topology, config.prefix) {}
+    : config(resolve_config(options)), topology(redis::make_topology(config.connect)), store(*topology, config.prefix) {
+}
 
 lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
   lock::HolderMeta meta;

@@ -9,6 +9,7 @@
 #include "process/signals.hpp"
 #include "redis/connection.hpp"
 #include "redis/redis_lock_store.hpp"
+#include "redis/topology.hpp"
 
 #include <CLI/CLI.hpp>
 #include <functional>
@@ -34,8 +35,7 @@ using Action = std::function<Outcome()>;
 struct Session {
   explicit Session(const GlobalOptions& options);
   Config config;
-  redis::Connection connection;
-  redis::SingleNode topology;
+  std::unique_ptr<redis::Topology> topology;
   redis::RedisLockStore store;
 };
 

@@ -18,4 +18,6 @@ void SingleNode::refresh(const ErrorReply& reason) {
   m_connection.disconnect();
 }
 
+void SingleNode::disconnect() noexcept { m_connection.disconnect(); }
+
 } // namespace rlock::redis

@@ -6,6 +6,7 @@
 #include "redis/reply_class.hpp"
 
 #include <functional>
+#include <memory>
 #include <string_view>
 
 namespace rlock::redis {
@@ -27,21 +28,30 @@ class Topology {
   // A reply said the topology moved (a redirect, a read-only former primary): the next
   // node_for() answers from a fresh view.
   virtual void refresh(const ErrorReply& reason) = 0;
+
+  // Drops every connection (before a fork, so that parent and child share none); the next
+  // call connects again.
+  virtual void disconnect() noexcept = 0;
 };
 
 // One server at one address: what --url names.
 class SingleNode final : public Topology {
  public:
-  explicit SingleNode(Connection& connection) noexcept : m_connection(connection) {}
+  explicit SingleNode(ConnectOptions options) : m_connection(std::move(options)) {}
 
   Connection& node_for(std::string_view key) override;
   void each_primary(const std::function<void(Connection&)>& visit) override;
   // Drops the connection: the next call connects again, resolving the host name again, so that
   // a failover behind a DNS name or a virtual IP is followed.
   void refresh(const ErrorReply& reason) override;
+  void disconnect() noexcept override;
 
  private:
-  Connection& m_connection;
+  Connection m_connection;
 };
+
+// The topology `options.endpoint.routing` asks for: SingleNode, SentinelTopology or
+// ClusterTopology. Connects to nothing yet.
+std::unique_ptr<Topology> make_topology(const ConnectOptions& options);
 
 } // namespace rlock::redis

@@ -5,8 +5,10 @@
 #include "util/error.hpp"
 #include "util/strings.hpp"
 
+#include <array>
 #include <cctype>
 #include <fmt/format.h>
+#include <utility>
 
 namespace rlock::redis {
 
@@ -14,7 +16,8 @@ namespace {
 
 ConfigError bad_url(std::string_view why) {
   return ConfigError(fmt::format("invalid Redis URL: {} (expected redis://[user[:password]@]"
-                                 "host[:port][/db], rediss://… or unix:///path.sock[?db=N])",
+                                 "host[:port][/db], rediss://…, unix:///path.sock[?db=N], "
+                                 "redis+sentinel://HOST[:PORT][,…]/MASTER or redis+cluster://HOST[:PORT][,…])",
                                  why));
 }
 
@@ -150,15 +153,92 @@ void parse_tcp_query(std::string_view params, Endpoint& endpoint, UrlOrigin orig
       } else {
         throw bad_value(key, value, "NONE, CA or FULL");
       }
+    } else if (endpoint.routing == Routing::sentinel && key == "sentinel_user") {
+      endpoint.sentinel_user = value;
+    } else if (endpoint.routing == Routing::sentinel && key == "sentinel_tls") {
+      auto tls = parse_bool(value);
+      if (!tls) throw bad_value(key, value, "yes or no");
+      endpoint.sentinel_tls = *tls;
+    } else if (endpoint.routing == Routing::sentinel && key == "sentinelMasterId") {
+      if (value.empty()) throw bad_url("'sentinelMasterId' needs the master's name");
+      endpoint.master_name = value;
     } else if (origin == UrlOrigin::shared && !looks_like_tls_key(key)) {
       if (ignored != nullptr) ignored->emplace_back(printable(key));
     } else {
       throw bad_url(fmt::format("unknown parameter '{}' (rlock knows db, cacert, cacertdir, cert, key, "
-                                "server_name, verify and the ssl_* spellings of redis-py)",
-                                printable(key)));
+                                "server_name, verify and the ssl_* spellings of redis-py{})",
+                                printable(key),
+                                endpoint.routing == Routing::sentinel ? "; and sentinel_user, sentinel_tls, "
+                                                                        "sentinelMasterId for Sentinel"
+                                                                      : ""));
     }
   }
   if (verify) endpoint.tls.verify = *verify;
+}
+
+struct Scheme {
+  std::string_view prefix;
+  bool tls;
+  Routing routing;
+  bool lettuce; // redis-sentinel://: the path is the database, the master a query key
+};
+
+constexpr std::array<Scheme, 8> k_schemes{{
+    {"redis://", false, Routing::single, false},
+    {"rediss://", true, Routing::single, false},
+    {"redis+sentinel://", false, Routing::sentinel, false},
+    {"rediss+sentinel://", true, Routing::sentinel, false},
+    {"redis-sentinel://", false, Routing::sentinel, true},
+    {"rediss-sentinel://", true, Routing::sentinel, true},
+    {"redis+cluster://", false, Routing::cluster, false},
+    {"rediss+cluster://", true, Routing::cluster, false},
+}};
+
+// "host[:port]" or "[v6]:port", the port `default_port` when not given.
+HostPort parse_host_port(std::string_view hostport, int default_port) {
+  HostPort out{.host = {}, .port = default_port};
+  std::string_view port_text;
+  if (hostport.starts_with('[')) {
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) throw bad_url("unterminated [IPv6] host");
+    out.host = std::string(hostport.substr(1, close - 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') throw bad_url("junk after [IPv6] host");
+      port_text = after.substr(1);
+    }
+  } else {
+    auto colon = hostport.rfind(':');
+    out.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = hostport.substr(colon + 1);
+  }
+  if (out.host.empty()) throw bad_url("no host");
+  for (char c : out.host) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '/' || c == '?' || c == '#' || c == ',') {
+      throw bad_url(fmt::format("bad host '{}'", printable(out.host)));
+    }
+  }
+  if (!port_text.empty() || (!hostport.empty() && hostport.back() == ':')) {
+    std::int64_t port = 0;
+    if (!parse_int(port_text, port) || port < 1 || port > 65535) {
+      throw bad_url(fmt::format("port '{}' is not a number from 1 to 65535", printable(port_text)));
+    }
+    out.port = static_cast<int>(port);
+  }
+  return out;
+}
+
+// The path after the hosts ("" or "/…"): the database, or for Sentinel /MASTER[/db].
+void parse_path(std::string_view path, const Scheme& scheme, Endpoint& endpoint) {
+  if (path.starts_with('/')) path.remove_prefix(1);
+  if (scheme.routing == Routing::sentinel && !scheme.lettuce) {
+    std::string_view master = path.substr(0, path.find('/'));
+    path = path.substr(master.size());
+    if (path.starts_with('/')) path.remove_prefix(1);
+    if (!master.empty()) endpoint.master_name = percent_decode(master);
+  }
+  if (!path.empty()) endpoint.db = parse_db(path);
 }
 
 } // namespace
@@ -170,15 +250,9 @@ bool has_tls_settings(const TlsSettings& tls) noexcept {
 
 Endpoint parse_url(std::string_view url, UrlOrigin origin, std::vector<std::string>* ignored) {
   Endpoint endpoint;
-  std::string_view rest;
-  if (url.starts_with("redis://")) {
-    rest = url.substr(8);
-  } else if (url.starts_with("rediss://")) {
-    endpoint.tls.enabled = true;
-    rest = url.substr(9);
-  } else if (url.starts_with("unix://")) {
+  if (url.starts_with("unix://")) {
     endpoint.kind = Endpoint::Kind::unix_socket;
-    rest = url.substr(7);
+    std::string_view rest = url.substr(7);
     auto query = rest.find('?');
     endpoint.path = std::string(rest.substr(0, query));
     if (endpoint.path.empty() || endpoint.path[0] != '/') {
@@ -202,12 +276,22 @@ Endpoint parse_url(std::string_view url, UrlOrigin origin, std::vector<std::stri
       }
     }
     return endpoint;
-  } else {
+  }
+  const Scheme* scheme = nullptr;
+  for (const Scheme& known : k_schemes) {
+    if (url.starts_with(known.prefix)) scheme = &known;
+  }
+  if (scheme == nullptr) {
     auto scheme_end = url.find("://");
     // The URL itself is not echoed: without a scheme we cannot tell where a password sits.
     if (scheme_end == std::string_view::npos) throw bad_url("no scheme such as redis://");
     throw bad_url(fmt::format("unsupported scheme '{}'", printable(url.substr(0, scheme_end))));
   }
+  std::string_view rest = url.substr(scheme->prefix.size());
+  endpoint.tls.enabled = scheme->tls;
+  endpoint.routing = scheme->routing;
+  endpoint.sentinel_tls = scheme->tls;
+  const int default_port = scheme->routing == Routing::sentinel ? 26379 : 6379;
 
   // The query starts at the first '?' after the last '@': a password may hold a raw '?', a
   // query value an '@' only as %40.
@@ -233,39 +317,40 @@ Endpoint parse_url(std::string_view url, UrlOrigin origin, std::vector<std::stri
     }
   }
   auto slash = rest.find('/');
-  std::string_view hostport = rest.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    std::string_view db = rest.substr(slash + 1);
-    if (!db.empty()) endpoint.db = parse_db(db);
-  }
-  std::string_view port_text;
-  if (hostport.starts_with('[')) {
-    auto close = hostport.find(']');
-    if (close == std::string_view::npos) throw bad_url("unterminated [IPv6] host");
-    endpoint.host = std::string(hostport.substr(1, close - 1));
-    std::string_view after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') throw bad_url("junk after [IPv6] host");
-      port_text = after.substr(1);
+  std::string_view hosts = rest.substr(0, slash);
+  std::string from_query = std::exchange(endpoint.master_name, {}); // sentinelMasterId
+  parse_path(slash == std::string_view::npos ? std::string_view{} : rest.substr(slash), *scheme, endpoint);
+  if (!from_query.empty()) {
+    if (!endpoint.master_name.empty() && endpoint.master_name != from_query) {
+      throw bad_url(fmt::format("the path names master '{}', sentinelMasterId '{}'", printable(endpoint.master_name),
+                                printable(from_query)));
     }
-  } else {
-    auto colon = hostport.rfind(':');
-    endpoint.host = std::string(hostport.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = hostport.substr(colon + 1);
+    endpoint.master_name = from_query;
   }
-  if (endpoint.host.empty()) throw bad_url("no host");
-  for (char c : endpoint.host) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '/' || c == '?' || c == '#') {
-      throw bad_url(fmt::format("bad host '{}'", printable(endpoint.host)));
-    }
+  while (true) {
+    auto comma = hosts.find(',');
+    endpoint.seeds.push_back(parse_host_port(hosts.substr(0, comma), default_port));
+    if (comma == std::string_view::npos) break;
+    hosts.remove_prefix(comma + 1);
   }
-  if (!port_text.empty() || (!hostport.empty() && hostport.back() == ':')) {
-    std::int64_t port = 0;
-    if (!parse_int(port_text, port) || port < 1 || port > 65535) {
-      throw bad_url(fmt::format("port '{}' is not a number from 1 to 65535", printable(port_text)));
+  endpoint.host = endpoint.seeds.front().host;
+  endpoint.port = endpoint.seeds.front().port;
+  switch (endpoint.routing) {
+  case Routing::single:
+    if (endpoint.seeds.size() > 1) {
+      throw bad_url("several hosts need redis+sentinel:// (the sentinels) or redis+cluster:// (cluster seeds)");
     }
-    endpoint.port = static_cast<int>(port);
+    endpoint.seeds.clear();
+    break;
+  case Routing::sentinel:
+    if (endpoint.master_name.empty()) {
+      throw bad_url(scheme->lettuce ? "a redis-sentinel:// URL names the master with ?sentinelMasterId=NAME"
+                                    : "a Sentinel URL names the master: redis+sentinel://HOST[:PORT][,…]/MASTER");
+    }
+    break;
+  case Routing::cluster:
+    if (endpoint.db != 0) throw bad_url("a cluster has only database 0");
+    break;
   }
   return endpoint;
 }
@@ -308,15 +393,28 @@ std::string render(const Endpoint& endpoint, std::string_view shown_password) {
     if (endpoint.password) query += fmt::format("{}password={}", query.empty() ? "" : "&", shown_password);
     return query.empty() ? fmt::format("unix://{}", endpoint.path) : fmt::format("unix://{}?{}", endpoint.path, query);
   }
-  std::string host_text = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
-  std::string out =
-      fmt::format("{}://{}{}:{}", endpoint.tls.enabled ? "rediss" : "redis", auth, host_text, endpoint.port);
+  auto host_text = [](const std::string& host, int port) {
+    return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+  };
+  std::string hosts = host_text(endpoint.host, endpoint.port);
+  for (std::size_t i = 1; i < endpoint.seeds.size(); ++i) {
+    hosts += "," + host_text(endpoint.seeds[i].host, endpoint.seeds[i].port);
+  }
+  std::string_view routing;
+  if (endpoint.routing == Routing::sentinel) routing = "+sentinel";
+  if (endpoint.routing == Routing::cluster) routing = "+cluster";
+  std::string out = fmt::format("{}{}://{}{}", endpoint.tls.enabled ? "rediss" : "redis", routing, auth, hosts);
+  if (endpoint.routing == Routing::sentinel) out += "/" + percent_encode(endpoint.master_name);
   if (endpoint.db != 0) out += fmt::format("/{}", endpoint.db);
   std::string query;
   auto add = [&query](std::string_view key, const std::string& value) {
     if (value.empty()) return;
     query += fmt::format("{}{}={}", query.empty() ? "?" : "&", key, percent_encode(value, "/"));
   };
+  if (endpoint.routing == Routing::sentinel) {
+    add("sentinel_user", endpoint.sentinel_user);
+    if (endpoint.sentinel_tls != endpoint.tls.enabled) add("sentinel_tls", endpoint.sentinel_tls ? "yes" : "no");
+  }
   add("cacert", endpoint.tls.cacert);
   add("cacertdir", endpoint.tls.cacertdir);
   add("cert", endpoint.tls.cert);

@@ -11,9 +11,19 @@
 
 namespace rlock::redis {
 
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+// How a lock name finds its server: the one server the URL names, the master a set of
+// sentinels names (redis+sentinel://), or the cluster node of the name's slot (redis+cluster://).
+enum class Routing { single, sentinel, cluster };
+
 struct Endpoint {
   enum class Kind { tcp, unix_socket };
   Kind kind = Kind::tcp;
+  Routing routing = Routing::single;
   TlsSettings tls; // tls.enabled for rediss:// (or --tls); the host below is the name verified
   std::string host = "127.0.0.1";
   int port = 6379;
@@ -21,6 +31,13 @@ struct Endpoint {
   int db = 0;
   std::string user; // empty: the default user
   std::optional<std::string> password;
+  // Sentinel and Cluster: every host of the URL (host and port above are the first). For
+  // Sentinel these are the sentinels, and the fields below say how to reach them.
+  std::vector<HostPort> seeds;
+  std::string master_name;                      // the name the sentinels monitor the master by
+  std::string sentinel_user;                    // ?sentinel_user=; empty: the default user
+  std::optional<std::string> sentinel_password; // RLOCK_SENTINEL_PASSWORD or --sentinel-password-file
+  bool sentinel_tls = false;                    // TLS to the sentinels (rediss+sentinel:// unless ?sentinel_tls=no)
 
   // The URL with any password replaced by "***", safe for messages and -v output.
   std::string redacted() const;
@@ -33,12 +50,15 @@ struct Endpoint {
 // (timeouts, pool sizes) are skipped, but never one that looks like a TLS setting.
 enum class UrlOrigin { own, shared };
 
-// Parses redis://[user[:password]@]host[:port][/db][?query], rediss://… and
-// unix:///path[?db=N]. Query keys (TLS in rlock(1)): db, cacert, cacertdir, cert, key, server_name,
-// verify=full|ca|none, and the spellings of redis-py (ssl_ca_certs, ssl_ca_path, ssl_certfile,
-// ssl_keyfile, ssl_cert_reqs, ssl_check_hostname), go-redis (skip_verify) and Lettuce
-// (verifyPeer); when several weaken verification, the weakest wins. Keys skipped from a shared
-// URL are appended to `ignored`. Throws ConfigError (exit 78) saying what is wrong.
+// Parses redis://[user[:password]@]host[:port][/db][?query], rediss://…, unix:///path[?db=N],
+// redis+sentinel://[user[:password]@]h1[:p1][,h2[:p2]…]/MASTER[/db][?query] (rediss+sentinel://,
+// and Lettuce's redis-sentinel://h1[:p1][,…][/db]?sentinelMasterId=MASTER; sentinels default to
+// port 26379; query keys sentinel_user and sentinel_tls=yes|no) and
+// redis+cluster://[user[:password]@]h1[:p1][,h2[:p2]…][?query] (rediss+cluster://; no /db). Query keys (TLS in
+// rlock(1)): db, cacert, cacertdir, cert, key, server_name, verify=full|ca|none, and the spellings of redis-py
+// (ssl_ca_certs, ssl_ca_path, ssl_certfile, ssl_keyfile, ssl_cert_reqs, ssl_check_hostname), go-redis (skip_verify) and
+// Lettuce (verifyPeer); when several weaken verification, the weakest wins. Keys skipped from a shared URL are appended
+// to `ignored`. Throws ConfigError (exit 78) saying what is wrong.
 Endpoint parse_url(std::string_view url, UrlOrigin origin = UrlOrigin::own,
                    std::vector<std::string>* ignored = nullptr);
 

@@ -343,3 +343,77 @@ TEST_CASE("the trust-store probe list covers the usual distributions") {
     CHECK(std::find(candidates.begin(), candidates.end(), path) != candidates.end());
   }
 }
+
+TEST_CASE("parse_url: Sentinel URLs name the sentinels and the master") {
+  using rlock::redis::Routing;
+  Endpoint plain = parse_url("redis+sentinel://alice:pw@s1,s2:26380,[::1]/mymaster/3?sentinel_user=watcher");
+  CHECK(plain.routing == Routing::sentinel);
+  REQUIRE(plain.seeds.size() == 3);
+  CHECK(plain.seeds[0].host == "s1");
+  CHECK(plain.seeds[0].port == 26379);
+  CHECK(plain.seeds[1].port == 26380);
+  CHECK(plain.seeds[2].host == "::1");
+  CHECK(plain.host == "s1");
+  CHECK(plain.master_name == "mymaster");
+  CHECK(plain.db == 3);
+  CHECK(plain.user == "alice");
+  CHECK(plain.password == "pw");
+  CHECK(plain.sentinel_user == "watcher");
+  CHECK_FALSE(plain.tls.enabled);
+  CHECK_FALSE(plain.sentinel_tls);
+
+  Endpoint tls = parse_url("rediss+sentinel://s1/m");
+  CHECK(tls.tls.enabled);
+  CHECK(tls.sentinel_tls);
+  CHECK_FALSE(parse_url("rediss+sentinel://s1/m?sentinel_tls=no").sentinel_tls);
+
+  // Lettuce's spelling: the path is the database, the master a query key.
+  Endpoint lettuce = parse_url("redis-sentinel://s1:26379,s2/2?sentinelMasterId=orders");
+  CHECK(lettuce.routing == Routing::sentinel);
+  CHECK(lettuce.master_name == "orders");
+  CHECK(lettuce.db == 2);
+  CHECK(lettuce.seeds.size() == 2);
+
+  CHECK(config_error_of("redis+sentinel://s1,s2").find("names the master") != std::string::npos);
+  CHECK(config_error_of("redis-sentinel://s1/0").find("sentinelMasterId") != std::string::npos);
+  CHECK(config_error_of("redis+sentinel://s1/a?sentinelMasterId=b").find("sentinelMasterId 'b'") != std::string::npos);
+  CHECK(config_error_of("redis+sentinel://s1,/m").find("no host") != std::string::npos);
+  CHECK(config_error_of("redis://h?sentinel_user=x").find("unknown parameter 'sentinel_user'") != std::string::npos);
+}
+
+TEST_CASE("parse_url: Cluster URLs list seeds and have only database 0") {
+  using rlock::redis::Routing;
+  Endpoint cluster = parse_url("rediss+cluster://u:p@n1:7000,n2:7001,n3?cacert=/ca.pem");
+  CHECK(cluster.routing == Routing::cluster);
+  CHECK(cluster.tls.enabled);
+  REQUIRE(cluster.seeds.size() == 3);
+  CHECK(cluster.seeds[2].port == 6379);
+  CHECK(cluster.host == "n1");
+  CHECK(cluster.port == 7000);
+  CHECK(config_error_of("redis+cluster://n1/1").find("only database 0") != std::string::npos);
+  CHECK(config_error_of("redis://n1,n2").find("redis+cluster://") != std::string::npos);
+}
+
+TEST_CASE("Endpoint::url and redacted keep the routing, the hosts and the master") {
+  for (const char* url : {"redis+sentinel://a:pw@s1:26379,s2:26380/mymaster/2?sentinel_user=w",
+                          "rediss+sentinel://s1:1,s2:2/m?sentinel_tls=no", "redis+cluster://n1:7000,[::1]:7001",
+                          "rediss+cluster://u:p@n1:7000"}) {
+    CAPTURE(url);
+    Endpoint first = parse_url(url);
+    Endpoint again = parse_url(first.url());
+    CHECK(again.routing == first.routing);
+    CHECK(again.seeds.size() == first.seeds.size());
+    for (std::size_t i = 0; i < std::min(again.seeds.size(), first.seeds.size()); ++i) {
+      CHECK(again.seeds[i].host == first.seeds[i].host);
+      CHECK(again.seeds[i].port == first.seeds[i].port);
+    }
+    CHECK(again.master_name == first.master_name);
+    CHECK(again.db == first.db);
+    CHECK(again.password == first.password);
+    CHECK(again.sentinel_user == first.sentinel_user);
+    CHECK(again.sentinel_tls == first.sentinel_tls);
+    CHECK(again.tls.enabled == first.tls.enabled);
+    CHECK(first.redacted().find("pw") == std::string::npos);
+  }
+  CHECK(parse_url("redis+sentinel://a:pw@s1,s2/m").redacted() == "redis+sentinel://a:***@s1:26379,s2:26379/m");
+}
