@@ -68,6 +68,12 @@ void Connection::disconnect() noexcept {
   m_reader.reset();
   m_first_bytes.clear();
   m_unreceived = 0;
+  m_skip_replies = 0;
+}
+
+void Connection::drop() noexcept {
+  disconnect();
+  m_failing = true;
 }
 
 void Connection::connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count) {
@@ -92,11 +98,18 @@ void Connection::connect(Deadline deadline, std::string& handshake, std::size_t&
 }
 
 Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
+  // ASKING answers OK; were it refused, the command after it says so with a redirect.
+  for (; m_skip_replies > 0; --m_skip_replies) (void)read_one(deadline, interrupt_fd);
+  return read_one(deadline, interrupt_fd);
+}
+
+Reply Connection::read_one(Deadline deadline, int interrupt_fd) {
   for (;;) {
     Reply reply;
     ReplyReader::Status status = m_reader->next(reply);
     if (status == ReplyReader::Status::reply) {
       m_established = true;
+      m_failing = false;
       return reply;
     }
     if (status == ReplyReader::Status::protocol_error) {
@@ -104,7 +117,7 @@ Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
       std::string peer = m_transport->peer();
       std::string why(m_reader->error());
       bool tls_answer = answered_tls();
-      disconnect();
+      drop();
       if (tls_answer) throw plaintext_to_tls(peer);
       throw UnavailableError(fmt::format("the server at {} does not speak the Redis protocol "
                                          "(it sent \"{}\": {}); check the URL's host and port",
@@ -118,7 +131,7 @@ Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
       // A TLS port resets a connection that starts in plaintext.
       bool maybe_tls_port = !m_transport->tls() && m_first_bytes.empty() && !m_established &&
                             error.code() == ExitCode::unavailable && m_options.endpoint.kind == Endpoint::Kind::tcp;
-      disconnect();
+      drop();
       if (maybe_tls_port)
         throw UnavailableError(fmt::format("{}; the server may require TLS (rediss://)", error.what()));
       rethrow_as_outage(error);
@@ -128,7 +141,7 @@ Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
       std::string seen = printable(m_first_bytes);
       bool tls_answer = answered_tls();
       bool plaintext = !m_transport->tls();
-      disconnect();
+      drop();
       if (tls_answer) throw plaintext_to_tls(peer);
       if (plaintext && seen.empty() && !m_established) {
         throw UnavailableError(fmt::format("connection to {} closed by the server before any reply; the "
@@ -176,14 +189,18 @@ void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
       }
     }
     out.clear();
+    bool asking = m_ask_next;
+    m_ask_next = false;
+    if (asking) append_command(out, {"ASKING"});
     for (const auto& argv : commands) append_command(out, argv);
     m_transport->write_all(out, deadline);
+    if (asking) m_skip_replies = 1;
   } catch (const Error& error) {
     // Whatever went wrong, the stream is out of step with our requests now.
-    disconnect();
+    drop();
     rethrow_as_outage(error);
   } catch (...) {
-    disconnect();
+    drop();
     throw;
   }
 }
@@ -195,7 +212,7 @@ void Connection::drop_unreceived(Deadline deadline) {
   try {
     for (; unread > 0 && m_transport; --unread) (void)read_reply(deadline);
   } catch (...) {
-    disconnect();
+    drop();
     throw;
   }
 }
@@ -218,7 +235,7 @@ std::vector<Reply> Connection::receive_pipeline(std::optional<Deadline> deadline
     for (std::size_t i = 0; i < count; ++i) replies.push_back(read_reply(until));
     return replies;
   } catch (...) {
-    disconnect();
+    drop();
     throw;
   }
 }
@@ -234,7 +251,7 @@ std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::
     for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(until, interrupt_fd));
     return replies;
   } catch (...) {
-    disconnect();
+    drop();
     throw;
   }
 }
@@ -253,7 +270,7 @@ void Connection::send_eval(const scripts::Script& script, const Args& keys, cons
                            std::optional<Deadline> deadline) {
   Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
   drop_unreceived(until);
-  SentEval sent{&script, {"EVALSHA", script.sha1, std::to_string(keys.size())}};
+  SentEval sent{&script, {"EVALSHA", script.sha1, std::to_string(keys.size())}, m_ask_next};
   sent.argv.insert(sent.argv.end(), keys.begin(), keys.end());
   sent.argv.insert(sent.argv.end(), args.begin(), args.end());
   send({Args(sent.argv.begin(), sent.argv.end())}, until);
@@ -270,13 +287,14 @@ Reply Connection::receive_eval(std::optional<Deadline> deadline) {
     if (!m_transport) throw UnavailableError("the connection was lost before the reply came");
     reply = read_reply(until);
   } catch (...) {
-    disconnect();
+    drop();
     throw;
   }
   if (reply.view().is_error() && classify_error(reply.view().string()).kind == ReplyClass::script_missing) {
     log::verbose("script {} not cached on the server; sending it with EVAL", sent.script->name);
     sent.argv[0] = "EVAL";
     sent.argv[1] = sent.script->body;
+    if (sent.asking) m_ask_next = true;
     reply = command(Args(sent.argv.begin(), sent.argv.end()), until);
   }
   return reply;

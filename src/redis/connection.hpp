@@ -68,6 +68,20 @@ class Connection {
   Reply receive_eval(std::optional<Deadline> deadline = {});
 
   void disconnect() noexcept;
+
+  // Cluster: the next write sends ASKING before its commands (an ASK redirect is for one
+  // command, on the node it names), and its reply is read and dropped. Once per call.
+  void ask_next() noexcept { m_ask_next = true; }
+  // Whether ask_next() is waiting for the next write.
+  bool asking_pending() const noexcept { return m_ask_next; }
+  // Whether the last call on this connection failed on the transport (could not connect, reset,
+  // timed out, not Redis) and none has succeeded since: a topology asks elsewhere where the
+  // node went.
+  bool failing() const noexcept { return m_failing; }
+  const ConnectOptions& options() const noexcept { return m_options; }
+  // Whether no reply is awaited (nothing sent by send_pipeline or send_eval left unread).
+  bool idle() const noexcept { return m_unreceived == 0 && !m_sent_eval; }
+
   std::chrono::milliseconds io_timeout() const noexcept { return m_options.io_timeout; }
   std::chrono::milliseconds connect_timeout() const noexcept { return m_options.connect_timeout; }
 
@@ -76,12 +90,17 @@ class Connection {
   struct SentEval {
     const scripts::Script* script;
     std::vector<std::string> argv;
+    bool asking = false; // sent after ASKING: so is the EVAL that may follow
   };
 
   void connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count);
   // Connects if need be, then writes the commands in one write.
   void send(const std::vector<Args>& commands, Deadline deadline);
+  // The next reply to a command of ours (the replies to ASKING skipped).
   Reply read_reply(Deadline deadline, int interrupt_fd = -1);
+  Reply read_one(Deadline deadline, int interrupt_fd);
+  // disconnect() after a transport failure: failing() until a reply comes.
+  void drop() noexcept;
   void drop_unreceived(Deadline deadline);
   // Rethrows the Error being handled, as UnavailableError if it is a TLS failure on a
   // connection that has worked before (TLS in rlock(1): transient while a lease is held).
@@ -96,6 +115,9 @@ class Connection {
   std::optional<SentEval> m_sent_eval; // sent, reply not read yet
   std::size_t m_unreceived = 0;        // replies of send_pipeline not read yet
   bool m_established = false;          // a reply has come on this connection, ever
+  bool m_ask_next = false;             // ask_next(): ASKING goes before the next write's commands
+  std::size_t m_skip_replies = 0;      // replies to ASKING not read yet
+  bool m_failing = false;              // failing()
 };
 
 // Throws the Error an error reply deserves, as classified by classify_error (reply_class.hpp):

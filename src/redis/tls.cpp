@@ -303,6 +303,7 @@ struct TlsStream::State {
   SessionFacts facts;
   std::string cert; // the client certificate given, for messages
   std::string expected_name;
+  std::string mismatch_hint; // TlsSettings::mismatch_hint
   std::string trust;
 };
 
@@ -361,7 +362,10 @@ void TlsStream::fail(int ssl_result, int ret, const char* doing) {
     if (verified != X509_V_OK) {
       std::string why = ::X509_verify_cert_error_string(verified);
       std::string hint;
-      if (verified == X509_V_ERR_HOSTNAME_MISMATCH || verified == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      if ((verified == X509_V_ERR_HOSTNAME_MISMATCH || verified == X509_V_ERR_IP_ADDRESS_MISMATCH) &&
+          !state->mismatch_hint.empty()) {
+        hint = "; " + state->mismatch_hint;
+      } else if (verified == X509_V_ERR_HOSTNAME_MISMATCH || verified == X509_V_ERR_IP_ADDRESS_MISMATCH) {
         hint = fmt::format("; the certificate does not name '{}': dial a name it carries, or set "
                            "--tls-server-name to one, or --tls-verify ca to check the chain only",
                            state->expected_name);
@@ -419,6 +423,7 @@ std::unique_ptr<TlsStream> TlsStream::handshake(int fd, const TlsSettings& setti
   state->cert = settings.cert;
   state->trust = context.trust;
   state->expected_name = settings.server_name.empty() ? host : settings.server_name;
+  state->mismatch_hint = settings.mismatch_hint;
   const std::string& name = state->expected_name;
   const bool ip = is_ip_literal(name);
   if (::SSL_set_fd(ssl, fd) != 1) throw Error(ExitCode::internal, fmt::format("SSL_set_fd: {}", openssl_reason()));

@@ -31,6 +31,9 @@ struct TlsSettings {
   std::string key;         // its private key; empty: the key is in `cert`
   std::string server_name; // verify (and send as SNI) this name instead of the host dialled
   TlsVerify verify = TlsVerify::full;
+  // What a certificate that does not name the host says to do, instead of the usual advice
+  // (a topology that hands out addresses knows the better fix). Not from the user.
+  std::string mismatch_hint;
 };
 
 // The trust store a TLS connection uses without cacert/cacertdir, as found on this host:
