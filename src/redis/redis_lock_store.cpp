@@ -19,6 +19,9 @@ namespace rlock::redis {
 
 namespace {
 
+// Redirects (MOVED, ASK) followed per operation: a slot map that settles needs one or two.
+constexpr int k_max_redirects = 5;
+
 // How long a release's hand-off value waits for the woken waiter to claim it.
 constexpr std::int64_t k_handoff_ttl_ms = 2000;
 
@@ -201,8 +204,16 @@ void RedisLockStore::pause_before_retry(std::chrono::milliseconds pause, Deadlin
 }
 
 void RedisLockStore::retry_or_throw(const ErrorReply& error, std::string_view context, Deadline give_up_at,
-                                    std::chrono::milliseconds& backoff) {
+                                    Retries& retries) {
   if (topology_moved(error.kind)) m_topology.refresh(error);
+  if (error.kind == ReplyClass::redirect) {
+    if (++retries.redirects > k_max_redirects) {
+      throw_error_reply(error, fmt::format("{} (redirected {} times)", context, retries.redirects));
+    }
+    log::verbose("{}: {}; following it", context, error.text);
+    return;
+  }
+  std::chrono::milliseconds& backoff = retries.backoff;
   if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
     throw_error_reply(error, context);
   }
@@ -214,7 +225,7 @@ void RedisLockStore::retry_or_throw(const ErrorReply& error, std::string_view co
 Reply RedisLockStore::run(const scripts::Script& script, const Args& keys, const Args& args, std::string_view context,
                           std::optional<Deadline> deadline) {
   Deadline give_up_at = deadline.value_or(retry_budget(keys.front()));
-  std::chrono::milliseconds backoff(20);
+  Retries retries;
   for (;;) {
     ErrorReply error;
     try {
@@ -224,14 +235,14 @@ Reply RedisLockStore::run(const scripts::Script& script, const Args& keys, const
     } catch (const TransientReplyError& refused) {
       error = refused.reply(); // refused while logging in: nothing was sent
     }
-    retry_or_throw(error, context, give_up_at, backoff);
+    retry_or_throw(error, context, give_up_at, retries);
   }
 }
 
 Reply RedisLockStore::receive_retrying(std::string_view context, Deadline give_up_at,
                                        const std::optional<Deadline>& read_by,
                                        const std::function<void()>& send_again) {
-  std::chrono::milliseconds backoff(20);
+  Retries retries;
   for (;;) {
     Connection& node = *m_sent_node;
     m_sent_node = nullptr;
@@ -239,7 +250,7 @@ Reply RedisLockStore::receive_retrying(std::string_view context, Deadline give_u
     if (!reply.view().is_error()) return reply;
     // An error reply: the script changed nothing (every script is all or nothing).
     ErrorReply error = classify_error(reply.view().string());
-    retry_or_throw(error, context, give_up_at, backoff);
+    retry_or_throw(error, context, give_up_at, retries);
     try {
       send_again();
     } catch (const TransientReplyError& refused) {
@@ -386,7 +397,7 @@ std::vector<lock::LockInfo> RedisLockStore::inspect_many(std::span<const std::st
   std::vector<std::size_t> pending(names.size());
   for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
   const Deadline give_up_at = retry_budget(m_keys.lock(names.front()));
-  std::chrono::milliseconds backoff(20);
+  Retries retries;
   std::vector<std::string> keys; // lock, meta, line_expiry of each name read in this pass
   std::vector<Args> commands;
   bool sent_text = false; // the script's text went to the server with EVAL
@@ -436,7 +447,7 @@ std::vector<lock::LockInfo> RedisLockStore::inspect_many(std::span<const std::st
       }
     }
     if (error) {
-      retry_or_throw(*error, fmt::format("inspecting {}", error_key), give_up_at, backoff);
+      retry_or_throw(*error, fmt::format("inspecting {}", error_key), give_up_at, retries);
     } else if (uncached && !sent_text) {
       // Not cached on this server (first use, SCRIPT FLUSH, a restart): one inspect() sends
       // the script's text with EVAL, which caches it for the others.

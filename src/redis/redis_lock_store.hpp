@@ -77,11 +77,17 @@ class RedisLockStore final : public lock::LockStore {
   // as run() until `give_up_at`: `send_again` sends the script again (and may move `read_by`).
   Reply receive_retrying(std::string_view context, Deadline give_up_at, const std::optional<Deadline>& read_by,
                          const std::function<void()>& send_again);
+  // How one operation's retries went so far.
+  struct Retries {
+    std::chrono::milliseconds backoff{20};
+    int redirects = 0;
+  };
   // After `error` (telling the topology when it moved): throws it (throw_error_reply) unless a
   // retry can cure it and `backoff` still fits before `give_up_at`; else sleeps `backoff` and
-  // doubles it (at most half a second), for the caller to ask again.
-  void retry_or_throw(const ErrorReply& error, std::string_view context, Deadline give_up_at,
-                      std::chrono::milliseconds& backoff);
+  // doubles it (at most half a second), for the caller to ask again. A redirect (MOVED, ASK) is
+  // followed at once, at most k_max_redirects times per operation; one more is thrown as the
+  // transient error it is (69 at start, 76 at the safety deadline while held).
+  void retry_or_throw(const ErrorReply& error, std::string_view context, Deadline give_up_at, Retries& retries);
   // Sends the inspect scripts of `names` in one write (send_pipeline) and returns the node, if
   // one node serves them all; else sends nothing and returns null.
   Connection* send_inspects(std::span<const std::string> names);
