@@ -208,11 +208,12 @@ void RedisLockStore::retry_or_throw(const ErrorReply& error, std::string_view co
   if (topology_moved(error.kind)) m_topology.refresh(error);
   if (error.kind == ReplyClass::redirect) {
     if (++retries.redirects > k_max_redirects) {
-      throw_error_reply(error, fmt::format("{} (redirected {} times)", context, retries.redirects));
+      throw_error_reply(error, fmt::format("{} (redirected {} times in a row)", context, retries.redirects));
     }
     log::verbose("{}: {}; following it", context, error.text);
     return;
   }
+  retries.redirects = 0; // a redirect led somewhere that answered: not a loop
   std::chrono::milliseconds& backoff = retries.backoff;
   if (!is_transient(error.kind) || std::chrono::steady_clock::now() + backoff >= give_up_at) {
     throw_error_reply(error, context);

@@ -85,8 +85,8 @@ class RedisLockStore final : public lock::LockStore {
   // After `error` (telling the topology when it moved): throws it (throw_error_reply) unless a
   // retry can cure it and `backoff` still fits before `give_up_at`; else sleeps `backoff` and
   // doubles it (at most half a second), for the caller to ask again. A redirect (MOVED, ASK) is
-  // followed at once, at most k_max_redirects times per operation; one more is thrown as the
-  // transient error it is (69 at start, 76 at the safety deadline while held).
+  // followed at once, at most k_max_redirects times in a row per operation; one more is thrown
+  // as the transient error it is (69 at start, 76 at the safety deadline while held).
   void retry_or_throw(const ErrorReply& error, std::string_view context, Deadline give_up_at, Retries& retries);
   // Sends the inspect scripts of `names` in one write (send_pipeline) and returns the node, if
   // one node serves them all; else sends nothing and returns null.

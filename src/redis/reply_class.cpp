@@ -132,8 +132,8 @@ void throw_error_reply(const ErrorReply& reply, std::string_view context) {
                                                  "the primary",
                                                  context, text));
   case ReplyClass::redirect:
-    throw TransientReplyError(reply, fmt::format("{}: the key lives on another node ({}); rlock does not "
-                                                 "follow cluster redirects yet: point --url at that node",
+    throw TransientReplyError(reply, fmt::format("{}: the cluster kept redirecting ({}); its slots may be "
+                                                 "moving: try again",
                                                  context, text));
   case ReplyClass::out_of_memory:
   case ReplyClass::retry_later:
