@@ -6,7 +6,7 @@
 # --password-file, else the environment), with a short timeout; nothing when it is not reachable.
 # The option lists are checked against `rlock CMD --help` by tests/examples/drift_guard.sh.
 
-_rlock_global_opts='-h --help --version --url --password --password-file --prefix
+_rlock_global_opts='-h --help --version --url --password --password-file --sentinel-password-file --prefix
   --connect-timeout --io-timeout --config --profile --tls --cacert --cacertdir --cert --key --tls-server-name --sni
   --tls-verify --insecure -v --verbose -q --quiet'
 _rlock_durations='250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h'
@@ -86,7 +86,7 @@ _rlock() {
             fi
             return
           fi ;;
-      --url | --password | --password-file | --prefix | --connect-timeout | --io-timeout | --config | --profile | \
+      --url | --password | --password-file | --sentinel-password-file | --prefix | --connect-timeout | --io-timeout | --config | --profile | \
         --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid)
@@ -119,7 +119,7 @@ _rlock() {
       mapfile -t COMPREPLY < <(compgen -W 'redis:// rediss:// unix://' -- "$cur")
       compopt -o nospace 2>/dev/null
       return ;;
-    --password-file | --token-file | --config)
+    --password-file | --sentinel-password-file | --token-file | --config)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       compopt -o filenames 2>/dev/null
       return ;;

@@ -28,7 +28,7 @@ function __rlock_wants_name
         switch $word
             case --
                 return 1
-            case --url --password --password-file --prefix --connect-timeout --io-timeout --config --profile --ttl \
+            case --url --password --password-file --sentinel-password-file --prefix --connect-timeout --io-timeout --config --profile --ttl \
                 --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
                 --max-hold --min-hold --token --token-file --owner-pid
@@ -86,9 +86,10 @@ complete -c rlock -f
 # Global options, before or after the command.
 complete -c rlock -n __rlock_before_dashes -s h -l help -d 'Print help and exit'
 complete -c rlock -n __rlock_before_dashes -l version -d 'Print the version and exit'
-complete -c rlock -n __rlock_before_dashes -l url -x -a 'redis:// rediss:// unix://' -d 'Redis URL (env RLOCK_URL, then REDIS_URL)'
+complete -c rlock -n __rlock_before_dashes -l url -x -a 'redis:// rediss:// unix:// redis+sentinel:// redis+cluster://' -d 'Redis URL (env RLOCK_URL, then REDIS_URL)'
 complete -c rlock -n __rlock_before_dashes -l password -x -d 'Redis password (visible in ps; prefer RLOCK_PASSWORD)'
 complete -c rlock -n __rlock_before_dashes -l password-file -r -F -d 'Read the Redis password from FILE'
+complete -c rlock -n __rlock_before_dashes -l sentinel-password-file -r -F -d "Read the sentinels' password from FILE"
 complete -c rlock -n __rlock_before_dashes -l prefix -x -d 'Key prefix (env RLOCK_PREFIX; default rlock:)'
 complete -c rlock -n __rlock_before_dashes -l connect-timeout -x -a "$rlock_durations" -d 'Give up connecting after DURATION'
 complete -c rlock -n __rlock_before_dashes -l io-timeout -x -a "$rlock_durations" -d 'Give up on a Redis reply after DURATION'

@@ -125,14 +125,20 @@ void rewrite_help(const CLI::App& app, std::vector<std::string>& args, std::size
 // rlock(1) GLOBAL OPTIONS), in the group "Global options" of each --help.
 void add_global_options(CLI::App& app, GlobalOptions& globals) {
   const auto add = [](CLI::Option* option) { option->group("Global options"); };
-  add(app.add_option("--url", globals.url,
-                     "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://…[?cacert=FILE&…] (TLS) or "
-                     "unix:///path.sock[?db=N] (env RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
+  add(app.add_option(
+             "--url", globals.url,
+             "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://…[?cacert=FILE&…] (TLS) or "
+             "unix:///path.sock[?db=N], redis+sentinel://HOST[:PORT][,…]/MASTER, redis+cluster://HOST[:PORT][,…] (env "
+             "RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
           ->type_name("URL"));
   add(app.add_option("--password", globals.password,
                      "Redis password (unsafe: visible in ps; prefer RLOCK_PASSWORD or --password-file)")
           ->type_name("PASSWORD"));
   add(app.add_option("--password-file", globals.password_file, "read the Redis password from the first line of FILE")
+          ->type_name("FILE"));
+  add(app.add_option("--sentinel-password-file", globals.sentinel_password_file,
+                     "read the sentinels' password from the first line of FILE (redis+sentinel://; env "
+                     "RLOCK_SENTINEL_PASSWORD)")
           ->type_name("FILE"));
   add(app.add_option("--prefix", globals.prefix, "key prefix (env RLOCK_PREFIX; default 'rlock:')")
           ->type_name("PREFIX"));

@@ -29,6 +29,7 @@ constexpr SettingSpec k_settings[] = {
     // name            flag                              env             foreign_env  built-in
     {"url", &GlobalOptions::url, "RLOCK_URL", "REDIS_URL", "redis://127.0.0.1:6379", ValueKind::url},
     {"password-file", &GlobalOptions::password_file, "RLOCK_PASSWORD_FILE", "", "", ValueKind::path},
+    {"sentinel-password-file", &GlobalOptions::sentinel_password_file, "", "", "", ValueKind::path},
     {"prefix", &GlobalOptions::prefix, "RLOCK_PREFIX", "", "rlock:", ValueKind::prefix},
     {"connect-timeout", &GlobalOptions::connect_timeout, "", "", "2s", ValueKind::duration},
     {"io-timeout", &GlobalOptions::io_timeout, "", "", "5s", ValueKind::duration},
@@ -503,6 +504,21 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   } else if (std::string rediscli = password_env(sources, "REDISCLI_AUTH"); !rediscli.empty()) {
     password = rediscli;
     config.password_from = "env REDISCLI_AUTH";
+  }
+
+  // The sentinels' password: --sentinel-password-file, RLOCK_SENTINEL_PASSWORD, then the
+  // config file's sentinel-password-file. The master's never goes to the sentinels.
+  const Setting& sentinel_file = settings.get("sentinel-password-file");
+  if (config.connect.endpoint.routing == redis::Routing::sentinel) {
+    std::string from_env = password_env(sources, "RLOCK_SENTINEL_PASSWORD");
+    if (!sentinel_file.value.empty() && (sentinel_file.source.origin == Origin::flag || from_env.empty())) {
+      config.connect.endpoint.sentinel_password = read_secret_file(sentinel_file.value, "sentinel password file");
+    } else if (!from_env.empty()) {
+      config.connect.endpoint.sentinel_password = from_env;
+    }
+  } else if (!sentinel_file.value.empty()) {
+    log::verbose("sentinel-password-file ({}) is not used: {} is not a Sentinel URL", sentinel_file.source.describe(),
+                 config.connect.endpoint.redacted());
   }
 
   config.prefix = settings.value("prefix");

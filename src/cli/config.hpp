@@ -20,6 +20,7 @@ struct GlobalOptions {
   std::string url;
   std::string password; // typed on the command line (draws a warning)
   std::string password_file;
+  std::string sentinel_password_file; // the sentinels' password (redis+sentinel://)
   std::string prefix;
   std::string connect_timeout;
   std::string io_timeout;
