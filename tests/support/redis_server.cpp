@@ -220,20 +220,23 @@ std::string redis_command(int port, const std::vector<std::string>& argv, const 
   return commands_with_timeout(port, {argv}, password, user, 5s);
 }
 
-std::string redis_server_bin() {
-  const char* configured = std::getenv("RLOCK_REDIS_SERVER");
+namespace {
+
+// $ENV_NAME when set, else PROGRAM on PATH or in /usr/sbin (some distributions install
+// redis-server there, off a user's PATH). Throws SupportError when there is none.
+std::string find_redis_program(const char* env_name, const std::string& program) {
+  const char* configured = std::getenv(env_name);
   std::string path;
   if (configured != nullptr && *configured != '\0' &&
       std::string_view(configured).find("NOTFOUND") == std::string_view::npos) {
     path = configured;
   } else {
-    // Also /usr/sbin: some distributions install it there, off a user's PATH.
     const char* env_path = std::getenv("PATH");
     std::string dirs = std::string(env_path != nullptr ? env_path : "/usr/bin:/bin") + ":/usr/sbin";
     std::size_t begin = 0;
     while (begin <= dirs.size()) {
       const auto end = std::min(dirs.find(':', begin), dirs.size());
-      const std::string candidate = dirs.substr(begin, end - begin) + "/redis-server";
+      const std::string candidate = dirs.substr(begin, end - begin) + "/" + program;
       if (end > begin && ::access(candidate.c_str(), X_OK) == 0) {
         path = candidate;
         break;
@@ -242,13 +245,18 @@ std::string redis_server_bin() {
     }
   }
   if (path.empty() || ::access(path.c_str(), X_OK) != 0) {
-    throw SupportError(
-        fmt::format("redis-server not found ({}): install redis-server or set RLOCK_REDIS_SERVER; the integration "
-                    "tests need a real server and are never skipped",
-                    path.empty() ? "not on PATH" : path));
+    throw SupportError(fmt::format("{} not found ({}): install it or set {}; the integration tests need a real "
+                                   "server and are never skipped",
+                                   program, path.empty() ? "not on PATH" : path, env_name));
   }
   return path;
 }
+
+} // namespace
+
+std::string redis_server_bin() { return find_redis_program("RLOCK_REDIS_SERVER", "redis-server"); }
+
+std::string redis_cli_bin() { return find_redis_program("RLOCK_REDIS_CLI", "redis-cli"); }
 
 RedisServer::RedisServer(RedisServerOptions options) : m_options(std::move(options)) {
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -325,7 +333,9 @@ bool RedisServer::launch() {
   options.stdout_path = m_dir.file("redis.stdout");
   options.stderr_path = m_dir.file("redis.stderr");
   options.cwd = m_dir.path();
-  m_process.emplace(std::vector<std::string>{redis_server_bin(), m_dir.file("redis.conf")}, options);
+  std::vector<std::string> argv{redis_server_bin(), m_dir.file("redis.conf")};
+  argv.insert(argv.end(), m_options.extra_args.begin(), m_options.extra_args.end());
+  m_process.emplace(argv, options);
   m_paused = false;
 
   const auto deadline = Clock::now() + 10s;
@@ -369,6 +379,14 @@ void RedisServer::stop() {
     m_process->kill();
   }
   m_process.reset();
+}
+
+void RedisServer::kill() {
+  if (m_process) {
+    m_process->kill();
+    m_process.reset();
+    m_paused = false;
+  }
 }
 
 void RedisServer::start() {

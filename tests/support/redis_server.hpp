@@ -24,6 +24,7 @@ struct RedisServerOptions {
   std::string tls_key;
   std::string tls_ca;                  // tls-ca-cert-file: the CA client certificates must chain to
   std::string tls_auth_clients = "no"; // no, optional or yes
+  std::vector<std::string> extra_args; // after the config file's path, e.g. "--sentinel"
 };
 
 // A port on 127.0.0.1 that was free a moment ago (bound with port 0, read back, closed).
@@ -40,6 +41,8 @@ std::string redis_command(int port, const std::vector<std::string>& argv, const 
 // The path of redis-server: $RLOCK_REDIS_SERVER, else redis-server on PATH. Throws
 // SupportError when there is none: a missing server fails the tests, never skips them.
 std::string redis_server_bin();
+// The path of redis-cli: $RLOCK_REDIS_CLI, else redis-cli on PATH; throws as redis_server_bin().
+std::string redis_cli_bin();
 
 // Starts redis-server with a generated config in a fresh temp dir, waits until it answers
 // PING (10 s at most, else throws with its log) and stops it on destruction (SIGTERM, then
@@ -67,6 +70,8 @@ class RedisServer {
 
   // Stops the server (SIGTERM, wait up to 10 s, then SIGKILL); no-op when stopped.
   void stop();
+  // SIGKILL, as a crash: no shutdown, no goodbye to replicas or the cluster; no-op when stopped.
+  void kill();
   // Starts it again on the same port and waits for PING; no-op when running.
   void start();
   // SIGSTOP / SIGCONT: the server keeps its connections but answers nothing while paused.
