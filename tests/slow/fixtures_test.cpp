@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+// The slow tier's own smoke test: the Sentinel and Cluster fixtures start, agree and fail
+// over, checked with plain RESP commands (not rlock), so that a fixture bug shows here first.
+#include "cluster_fixture.hpp"
+#include "helpers.hpp"
+#include "sentinel_fixture.hpp"
+#include "topology_support.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <chrono>
+
+using namespace rlock::test;
+
+namespace {
+
+// Milliseconds since `start`, for the MESSAGEs that report how long a fixture took.
+long long elapsed_ms(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+} // namespace
+
+TEST_CASE("sentinel fixture: three sentinels name the master; a failover moves it and demotes the old one") {
+  auto start = std::chrono::steady_clock::now();
+  SentinelFixture sentinels;
+  MESSAGE("sentinel fixture ready in ", elapsed_ms(start), " ms");
+  const int old_master = sentinels.master_port();
+  CHECK(old_master == sentinels.servers()[0]->port());
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto addr = split_reply(sentinels.sentinel_command(i, {"SENTINEL", "get-master-addr-by-name", "mymaster"}));
+    REQUIRE(addr.size() == 2);
+    CHECK(addr[0] == "127.0.0.1");
+    CHECK(std::stoi(addr[1]) == old_master);
+  }
+  CHECK(role_of(sentinels.master()) == "master");
+  REQUIRE(sentinels.replicas().size() == 1);
+  CHECK(role_of(*sentinels.replicas()[0]) == "slave");
+  CHECK(sentinels.url() == fmt::format("redis+sentinel://127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/mymaster",
+                                       sentinels.sentinel_ports()[0], sentinels.sentinel_ports()[1],
+                                       sentinels.sentinel_ports()[2]));
+
+  start = std::chrono::steady_clock::now();
+  const int new_master = sentinels.failover();
+  MESSAGE("sentinel failover in ", elapsed_ms(start), " ms");
+  CHECK(new_master != old_master);
+  CHECK(new_master == sentinels.servers()[1]->port());
+  CHECK(role_of(sentinels.server_on(new_master)) == "master");
+  sentinels.wait_replica_of(old_master, new_master);
+  MESSAGE("old master a replica of the new one ", elapsed_ms(start), " ms after the failover began");
+  CHECK(role_of(sentinels.server_on(old_master)) == "slave");
+  sentinels.wait_ready();
+}
+
+TEST_CASE("cluster fixture: three masters cover all 16384 slots; CLUSTER FAILOVER promotes a replica") {
+  auto start = std::chrono::steady_clock::now();
+  ClusterFixture cluster;
+  MESSAGE("cluster fixture ready in ", elapsed_ms(start), " ms");
+  const auto masters = cluster.master_ports();
+  REQUIRE(masters.size() == 3);
+  CHECK(cluster.replica_ports().size() == 3);
+  int covered = 0;
+  for (const auto& node : parse_cluster_nodes(cluster.command(masters[0], {"CLUSTER", "NODES"}))) {
+    for (const auto& [first, last] : node.slots) covered += last - first + 1;
+  }
+  CHECK(covered == 16384);
+  CHECK(key_slot("rlock:{foo}") == 12182); // CLUSTER KEYSLOT foo
+  CHECK(trim(cluster.command(masters[0], {"CLUSTER", "KEYSLOT", "rlock:{shard}"})) ==
+        std::to_string(key_slot("rlock:{shard}")));
+  const auto names = cluster.lock_names_in_each_shard();
+  REQUIRE(names.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string key = lock_key(names[i]);
+    CHECK(cluster.port_of_key(key) == masters[i]);
+    CHECK(cluster.command(masters[i], {"SET", key, "x"}) == "OK");
+    CHECK(contains(cluster.command(masters[(i + 1) % 3], {"GET", key}), "MOVED"));
+  }
+
+  const int old_master = masters[0];
+  const auto replicas = cluster.replicas_of(old_master);
+  REQUIRE(replicas.size() == 1);
+  start = std::chrono::steady_clock::now();
+  cluster.failover(replicas[0]);
+  MESSAGE("cluster failover in ", elapsed_ms(start), " ms");
+  CHECK(cluster.master_for_slot(0) == replicas[0]);
+  CHECK(role_of(cluster.node(replicas[0])) == "master");
+  CHECK(role_of(cluster.node(old_master)) == "slave");
+  CHECK(cluster.command(replicas[0], {"GET", lock_key(names[0])}) == "x");
+}
+
+TEST_CASE("cluster fixture, host-name variant: a wrong node answers MOVED … localhost:PORT") {
+  ClusterOptions options;
+  options.replicas_per_master = 0;
+  options.announce_hostname = true;
+  ClusterFixture cluster(options);
+  const auto masters = cluster.master_ports();
+  REQUIRE(masters.size() == 3);
+  CHECK(cluster.replica_ports().empty());
+  const std::string key = lock_key(cluster.lock_name_on(masters[1]));
+  CHECK(cluster.command(masters[0], {"GET", key}) == fmt::format("MOVED {} localhost:{}", key_slot(key), masters[1]));
+  CHECK(contains(cluster.seed_url(), "redis+cluster://127.0.0.1:"));
+}
