@@ -4,6 +4,7 @@
 #include "cluster_fixture.hpp"
 #include "helpers.hpp"
 #include "sentinel_fixture.hpp"
+#include "tls_support.hpp"
 #include "topology_support.hpp"
 
 #include <doctest/doctest.h>
@@ -100,4 +101,61 @@ TEST_CASE("cluster fixture, host-name variant: a wrong node answers MOVED … lo
   const std::string key = lock_key(cluster.lock_name_on(masters[1]));
   CHECK(cluster.command(masters[0], {"GET", key}) == fmt::format("MOVED {} localhost:{}", key_slot(key), masters[1]));
   CHECK(contains(cluster.seed_url(), "redis+cluster://127.0.0.1:"));
+}
+
+TEST_CASE("sentinel fixture, passwords and host names, two replicas: sentinels name localhost and need AUTH") {
+  SentinelOptions options;
+  options.replicas = 2;
+  options.master_password = "master-secret";
+  options.sentinel_password = "sentinel-secret";
+  options.announce_hostnames = true;
+  const auto start = std::chrono::steady_clock::now();
+  SentinelFixture sentinels(options);
+  MESSAGE("sentinel fixture (2 replicas, passwords, host names) ready in ", elapsed_ms(start), " ms");
+  const int port = sentinels.sentinel_ports()[0];
+  CHECK(contains(redis_command(port, {"SENTINEL", "get-master-addr-by-name", "mymaster"}), "NOAUTH"));
+  const auto addr = split_reply(sentinels.sentinel_command(0, {"SENTINEL", "get-master-addr-by-name", "mymaster"}));
+  REQUIRE(addr.size() == 2);
+  CHECK(addr[0] == "localhost");
+  CHECK(contains(redis_command(sentinels.master_port(), {"PING"}), "NOAUTH"));
+  CHECK(sentinels.master().command({"PING"}) == "PONG");
+  CHECK(sentinels.replicas().size() == 2);
+  const int new_master = sentinels.failover();
+  CHECK(split_reply(sentinels.sentinel_command(2, {"SENTINEL", "get-master-addr-by-name", "mymaster"})) ==
+        std::vector<std::string>{"localhost", std::to_string(new_master)});
+}
+
+TEST_CASE("sentinel fixture, replication through a proxy: the promoted replica misses what the proxy held") {
+  SentinelOptions options;
+  options.replication_through_proxy = true;
+  SentinelFixture sentinels(options);
+  RedisServer& master = sentinels.master();
+  RedisServer& replica = *sentinels.replicas()[0];
+  CHECK(master.command({"SET", "before", "1"}) == "OK");
+  REQUIRE(wait_until([&] { return replica.command({"GET", "before"}) == "1"; }, 10s));
+  sentinels.replication_proxy(0).set("blackhole");
+  CHECK(master.command({"SET", "after", "1"}) == "OK");
+  CHECK(sentinels.failover() == replica.port());
+  CHECK(replica.command({"GET", "before"}) == "1");
+  CHECK(replica.command({"GET", "after"}) == "(nil)");
+}
+
+TEST_CASE("cluster fixture, TLS: over TLS, nodes redirect to their TLS ports") {
+  ClusterOptions options;
+  options.tls = true;
+  const auto start = std::chrono::steady_clock::now();
+  ClusterFixture cluster(options);
+  MESSAGE("TLS cluster fixture ready in ", elapsed_ms(start), " ms");
+  const auto masters = cluster.master_ports();
+  REQUIRE(masters.size() == 3);
+  const std::string key = lock_key(cluster.lock_name_on(masters[1]));
+  // Plaintext connections are told plaintext ports, TLS connections TLS ports.
+  CHECK(cluster.command(masters[0], {"GET", key}) == fmt::format("MOVED {} 127.0.0.1:{}", key_slot(key), masters[1]));
+  const RunResult moved = run_program({redis_cli_bin(), "--tls", "--cacert", tls_cert("ca.crt"), "-p",
+                                       std::to_string(cluster.node(masters[0]).tls_port()), "GET", key});
+  CHECK(contains(moved.out, fmt::format("MOVED {} 127.0.0.1:{}", key_slot(key), cluster.node(masters[1]).tls_port())));
+  CHECK(contains(cluster.seed_url(), fmt::format("rediss+cluster://127.0.0.1:{},", cluster.nodes()[0]->tls_port())));
+  for (int replica : cluster.replica_ports()) {
+    CHECK(info_field(cluster.command(replica, {"INFO", "replication"}), "master_link_status") == "up");
+  }
 }

@@ -108,7 +108,10 @@ ClusterFixture::ClusterFixture(ClusterOptions options) : m_options(std::move(opt
       node_options.tls_cert = tls_cert("server.crt");
       node_options.tls_key = tls_cert("server.key");
       node_options.tls_ca = tls_cert("ca.crt");
-      config.insert(config.end(), {"tls-cluster yes", "tls-replication yes"});
+      // The cluster bus always asks for a client certificate, and server.crt is for servers only.
+      config.insert(config.end(), {"tls-cluster yes", "tls-replication yes",
+                                   fmt::format("tls-client-cert-file \"{}\"", tls_cert("client.crt")),
+                                   fmt::format("tls-client-key-file \"{}\"", tls_cert("client.key"))});
     }
     m_nodes.push_back(std::make_unique<RedisServer>(node_options));
   }
@@ -158,8 +161,8 @@ std::vector<int> ClusterFixture::master_ports() {
     if (node.is_master() && !node.failed() && !node.slots.empty()) masters.push_back(std::move(node));
   }
   std::sort(masters.begin(), masters.end(), [](const auto& a, const auto& b) { return a.slots < b.slots; });
-  std::vector<int> ports;
-  for (const auto& master : masters) ports.push_back(plain_port(master.port));
+  std::vector<int> ports(masters.size());
+  std::transform(masters.begin(), masters.end(), ports.begin(), [this](const auto& m) { return plain_port(m.port); });
   return ports;
 }
 

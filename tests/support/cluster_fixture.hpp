@@ -20,9 +20,10 @@ struct ClusterOptions {
   // cluster-announce-hostname localhost + cluster-preferred-endpoint-type hostname: redirects
   // and CLUSTER SHARDS name "localhost" instead of an IP.
   bool announce_hostname = false;
-  // tls-port (tls_support's server.crt: DNS:localhost, IP:127.0.0.1), tls-cluster yes and
-  // tls-replication yes: nodes announce their TLS ports. The plaintext port stays open for the
-  // fixture's own commands.
+  // tls-port (tls_support's server.crt: DNS:localhost, IP:127.0.0.1, CA ca.crt), tls-cluster
+  // yes, tls-replication yes. Redis 7.0 answers each connection in kind: over TLS, MOVED and
+  // CLUSTER SHARDS/SLOTS/NODES name the nodes' TLS ports, over plaintext their plaintext ports.
+  // The plaintext port stays open for the fixture's own commands.
   bool tls = false;
   int node_timeout_ms = 1500; // cluster-node-timeout
 };
