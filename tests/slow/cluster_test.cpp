@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+// rlock on Redis Cluster (rlock(1), REDIS CLUSTER): locks in every shard from one seed, given as
+// redis+cluster:// or found by the first MOVED of a plain redis:// seed; status over all
+// primaries; a held exec and a blocked waiter across CLUSTER FAILOVER; a shard lost for good;
+// ASK while a slot migrates; TLS with announced host names.
+#include "cluster_fixture.hpp"
+#include "helpers.hpp"
+#include "run.hpp"
+#include "tls_support.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+using namespace rlock::test;
+
+namespace {
+
+// Waits until `name`'s lock key holds a token on the master that serves it (asked with plain
+// commands, not rlock).
+bool wait_held(ClusterFixture& cluster, const std::string& name, std::chrono::milliseconds timeout = 20s) {
+  return wait_until(
+      [&] {
+        const std::string key = lock_key(name);
+        const std::string value = trim(cluster.command(cluster.port_of_key(key), {"GET", key}));
+        return value.size() == 32;
+      },
+      timeout);
+}
+
+std::string url_of(int port) { return fmt::format("redis://127.0.0.1:{}", port); }
+
+} // namespace
+
+TEST_CASE("cluster: locks in all three shards from one seed, and status lists them all") {
+  ClusterFixture cluster;
+  const std::vector<int> masters = cluster.master_ports();
+  REQUIRE(masters.size() == 3);
+  const std::vector<std::string> names = cluster.lock_names_in_each_shard();
+  REQUIRE(names.size() == 3);
+
+  SUBCASE("redis+cluster:// with every seed") {
+    const std::string url = cluster.seed_url();
+    std::vector<std::string> tokens;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      RunResult taken = run_rlock({"--url", url, "acquire", "--lease", "--ttl", "60s", names[i]});
+      REQUIRE_MESSAGE(taken.exit_code == 0, taken.describe());
+      tokens.push_back(trim(taken.out));
+      // The lock lives on the master of its slot, not on the seed.
+      CHECK(trim(cluster.command(masters[i], {"GET", lock_key(names[i])})) == tokens.back());
+    }
+    RunResult status = run_rlock({"--url", url, "status"});
+    REQUIRE_MESSAGE(status.exit_code == 0, status.describe());
+    for (const std::string& name : names) CHECK_MESSAGE(contains(status.out, name + ": held by"), status.out);
+    RunResult json = run_rlock({"--url", url, "status", "--json"});
+    REQUIRE_MESSAGE(json.exit_code == 0, json.describe());
+    for (const std::string& name : names) CHECK(contains(json.out, "\"" + name + "\""));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      RunResult released = run_rlock({"--url", url, "release", names[i], "--token", tokens[i]});
+      CHECK_MESSAGE(released.exit_code == 0, released.describe());
+      CHECK(trim(cluster.command(masters[i], {"EXISTS", lock_key(names[i])})) == "0");
+    }
+  }
+
+  SUBCASE("one seed that serves none of them") {
+    const std::string url = fmt::format("redis+cluster://127.0.0.1:{}", cluster.replica_ports().at(0));
+    for (const std::string& name : names) {
+      RunResult ran = run_rlock({"--url", url, "exec", name, "--", "true"});
+      CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
+    }
+  }
+
+  SUBCASE("a plain redis:// seed turns to cluster routing at its first MOVED") {
+    const std::string url = url_of(masters[0]);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      RunResult ran = run_rlock({"-v", "--url", url, "exec", names[i], "--", "true"});
+      CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
+      // Its own shard's lock needs no redirect; the others' do, and -v says so.
+      CHECK_MESSAGE(contains(ran.err, "is a Redis Cluster node") == (i != 0), ran.err);
+    }
+    std::vector<std::string> tokens;
+    for (const std::string& name : names) {
+      RunResult taken = run_rlock({"--url", url, "acquire", "--lease", "--ttl", "60s", name});
+      REQUIRE_MESSAGE(taken.exit_code == 0, taken.describe());
+      tokens.push_back(trim(taken.out));
+    }
+    // SCAN gives no MOVED: status asks the seed whether it is a cluster node.
+    RunResult status = run_rlock({"--url", url_of(masters[1]), "status"});
+    REQUIRE_MESSAGE(status.exit_code == 0, status.describe());
+    for (const std::string& name : names) CHECK_MESSAGE(contains(status.out, name + ": held by"), status.out);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      RunResult released = run_rlock({"--url", url, "release", names[i], "--token", tokens[i]});
+      CHECK_MESSAGE(released.exit_code == 0, released.describe());
+    }
+  }
+
+  SUBCASE("a cluster has only database 0") {
+    // names[1] lives on another master: the redirect comes, and /1 cannot follow it.
+    RunResult ran = run_rlock({"--url", url_of(masters[0]) + "/1", "exec", names[1], "--", "true"});
+    CHECK_MESSAGE(ran.exit_code == 78, ran.describe());
+    CHECK(std::count(ran.err.begin(), ran.err.end(), '\n') == 1);
+    RunResult given = run_rlock({"--url", cluster.seed_url() + "?db=1", "exec", names[1], "--", "true"});
+    CHECK_MESSAGE(given.exit_code == 78, given.describe());
+  }
+}
+
+TEST_CASE("cluster: redis+cluster:// at a server that is no cluster node exits 78") {
+  RedisServer server;
+  RunResult ran =
+      run_rlock({"--url", fmt::format("redis+cluster://127.0.0.1:{}", server.port()), "exec", "x", "--", "true"});
+  CHECK_MESSAGE(ran.exit_code == 78, ran.describe());
+  CHECK(contains(ran.err, "not a cluster node"));
+}
+
+TEST_CASE("cluster: a held exec and a blocked waiter ride out CLUSTER FAILOVER") {
+  ClusterFixture cluster;
+  const std::string name = cluster.lock_names_in_each_shard().at(1);
+  const int master = cluster.port_of_key(lock_key(name));
+  const std::vector<int> replicas = cluster.replicas_of(master);
+  REQUIRE(replicas.size() == 1);
+  const std::string url = cluster.seed_url();
+
+  // TTL 3s: renewals every second, several of them across the failover.
+  BackgroundProcess holder({rlock_bin(), "-v", "--url", url, "exec", "--ttl", "3s", name, "--", "sleep", "6"});
+  REQUIRE(wait_held(cluster, name));
+  BackgroundProcess waiter({rlock_bin(), "-v", "--url", url, "exec", name, "--", "echo", "waiter ran"});
+  // The waiter is in line (blocked on the master) before the failover starts.
+  REQUIRE(wait_until([&] { return trim(cluster.command(master, {"ZCARD", lock_key(name) + ":line"})) == "1"; }, 20s));
+
+  cluster.failover(replicas[0]);
+  CHECK(cluster.port_of_key(lock_key(name)) == replicas[0]);
+
+  const int held = holder.wait(60s);
+  CHECK_MESSAGE(held == 0, "holder: ", holder.err());
+  const int waited = waiter.wait(60s);
+  CHECK_MESSAGE(waited == 0, "waiter: ", waiter.err());
+  CHECK(contains(waiter.out(), "waiter ran"));
+  // The lock is free on the new master once both are done.
+  CHECK(trim(cluster.command(replicas[0], {"EXISTS", lock_key(name)})) == "0");
+}
+
+TEST_CASE("cluster: a shard whose master dies with no replica: a held exec exits 76, acquire 69") {
+  ClusterOptions options;
+  options.replicas_per_master = 0;
+  ClusterFixture cluster(options);
+  const std::string name = cluster.lock_names_in_each_shard().at(2);
+  const int master = cluster.port_of_key(lock_key(name));
+  const std::string url = cluster.seed_url();
+
+  BackgroundProcess holder({rlock_bin(), "--url", url, "exec", "--ttl", "2s", name, "--", "sleep", "60"});
+  REQUIRE(wait_held(cluster, name));
+  cluster.kill(master);
+  // Stopped at the lease's safety deadline (under 2 s after the last renewal), never 70.
+  const int held = holder.wait(30s);
+  CHECK_MESSAGE(held == 76, "holder: ", holder.err());
+  CHECK(contains(holder.err(), "lost lock"));
+
+  RunResult acquire = run_rlock({"--url", url, "--connect-timeout", "1s", "acquire", "--lease", name});
+  CHECK_MESSAGE(acquire.exit_code == 69, acquire.describe());
+  RunResult exec = run_rlock({"--url", url, "--connect-timeout", "1s", "exec", "-w", "1s", name, "--", "true"});
+  CHECK_MESSAGE(exec.exit_code == 69, exec.describe());
+}
+
+TEST_CASE("cluster: ASK while a slot migrates by hand") {
+  ClusterOptions options;
+  options.replicas_per_master = 0;
+  ClusterFixture cluster(options);
+  const std::vector<int> masters = cluster.master_ports();
+  const std::string name = cluster.lock_names_in_each_shard().at(0);
+  const std::string key = lock_key(name);
+  const int source = masters[0];
+  const int target = masters[1];
+  const std::string slot = std::to_string(key_slot(key));
+  const std::string url = cluster.seed_url();
+
+  RunResult taken = run_rlock({"--url", url, "acquire", "--lease", "--ttl", "60s", name});
+  REQUIRE_MESSAGE(taken.exit_code == 0, taken.describe());
+  const std::string token = trim(taken.out);
+  const std::string source_id = trim(cluster.command(source, {"CLUSTER", "MYID"}));
+  const std::string target_id = trim(cluster.command(target, {"CLUSTER", "MYID"}));
+  REQUIRE(trim(cluster.command(target, {"CLUSTER", "SETSLOT", slot, "IMPORTING", source_id})) == "OK");
+  REQUIRE(trim(cluster.command(source, {"CLUSTER", "SETSLOT", slot, "MIGRATING", target_id})) == "OK");
+  // Every key of the lock moves to the target; the source now answers ASK for them.
+  const std::string target_port = std::to_string(target);
+  REQUIRE(trim(cluster.command(source, {"MIGRATE", "127.0.0.1", target_port, "", "0", "5000", "KEYS", key,
+                                        key + ":meta", key + ":fence"})) == "OK");
+  CHECK(trim(cluster.command(source, {"CLUSTER", "COUNTKEYSINSLOT", slot})) == "0");
+
+  // The renewal touches the lock and its meta, both on the target: ASKING, then served there.
+  RunResult renewed = run_rlock({"-v", "--url", url, "renew", name, "--token", token, "--ttl", "50s"});
+  CHECK_MESSAGE(renewed.exit_code == 0, renewed.describe());
+  CHECK_MESSAGE(contains(renewed.err, "ASK " + slot), renewed.err);
+
+  // The migration ends: MOVED from the source, then the target serves the slot.
+  for (int port : masters) {
+    REQUIRE(trim(cluster.command(port, {"CLUSTER", "SETSLOT", slot, "NODE", target_id})) == "OK");
+  }
+  // The renewal took on the target: 50 s, not the 60 s of the acquire.
+  const std::string pttl = trim(cluster.command(target, {"PTTL", key}));
+  CHECK_MESSAGE(std::stoll(pttl) <= 50'000, pttl);
+  RunResult status = run_rlock({"--url", url, "status", name});
+  CHECK_MESSAGE(status.exit_code == 0, status.describe());
+  CHECK(contains(status.out, name + ": held by"));
+  RunResult released = run_rlock({"--url", url, "release", name, "--token", token});
+  CHECK_MESSAGE(released.exit_code == 0, released.describe());
+  CHECK(trim(cluster.command(target, {"EXISTS", key})) == "0");
+}
+
+TEST_CASE("cluster over TLS: each node verified against the host name it announces") {
+  ClusterOptions options;
+  options.replicas_per_master = 0;
+  options.tls = true;
+  options.announce_hostname = true;
+  ClusterFixture cluster(options);
+  const std::vector<std::string> names = cluster.lock_names_in_each_shard();
+  const std::string url = cluster.seed_url("?cacert=" + tls_cert("ca.crt"), "localhost");
+  for (const std::string& name : names) {
+    RunResult ran = run_rlock({"-v", "--url", url, "exec", name, "--", "true"});
+    CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
+    CHECK_MESSAGE(contains(ran.err, "TLS"), ran.err);
+  }
+  std::vector<std::string> tokens;
+  for (const std::string& name : names) {
+    RunResult taken = run_rlock({"--url", url, "acquire", "--lease", "--ttl", "60s", name});
+    REQUIRE_MESSAGE(taken.exit_code == 0, taken.describe());
+    tokens.push_back(trim(taken.out));
+  }
+  RunResult status = run_rlock({"--url", url, "status"});
+  CHECK_MESSAGE(status.exit_code == 0, status.describe());
+  for (const std::string& name : names) CHECK_MESSAGE(contains(status.out, name + ": held by"), status.out);
+  // A name no certificate carries, for every node: 78 naming it, never 70.
+  RunResult wrong = run_rlock({"--url", url, "--tls-server-name", "other.example", "exec", names[0], "--", "true"});
+  CHECK_MESSAGE(wrong.exit_code == 78, wrong.describe());
+  CHECK(contains(wrong.err, "other.example"));
+}
