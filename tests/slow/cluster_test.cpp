@@ -236,3 +236,43 @@ TEST_CASE("cluster over TLS: each node verified against the host name it announc
   CHECK_MESSAGE(wrong.exit_code == 78, wrong.describe());
   CHECK(contains(wrong.err, "other.example"));
 }
+
+TEST_CASE("cluster over TLS: a node announced by an IP its certificate lacks: 78 with both fixes") {
+  // One node owning every slot, listening on 127.0.0.1 and 127.0.0.2 and announcing the latter,
+  // which server.crt (DNS:localhost, IP:127.0.0.1) does not name. The seed, dialled as
+  // localhost, passes; the node the map names does not.
+  RedisServerOptions options;
+  options.tls_cert = tls_cert("server.crt");
+  options.tls_key = tls_cert("server.key");
+  options.tls_ca = tls_cert("ca.crt");
+  options.extra_config = {"bind 127.0.0.1 127.0.0.2", "cluster-enabled yes", "tls-cluster yes",
+                          "cluster-announce-ip 127.0.0.2", fmt::format("cluster-port {}", free_port())};
+  RedisServer node(options);
+  REQUIRE(trim(node.command({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"})) == "OK");
+  REQUIRE(wait_until([&] { return contains(node.command({"CLUSTER", "INFO"}), "cluster_state:ok"); }, 20s));
+  const std::string url = fmt::format("rediss+cluster://localhost:{}?cacert={}", node.tls_port(), tls_cert("ca.crt"));
+
+  RunResult refused = run_rlock({"--url", url, "exec", "x", "--", "true"});
+  CHECK_MESSAGE(refused.exit_code == 78, refused.describe());
+  CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+  CHECK_MESSAGE(contains(refused.err, "127.0.0.2"), refused.err);
+  CHECK_MESSAGE(contains(refused.err, "cluster-announce-hostname"), refused.err);
+  CHECK_MESSAGE(contains(refused.err, "cluster-preferred-endpoint-type hostname"), refused.err);
+  CHECK_MESSAGE(contains(refused.err, "--tls-server-name"), refused.err);
+
+  SUBCASE("fixed with --tls-server-name") {
+    RunResult ran = run_rlock({"--url", url, "--tls-server-name", "localhost", "exec", "x", "--", "true"});
+    CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
+  }
+  SUBCASE("fixed by announcing a host name") {
+    REQUIRE(trim(node.command({"CONFIG", "SET", "cluster-announce-hostname", "localhost"})) == "OK");
+    REQUIRE(trim(node.command({"CONFIG", "SET", "cluster-preferred-endpoint-type", "hostname"})) == "OK");
+    RunResult ran = run_rlock({"-v", "--url", url, "exec", "x", "--", "true"});
+    CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
+  }
+  SUBCASE("or by the host name alone: dialled by its IP, checked against its name") {
+    REQUIRE(trim(node.command({"CONFIG", "SET", "cluster-announce-hostname", "localhost"})) == "OK");
+    RunResult ran = run_rlock({"--url", url, "exec", "x", "--", "true"});
+    CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
+  }
+}
