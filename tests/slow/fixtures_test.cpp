@@ -54,6 +54,27 @@ TEST_CASE("sentinel fixture: three sentinels name the master; a failover moves i
   sentinels.wait_ready();
 }
 
+TEST_CASE("sentinel fixture, TLS: sentinels monitor and name the master by its TLS port") {
+  SentinelOptions options;
+  options.tls = true;
+  const auto start = std::chrono::steady_clock::now();
+  SentinelFixture sentinels(options);
+  MESSAGE("TLS sentinel fixture ready in ", elapsed_ms(start), " ms");
+  RedisServer& first = *sentinels.servers()[0];
+  CHECK(sentinels.master_port() == first.tls_port());
+  CHECK(&sentinels.master() == &first);
+  const int sentinel_tls = sentinels.sentinel_tls_ports()[1];
+  CHECK(sentinels.url() == fmt::format("rediss+sentinel://127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/mymaster",
+                                       sentinels.sentinel_tls_ports()[0], sentinel_tls,
+                                       sentinels.sentinel_tls_ports()[2]));
+  const RunResult named =
+      run_program({redis_cli_bin(), "--tls", "--cacert", tls_cert("ca.crt"), "-p", std::to_string(sentinel_tls),
+                   "SENTINEL", "get-master-addr-by-name", "mymaster"});
+  CHECK(split_lines(named.out) == std::vector<std::string>{"127.0.0.1", std::to_string(first.tls_port())});
+  const int new_master = sentinels.failover();
+  CHECK(new_master == sentinels.servers()[1]->tls_port());
+}
+
 TEST_CASE("cluster fixture: three masters cover all 16384 slots; CLUSTER FAILOVER promotes a replica") {
   auto start = std::chrono::steady_clock::now();
   ClusterFixture cluster;

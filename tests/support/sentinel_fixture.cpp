@@ -2,6 +2,7 @@
 // SentinelFixture: configs for the data nodes and the sentinels, readiness and failover waits.
 #include "sentinel_fixture.hpp"
 
+#include "tls_support.hpp"
 #include "topology_support.hpp"
 
 #include <fmt/format.h>
@@ -30,11 +31,13 @@ int healthy_records(const std::string& reply) {
 
 SentinelFixture::SentinelFixture(SentinelOptions options) : m_options(std::move(options)) {
   if (m_options.replicas < 1 || m_options.replicas > 2) throw SupportError("SentinelFixture: 1 or 2 replicas");
+  if (m_options.tls && m_options.replication_through_proxy) throw SupportError("SentinelFixture: TLS or proxy");
   RedisServerOptions master_options;
   master_options.password = m_options.master_password;
   master_options.extra_config = data_config(0);
+  master_options = tls_options(master_options);
   m_servers.push_back(std::make_unique<RedisServer>(master_options));
-  const int first_master = m_servers[0]->port();
+  const int first_master = named_port(*m_servers[0]);
   for (int i = 0; i < m_options.replicas; ++i) {
     int upstream = first_master;
     if (m_options.replication_through_proxy) {
@@ -43,6 +46,7 @@ SentinelFixture::SentinelFixture(SentinelOptions options) : m_options(std::move(
     }
     RedisServerOptions replica_options = master_options;
     replica_options.extra_config = data_config(upstream);
+    replica_options = tls_options(replica_options);
     m_servers.push_back(std::make_unique<RedisServer>(replica_options));
   }
   for (int i = 0; i < 3; ++i) {
@@ -50,6 +54,7 @@ SentinelFixture::SentinelFixture(SentinelOptions options) : m_options(std::move(
     sentinel_options.password = m_options.sentinel_password;
     sentinel_options.extra_config = sentinel_config(first_master);
     sentinel_options.extra_args = {"--sentinel"};
+    sentinel_options = tls_options(sentinel_options);
     m_sentinels.push_back(std::make_unique<RedisServer>(sentinel_options));
   }
   wait_ready();
@@ -64,6 +69,21 @@ SentinelFixture::~SentinelFixture() {
 }
 
 std::string SentinelFixture::host() const { return m_options.announce_hostnames ? "localhost" : "127.0.0.1"; }
+
+int SentinelFixture::named_port(const RedisServer& server) const {
+  return m_options.tls ? server.tls_port() : server.port();
+}
+
+RedisServerOptions SentinelFixture::tls_options(RedisServerOptions options) const {
+  if (m_options.tls) {
+    options.tls_cert = tls_cert("server.crt");
+    options.tls_key = tls_cert("server.key");
+    options.tls_ca = tls_cert("ca.crt");
+    // Replication, and a sentinel's connections to the nodes and the other sentinels, over TLS.
+    options.extra_config.emplace_back("tls-replication yes");
+  }
+  return options;
+}
 
 std::vector<std::string> SentinelFixture::data_config(int master_port) const {
   std::vector<std::string> config;
@@ -102,12 +122,18 @@ std::vector<std::string> SentinelFixture::sentinel_config(int master_port) const
 
 std::vector<int> SentinelFixture::sentinel_ports() const {
   std::vector<int> ports;
-  for (const auto& sentinel : m_sentinels) ports.push_back(sentinel->port());
+  for (const auto& sentinel : m_sentinels) ports.push_back(named_port(*sentinel));
   return ports;
 }
 
-std::string SentinelFixture::url(const std::string& suffix, const std::string& userinfo,
-                                 const std::string& scheme) const {
+std::vector<int> SentinelFixture::sentinel_tls_ports() const {
+  std::vector<int> ports;
+  for (const auto& sentinel : m_sentinels) ports.push_back(sentinel->tls_port());
+  return ports;
+}
+
+std::string SentinelFixture::url(const std::string& suffix, const std::string& userinfo) const {
+  const char* scheme = m_options.tls ? "rediss+sentinel" : "redis+sentinel";
   std::string hosts;
   for (int port : sentinel_ports()) hosts += fmt::format("{}127.0.0.1:{}", hosts.empty() ? "" : ",", port);
   return fmt::format("{}://{}{}/{}{}", scheme, userinfo, hosts, m_options.master_name, suffix);
@@ -134,7 +160,7 @@ int SentinelFixture::master_port() const {
 
 RedisServer& SentinelFixture::server_on(int port) {
   for (auto& server : m_servers) {
-    if (server->port() == port) return *server;
+    if (server->port() == port || named_port(*server) == port) return *server;
   }
   throw SupportError(fmt::format("SentinelFixture: no data node on port {}", port));
 }
@@ -145,7 +171,7 @@ std::vector<RedisServer*> SentinelFixture::replicas() {
   const int master = master_port();
   std::vector<RedisServer*> result;
   for (auto& server : m_servers) {
-    if (server->port() != master) result.push_back(server.get());
+    if (named_port(*server) != master) result.push_back(server.get());
   }
   return result;
 }
@@ -162,8 +188,9 @@ void SentinelFixture::wait_ready(std::chrono::milliseconds timeout) {
       [&] {
         try {
           const int master = master_port();
-          const int replicas = static_cast<int>(std::count_if(
-              m_servers.begin(), m_servers.end(), [&](const auto& s) { return s->running() && s->port() != master; }));
+          const int replicas = static_cast<int>(std::count_if(m_servers.begin(), m_servers.end(), [&](const auto& s) {
+            return s->running() && named_port(*s) != master;
+          }));
           const int others = static_cast<int>(std::count_if(m_sentinels.begin(), m_sentinels.end(),
                                                             [](const auto& s) { return s->running(); })) -
                              1;

@@ -27,11 +27,17 @@ struct SentinelOptions {
   // promoted replica that misses writes. Raises failover-timeout to 60 s: sentinel would
   // otherwise repoint the replica at the master itself ("+fix-slave-config") after it.
   bool replication_through_proxy = false;
+  // TLS everywhere (tls_support's server.crt: DNS:localhost, IP:127.0.0.1, CA ca.crt):
+  // sentinels and data nodes listen with TLS too (tls-replication yes), replicate and monitor
+  // over TLS, and the sentinels name TLS ports. Plaintext ports stay open for the fixture's own
+  // commands. Not with replication_through_proxy.
+  bool tls = false;
 };
 
 // Starts the data nodes (server 0 the master, the others its replicas), then the sentinels
 // (`redis-server FILE --sentinel`, down-after-milliseconds 1000), and waits until ready
-// (wait_ready()). Everything stops on destruction. A topology that does not converge within
+// (wait_ready()). Ports of data nodes are the ones the sentinels name (TLS ports under
+// options.tls). Everything stops on destruction. A topology that does not converge within
 // its timeout throws SupportError with every server's log: never a silent skip.
 class SentinelFixture {
  public:
@@ -42,14 +48,16 @@ class SentinelFixture {
 
   const SentinelOptions& options() const noexcept { return m_options; }
   const std::string& master_name() const noexcept { return m_options.master_name; }
-  // The sentinels' ports, in start order (also after kill_sentinel()).
+  // The sentinels' ports, in start order (also after kill_sentinel()); their TLS ports under
+  // options.tls.
   std::vector<int> sentinel_ports() const;
+  std::vector<int> sentinel_tls_ports() const;
   RedisServer& sentinel(std::size_t index) { return *m_sentinels.at(index); }
 
   // redis+sentinel://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/MASTER, then `suffix` as given
   // ("/2", "?sentinel_user=…"). `userinfo` ("user:pass@" or ":pass@") goes before the hosts.
-  std::string url(const std::string& suffix = {}, const std::string& userinfo = {},
-                  const std::string& scheme = "redis+sentinel") const;
+  // Under options.tls: rediss+sentinel:// and the sentinels' TLS ports.
+  std::string url(const std::string& suffix = {}, const std::string& userinfo = {}) const;
 
   // The master's port as the first answering sentinel names it (SENTINEL
   // get-master-addr-by-name). Throws when no sentinel answers.
@@ -60,7 +68,7 @@ class SentinelFixture {
   std::vector<RedisServer*> replicas();
   // Every data node, in start order (server 0 was the first master).
   std::vector<RedisServer*> servers();
-  RedisServer& server_on(int port);
+  RedisServer& server_on(int port); // by the port sentinels name, or the plaintext one
 
   // Waits until every running sentinel names the same master, that master answers ROLE
   // master, and each running sentinel sees the running replicas and the other running
@@ -90,6 +98,8 @@ class SentinelFixture {
   std::vector<std::string> data_config(int master_port) const;
   std::vector<std::string> sentinel_config(int master_port) const;
   std::string host() const;
+  int named_port(const RedisServer& server) const; // the port sentinels know it by
+  RedisServerOptions tls_options(RedisServerOptions options) const;
   [[noreturn]] void fail(const std::string& what) const;
 
   SentinelOptions m_options;
