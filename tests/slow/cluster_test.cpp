@@ -175,12 +175,30 @@ TEST_CASE("cluster: ASK while a slot migrates by hand") {
   const int target = masters[1];
   const std::string slot = std::to_string(key_slot(key));
   const std::string url = cluster.seed_url();
+  const std::string source_id = trim(cluster.command(source, {"CLUSTER", "MYID"}));
+  const std::string target_id = trim(cluster.command(target, {"CLUSTER", "MYID"}));
+
+  {
+    // A migration half set up: the source sends the keys it lacks to the target (ASK), which is
+    // not importing the slot and sends them back (MOVED), for ever. rlock gives up after 5
+    // redirects in a row: 69, never 70, nor a loop until the budget.
+    const std::string other = cluster.lock_names_in_each_shard().at(0) + "-loop";
+    const std::string other_slot = std::to_string(key_slot(lock_key(other)));
+    const int owner = cluster.port_of_key(lock_key(other));
+    const int elsewhere = owner == masters[0] ? masters[1] : masters[0];
+    const std::string elsewhere_id = trim(cluster.command(elsewhere, {"CLUSTER", "MYID"}));
+    REQUIRE(trim(cluster.command(owner, {"CLUSTER", "SETSLOT", other_slot, "MIGRATING", elsewhere_id})) == "OK");
+    RunResult looped = run_rlock({"-v", "--url", url, "acquire", "--lease", other});
+    CHECK_MESSAGE(looped.exit_code == 69, looped.describe());
+    CHECK_MESSAGE(contains(looped.err, "redirected 6 times in a row"), looped.err);
+    REQUIRE(trim(cluster.command(owner, {"CLUSTER", "SETSLOT", other_slot, "STABLE"})) == "OK");
+    RunResult settled = run_rlock({"--url", url, "exec", other, "--", "true"});
+    CHECK_MESSAGE(settled.exit_code == 0, settled.describe());
+  }
 
   RunResult taken = run_rlock({"--url", url, "acquire", "--lease", "--ttl", "60s", name});
   REQUIRE_MESSAGE(taken.exit_code == 0, taken.describe());
   const std::string token = trim(taken.out);
-  const std::string source_id = trim(cluster.command(source, {"CLUSTER", "MYID"}));
-  const std::string target_id = trim(cluster.command(target, {"CLUSTER", "MYID"}));
   REQUIRE(trim(cluster.command(target, {"CLUSTER", "SETSLOT", slot, "IMPORTING", source_id})) == "OK");
   REQUIRE(trim(cluster.command(source, {"CLUSTER", "SETSLOT", slot, "MIGRATING", target_id})) == "OK");
   // Every key of the lock moves to the target; the source now answers ASK for them.
