@@ -142,6 +142,35 @@ TEST_CASE("cluster: a held exec and a blocked waiter ride out CLUSTER FAILOVER")
   CHECK(trim(cluster.command(replicas[0], {"EXISTS", lock_key(name)})) == "0");
 }
 
+TEST_CASE("cluster: a held exec survives its master's crash when the replica takes over in time") {
+  ClusterFixture cluster;
+  const std::string name = cluster.lock_names_in_each_shard().at(0);
+  const int master = cluster.port_of_key(lock_key(name));
+  const std::vector<int> replicas = cluster.replicas_of(master);
+  REQUIRE(replicas.size() == 1);
+
+  // TTL 10s: the replica is elected (cluster-node-timeout 1.5 s, then a vote) well within it.
+  BackgroundProcess holder(
+      {rlock_bin(), "-v", "--url", cluster.seed_url(), "exec", "--ttl", "10s", name, "--", "sleep", "9"});
+  REQUIRE(wait_held(cluster, name));
+  // The grant has reached the replica before the crash (replication is asynchronous).
+  REQUIRE(wait_until([&] { return trim(cluster.command(replicas[0], {"DBSIZE"})) != "0"; }, 10s));
+  cluster.kill(master);
+  // Until the vote, no running master serves the slot.
+  REQUIRE(wait_until(
+      [&] {
+        try {
+          return cluster.port_of_key(lock_key(name)) == replicas[0];
+        } catch (const SupportError&) {
+          return false;
+        }
+      },
+      30s));
+  const int held = holder.wait(60s);
+  CHECK_MESSAGE(held == 0, "holder: ", holder.err());
+  CHECK(trim(cluster.command(replicas[0], {"EXISTS", lock_key(name)})) == "0");
+}
+
 TEST_CASE("cluster: a shard whose master dies with no replica: a held exec exits 76, acquire 69") {
   ClusterOptions options;
   options.replicas_per_master = 0;
