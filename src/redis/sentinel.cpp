@@ -178,7 +178,9 @@ void SentinelTopology::discover() {
                                     "RLOCK_SENTINEL_PASSWORD or --sentinel-password-file)",
                                     first_of(SentinelAnswer::Kind::auth_refused)));
       }
-      if (count(SentinelAnswer::Kind::unknown_master) > 0 && count(SentinelAnswer::Kind::unreachable) == 0) {
+      // Every sentinel that answered knows no such master (those that did not answer cannot
+      // know better: they may be down for good).
+      if (count(SentinelAnswer::Kind::unknown_master) > 0) {
         throw ConfigError(fmt::format("no sentinel knows a master named '{}' (check the name after the hosts in the "
                                       "URL; SENTINEL MASTERS lists the names a sentinel monitors)",
                                       printable(m_options.endpoint.master_name)));
