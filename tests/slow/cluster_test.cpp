@@ -175,22 +175,41 @@ TEST_CASE("cluster: a shard whose master dies with no replica: a held exec exits
   ClusterOptions options;
   options.replicas_per_master = 0;
   ClusterFixture cluster(options);
-  const std::string name = cluster.lock_names_in_each_shard().at(2);
+  const std::vector<std::string> names = cluster.lock_names_in_each_shard();
+  const std::string name = names.at(2);
+  const std::string bystander = names.at(0); // on a master that stays up
   const int master = cluster.port_of_key(lock_key(name));
+  const int survivor = cluster.port_of_key(lock_key(bystander));
   const std::string url = cluster.seed_url();
 
   BackgroundProcess holder({rlock_bin(), "--url", url, "exec", "--ttl", "2s", name, "--", "sleep", "60"});
+  // With cluster-require-full-coverage (the default), the other masters refuse every command
+  // with CLUSTERDOWN once they see the shard gone: a lock held there is lost too, by 76.
+  BackgroundProcess other({rlock_bin(), "-v", "--url", url, "exec", "--ttl", "3s", bystander, "--", "sleep", "60"});
   REQUIRE(wait_held(cluster, name));
+  REQUIRE(wait_held(cluster, bystander));
   cluster.kill(master);
   // Stopped at the lease's safety deadline (under 2 s after the last renewal), never 70.
   const int held = holder.wait(30s);
   CHECK_MESSAGE(held == 76, "holder: ", holder.err());
   CHECK(contains(holder.err(), "lost lock"));
+  REQUIRE(wait_until(
+      [&] {
+        return contains(cluster.command(survivor, {"CLUSTER", "INFO"}), "cluster_state:fail");
+      },
+      30s));
+  const int bystood = other.wait(30s);
+  CHECK_MESSAGE(bystood == 76, "bystander: ", other.err());
+  CHECK_MESSAGE(contains(other.err(), "CLUSTERDOWN"), other.err());
 
   RunResult acquire = run_rlock({"--url", url, "--connect-timeout", "1s", "acquire", "--lease", name});
   CHECK_MESSAGE(acquire.exit_code == 69, acquire.describe());
   RunResult exec = run_rlock({"--url", url, "--connect-timeout", "1s", "exec", "-w", "1s", name, "--", "true"});
   CHECK_MESSAGE(exec.exit_code == 69, exec.describe());
+  // A live master's lock, while the cluster is down: asked again within the budget, then 69.
+  RunResult down = run_rlock({"--url", url, "--connect-timeout", "1s", "acquire", "--lease", bystander});
+  CHECK_MESSAGE(down.exit_code == 69, down.describe());
+  CHECK_MESSAGE(contains(down.err, "CLUSTERDOWN"), down.err);
 }
 
 TEST_CASE("cluster: ASK while a slot migrates by hand") {
