@@ -52,6 +52,22 @@ TEST_CASE("sentinel fixture: three sentinels name the master; a failover moves i
   MESSAGE("old master a replica of the new one ", elapsed_ms(start), " ms after the failover began");
   CHECK(role_of(sentinels.server_on(old_master)) == "slave");
   sentinels.wait_ready();
+
+  // Sentinels fail over by themselves when the master dies (quorum 2 of 3).
+  start = std::chrono::steady_clock::now();
+  sentinels.server_on(new_master).kill();
+  CHECK(sentinels.wait_new_master(new_master) == old_master);
+  MESSAGE("automatic failover after a SIGKILL of the master in ", elapsed_ms(start), " ms");
+  sentinels.wait_ready();
+
+  start = std::chrono::steady_clock::now();
+  sentinels.kill_sentinel(0);
+  sentinels.wait_ready();
+  sentinels.start_sentinel(0);
+  sentinels.wait_ready();
+  MESSAGE("a sentinel killed and back in ", elapsed_ms(start), " ms");
+  CHECK(sentinels.master_port() == old_master);
+  CHECK_THROWS_WITH_AS(sentinels.wait_new_master(old_master, 500ms), doctest::Contains("== sentinel on"), SupportError);
 }
 
 TEST_CASE("sentinel fixture, TLS: sentinels monitor and name the master by its TLS port") {
@@ -109,6 +125,20 @@ TEST_CASE("cluster fixture: three masters cover all 16384 slots; CLUSTER FAILOVE
   CHECK(role_of(cluster.node(replicas[0])) == "master");
   CHECK(role_of(cluster.node(old_master)) == "slave");
   CHECK(cluster.command(replicas[0], {"GET", lock_key(names[0])}) == "x");
+  CHECK_THROWS_WITH_AS(cluster.failover(masters[1]), doctest::Contains("== cluster node on"), SupportError);
+
+  // A master killed: its replica takes over after cluster-node-timeout; back, it rejoins as a replica.
+  start = std::chrono::steady_clock::now();
+  cluster.kill(replicas[0]);
+  cluster.wait_ok();
+  MESSAGE("automatic cluster failover after a SIGKILL of a master in ", elapsed_ms(start), " ms");
+  CHECK(cluster.master_for_slot(0) == old_master);
+  start = std::chrono::steady_clock::now();
+  cluster.start(replicas[0]);
+  cluster.wait_ok();
+  MESSAGE("the killed master back as a replica in ", elapsed_ms(start), " ms");
+  CHECK(role_of(cluster.node(replicas[0])) == "slave");
+  CHECK(cluster.replicas_of(old_master) == std::vector<int>{replicas[0]});
 }
 
 TEST_CASE("cluster fixture, host-name variant: a wrong node answers MOVED … localhost:PORT") {
@@ -122,6 +152,9 @@ TEST_CASE("cluster fixture, host-name variant: a wrong node answers MOVED … lo
   const std::string key = lock_key(cluster.lock_name_on(masters[1]));
   CHECK(cluster.command(masters[0], {"GET", key}) == fmt::format("MOVED {} localhost:{}", key_slot(key), masters[1]));
   CHECK(contains(cluster.seed_url(), "redis+cluster://127.0.0.1:"));
+  // Without replicas a dead master takes the cluster down: wait_ok() fails, with the logs.
+  cluster.kill(masters[2]);
+  CHECK_THROWS_WITH_AS(cluster.wait_ok(3s), doctest::Contains("not ok within 3000 ms"), SupportError);
 }
 
 TEST_CASE("sentinel fixture, passwords and host names, two replicas: sentinels name localhost and need AUTH") {

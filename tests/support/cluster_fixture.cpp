@@ -272,7 +272,8 @@ void ClusterFixture::wait_ok(std::chrono::milliseconds timeout) {
 void ClusterFixture::failover(int replica_port, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   RedisServer& replica = node(replica_port);
-  std::string state;
+  const std::string role = role_of(replica);
+  if (role != "slave") fail(fmt::format("failover: {} is not a replica (ROLE {})", replica_port, role));
   // A manual failover that does not finish in 5 s is abandoned by Redis: ask again.
   while (role_of(replica) != "master") {
     const std::string reply = replica.command({"CLUSTER", "FAILOVER"});

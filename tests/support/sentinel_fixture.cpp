@@ -233,6 +233,12 @@ int SentinelFixture::failover(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() > deadline) fail("SENTINEL FAILOVER refused: " + reply);
     std::this_thread::sleep_for(100ms);
   }
+  return wait_new_master(old_master, std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  deadline - std::chrono::steady_clock::now()),
+                                              std::chrono::milliseconds(1)));
+}
+
+int SentinelFixture::wait_new_master(int old_master, std::chrono::milliseconds timeout) {
   int new_master = 0;
   std::string state;
   const bool moved = wait_until(
@@ -254,10 +260,8 @@ int SentinelFixture::failover(std::chrono::milliseconds timeout) {
           return false;
         }
       },
-      std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
-               std::chrono::milliseconds(1)));
-  if (!moved)
-    fail(fmt::format("the failover from {} did not complete within {} ms: {}", old_master, timeout.count(), state));
+      timeout);
+  if (!moved) fail(fmt::format("no new master in place of {} within {} ms: {}", old_master, timeout.count(), state));
   return new_master;
 }
 

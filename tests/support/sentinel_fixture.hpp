@@ -78,6 +78,10 @@ class SentinelFixture {
   // answers ROLE master. Returns the new master's port. The old master turns replica later
   // (sentinel converts it some seconds after): see wait_replica_of().
   int failover(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Waits until every running sentinel names a master other than `old_master` and it answers
+  // ROLE master: after a failover sentinels started themselves (the master killed or paused
+  // past down-after-milliseconds, 1 s). Returns its port.
+  int wait_new_master(int old_master, std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Waits until the node on `port` is a connected replica of the node on `master_port`.
   void wait_replica_of(int port, int master_port, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
