@@ -98,9 +98,20 @@ void Connection::connect(Deadline deadline, std::string& handshake, std::size_t&
 }
 
 Reply Connection::read_reply(Deadline deadline, int interrupt_fd) {
-  // ASKING answers OK; were it refused, the command after it says so with a redirect.
-  for (; m_skip_replies > 0; --m_skip_replies) (void)read_one(deadline, interrupt_fd);
-  return read_one(deadline, interrupt_fd);
+  // ASKING answers OK. Refused, the command after it comes back redirected: a refusal by the
+  // ACL is said as such, rather than as the redirect loop it would turn into.
+  std::string refused;
+  for (; m_skip_replies > 0; --m_skip_replies) {
+    Reply asking = read_one(deadline, interrupt_fd);
+    if (asking.view().is_error()) refused = std::string(asking.view().string());
+  }
+  Reply reply = read_one(deadline, interrupt_fd);
+  if (!refused.empty() && classify_error(refused).kind == ReplyClass::auth) {
+    throw AuthError(fmt::format("Redis at {} refused ASKING: {} (rlock on a cluster needs +asking: see MINIMAL ACL "
+                                "in rlock(1))",
+                                m_options.endpoint.redacted(), printable(refused)));
+  }
+  return reply;
 }
 
 Reply Connection::read_one(Deadline deadline, int interrupt_fd) {

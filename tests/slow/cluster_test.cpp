@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,22 @@ bool wait_held(ClusterFixture& cluster, const std::string& name, std::chrono::mi
 }
 
 std::string url_of(int port) { return fmt::format("redis://127.0.0.1:{}", port); }
+
+// The words of the man page's `user rlock …` ACL line after "user", the password filled in:
+// the arguments of ACL SETUSER.
+std::vector<std::string> minimal_acl(const std::string& password) {
+  std::ifstream man(source_dir() + "/man/rlock.1.adoc");
+  std::string line;
+  while (std::getline(man, line)) {
+    if (!line.starts_with("user rlock on >PASSWORD ")) continue;
+    std::istringstream words(line.substr(5));
+    std::vector<std::string> argv{"ACL", "SETUSER"};
+    for (std::string word; words >> word;) argv.push_back(word == ">PASSWORD" ? ">" + password : word);
+    return argv;
+  }
+  FAIL("man/rlock.1.adoc has no 'user rlock on >PASSWORD …' line");
+  return {};
+}
 
 } // namespace
 
@@ -341,4 +359,50 @@ TEST_CASE("cluster over TLS: a node announced by an IP its certificate lacks: 78
     RunResult ran = run_rlock({"--url", url, "exec", "x", "--", "true"});
     CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
   }
+}
+
+TEST_CASE("cluster: the man page's minimal ACL is enough, redirects and ASK included") {
+  ClusterOptions options;
+  options.replicas_per_master = 0;
+  ClusterFixture cluster(options);
+  const std::vector<int> masters = cluster.master_ports();
+  const std::string password = "acl-user-pw-42";
+  for (int port : masters) REQUIRE(trim(cluster.command(port, minimal_acl(password))) == "OK");
+  const std::vector<std::string> names = cluster.lock_names_in_each_shard();
+  const std::string url = fmt::format("redis+cluster://rlock:{}@127.0.0.1:{}", password, masters[0]);
+  const std::string plain = fmt::format("redis://rlock:{}@127.0.0.1:{}", password, masters[0]);
+  auto rlock = [&](const std::string& at, std::vector<std::string> args) {
+    args.insert(args.begin(), {"-v", "--url", at});
+    RunResult result = run_rlock(args);
+    INFO(result.describe());
+    CHECK_FALSE(contains(result.err, "NOPERM"));
+    return result;
+  };
+  for (const std::string& name : names) {
+    CHECK(rlock(url, {"exec", name, "--ttl", "300ms", "--", "sleep", "0.4"}).exit_code == 0);
+    CHECK(rlock(plain, {"exec", name, "--", "true"}).exit_code == 0); // MOVED, then CLUSTER SHARDS
+  }
+  const std::string token = trim(rlock(url, {"acquire", names[1], "--lease", "--ttl", "60s"}).out);
+  CHECK(token.size() == 32);
+  CHECK(rlock(plain, {"status"}).exit_code == 0);
+  CHECK(rlock(url, {"status", names[1], "--json"}).exit_code == 0);
+
+  // ASKING: the lock's keys moved to another master, the slot still migrating.
+  const std::string key = lock_key(names[1]);
+  const std::string slot = std::to_string(key_slot(key));
+  const int source = masters[1];
+  const int target = masters[2];
+  const std::string source_id = trim(cluster.command(source, {"CLUSTER", "MYID"}));
+  const std::string target_id = trim(cluster.command(target, {"CLUSTER", "MYID"}));
+  REQUIRE(trim(cluster.command(target, {"CLUSTER", "SETSLOT", slot, "IMPORTING", source_id})) == "OK");
+  REQUIRE(trim(cluster.command(source, {"CLUSTER", "SETSLOT", slot, "MIGRATING", target_id})) == "OK");
+  REQUIRE(trim(cluster.command(source, {"MIGRATE", "127.0.0.1", std::to_string(target), "", "0", "5000", "KEYS", key,
+                                        key + ":meta", key + ":fence"})) == "OK");
+  RunResult renewed = rlock(url, {"renew", names[1], "--token", token});
+  CHECK(renewed.exit_code == 0);
+  CHECK_MESSAGE(contains(renewed.err, "ASK " + slot), renewed.err);
+  for (int port : masters) {
+    REQUIRE(trim(cluster.command(port, {"CLUSTER", "SETSLOT", slot, "NODE", target_id})) == "OK");
+  }
+  CHECK(rlock(url, {"release", names[1], "--token", token}).exit_code == 0);
 }
