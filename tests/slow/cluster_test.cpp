@@ -133,30 +133,42 @@ TEST_CASE("cluster: redis+cluster:// at a server that is no cluster node exits 7
   CHECK(contains(ran.err, "not a cluster node"));
 }
 
-TEST_CASE("cluster: a held exec and a blocked waiter ride out CLUSTER FAILOVER") {
+TEST_CASE("cluster: a held exec and blocked waiters ride out CLUSTER FAILOVER, in their order") {
   ClusterFixture cluster;
   const std::string name = cluster.lock_names_in_each_shard().at(1);
   const int master = cluster.port_of_key(lock_key(name));
   const std::vector<int> replicas = cluster.replicas_of(master);
   REQUIRE(replicas.size() == 1);
   const std::string url = cluster.seed_url();
+  TempDir dir;
+  const std::string order = dir.file("order");
+  auto waiting = [&](const std::string& who) {
+    return std::vector<std::string>{rlock_bin(), "-v", "--url", url,  "exec",
+                                    name,        "--", "sh",    "-c", "echo " + who + " >>" + order};
+  };
+  auto in_line = [&](int port, const std::string& count) {
+    return wait_until([&] { return trim(cluster.command(port, {"ZCARD", lock_key(name) + ":line"})) == count; }, 20s);
+  };
 
   // TTL 3s: renewals every second, several of them across the failover.
   BackgroundProcess holder({rlock_bin(), "-v", "--url", url, "exec", "--ttl", "3s", name, "--", "sleep", "6"});
   REQUIRE(wait_held(cluster, name));
-  BackgroundProcess waiter({rlock_bin(), "-v", "--url", url, "exec", name, "--", "echo", "waiter ran"});
-  // The waiter is in line (blocked on the master) before the failover starts.
-  REQUIRE(wait_until([&] { return trim(cluster.command(master, {"ZCARD", lock_key(name) + ":line"})) == "1"; }, 20s));
+  // Two waiters in line, blocked on the master, before the failover starts.
+  BackgroundProcess first(waiting("first"));
+  REQUIRE(in_line(master, "1"));
+  BackgroundProcess second(waiting("second"));
+  REQUIRE(in_line(master, "2"));
 
   cluster.failover(replicas[0]);
   CHECK(cluster.port_of_key(lock_key(name)) == replicas[0]);
 
   const int held = holder.wait(60s);
   CHECK_MESSAGE(held == 0, "holder: ", holder.err());
-  const int waited = waiter.wait(60s);
-  CHECK_MESSAGE(waited == 0, "waiter: ", waiter.err());
-  CHECK(contains(waiter.out(), "waiter ran"));
-  // The lock is free on the new master once both are done.
+  CHECK_MESSAGE(first.wait(60s) == 0, "first: ", first.err());
+  CHECK_MESSAGE(second.wait(60s) == 0, "second: ", second.err());
+  // Each kept its place in line on the promoted replica.
+  CHECK(read_file(order) == "first\nsecond\n");
+  // The lock is free on the new master once all are done.
   CHECK(trim(cluster.command(replicas[0], {"EXISTS", lock_key(name)})) == "0");
 }
 
