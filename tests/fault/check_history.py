@@ -59,6 +59,10 @@ NS = 1_000_000_000
 MS = 1_000_000
 
 UNSAFE_KINDS = ("stop", "pexpire", "restart-volatile")
+# Failovers (run_checker.py --topology sentinel|cluster) break leases from outside only when
+# the promoted replica lacked writes the old master had acknowledged: the driver reads that
+# from Redis and records it as lost_writes in each fault event (see topology.py).
+FAILOVER_KINDS = ("failover", "kill-master")
 # Expected rlock exit statuses: success (the worker's 0), the worker's "rejected" 3,
 # unreachable, busy/wait ran out, lost.
 EXPECTED_EXITS = {0, 3, 69, 75, 76}
@@ -282,12 +286,20 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
                             f"{highest[2].name()} had reached the resource")
 
     # --- 3. Fences. ------------------------------------------------------------------------
-    unsafe = [f for f in faults if f["kind"] in UNSAFE_KINDS]
+    unsafe = [f for f in faults if f["kind"] in UNSAFE_KINDS
+              or (f["kind"] in FAILOVER_KINDS and f.get("lost_writes") is not False)]
 
     def excusing_fault(earlier: Run, later_start: int):
         """The fault that broke `earlier`'s lease from outside, if any."""
         for f in unsafe:
-            if f["kind"] == "stop":
+            if f["kind"] in FAILOVER_KINDS:
+                # A failover that lost writes: `earlier` held (or took the lock on the deposed
+                # master) while the old master still answered, `later` started after it began.
+                if f.get("locks") is not None and earlier.lock not in f["locks"]:
+                    continue
+                if earlier.t_start - slack <= f["t_heal"] and f["t_start"] <= later_start:
+                    return f
+            elif f["kind"] == "stop":
                 if f.get("slot") == earlier.key[0] and f.get("iter") == earlier.key[1]:
                     return f
             elif f["kind"] == "pexpire":
@@ -401,6 +413,8 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
 
     # --- 5. Progress. ------------------------------------------------------------------------
     def affects(f, lock):
+        if f.get("locks") is not None:
+            return lock in f["locks"]
         return f.get("lock") in (None, lock)
 
     recovery = collections.defaultdict(int)  # kind -> worst time from heal to the next write
@@ -500,6 +514,12 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
     report.figure("stale writes rejected", outcomes["rejected_stale/admit"] + outcomes["rejected_stale/commit"])
     report.figure("rlock exit statuses", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "none")
     report.figure("faults injected", f"{len(faults)}: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) if faults else "0")
+    failovers = [f for f in faults if f["kind"] in FAILOVER_KINDS]
+    if failovers or config.get("topology", "single") != "single":
+        report.figure("topology", config.get("topology", "single"))
+        report.figure("failovers (nothing lost / lost acknowledged writes)",
+                      f"{len(failovers)} ({sum(1 for f in failovers if f.get('lost_writes') is False)} / "
+                      f"{sum(1 for f in failovers if f.get('lost_writes') is not False)})")
     report.figure("overlapping holds (violations)", overlaps)
     report.figure("overlapping accepted writes", accepted_overlaps)
     report.figure("fence order violations", fence_problems)

@@ -40,6 +40,19 @@ to its last record.
     --io-timeout plus a second (the late-reply nemesis' probes; see fault_late_reply).
 check_history.py implements the checks (and re-checks a kept run directory).
 
+ON SENTINEL AND CLUSTER (--topology; topology.py starts the nodes and injects the failovers)
+The same checks, with two more faults: `failover` (SENTINEL FAILOVER, or CLUSTER FAILOVER on
+the replica of a lock's shard) and `kill-master` (SIGKILL of the master after its replicas
+caught up, a failover by the sentinels or the cluster, the node restarted with its data).
+Replication is asynchronous: a failover can lose writes the old master acknowledged, and with
+them a lease. The driver reads from Redis whether it did (the deposed master's partial
+resynchronisation with the promoted replica is refused exactly when the replica lacks some of
+its history) and records it; an overlap is excused only under a failover that lost writes, and
+the job that lost its lock must still stop within --loss-bound of the failover healing (the
+deposed master becoming a replica). Under a failover that lost nothing, any overlap is a
+violation, as under every other fault. The proxy faults and the single node's restarts are left
+out: rlock dials the nodes the topology announces, not the proxy.
+
 HOW
 The driver starts redis-server (appendonly yes, appendfsync always) on a free loopback port
 in a temporary directory, rlock-fault-proxy in front of it, and --workers slots, each running
@@ -71,6 +84,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_history  # noqa: E402
+import topology  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NS = 1_000_000_000
@@ -83,6 +97,10 @@ HOLDER_KINDS = ("kill", "stop", "pexpire")
 ALL_KINDS = ("kill", "stop", "pexpire", "restart-durable-short", "restart-durable-long",
              "restart-volatile", "delay-short", "delay-long", "blackhole-short", "blackhole-long",
              "reset-short", "reset-long", "late-reply")
+# --topology sentinel|cluster: rlock dials the nodes the topology announces, not the proxy, so
+# the proxy's faults (delay, blackhole, reset, late-reply) and the single node's restarts give
+# way to failovers; the holder faults stay (see topology.py).
+TOPOLOGY_KINDS = ("kill", "stop", "pexpire", "failover", "kill-master")
 # The late-reply nemesis' own lock, taken only by its probes (see fault_late_reply).
 PROBE_LOCK = "faultprobe"
 PROBES_PER_FAULT = 2
@@ -207,9 +225,13 @@ class Driver:
         self.proxy_port = 0
         self.run_dir = ""
         self.kind_cycle: list[str] = []
+        self.topo = None  # --topology sentinel|cluster
 
     def rlock_url(self) -> str:
-        """The URL rlock dials: the proxy, over TLS with --tls (verified, by IP literal)."""
+        """The URL rlock dials: the proxy, over TLS with --tls (verified, by IP literal); with
+        --topology, the sentinels or the cluster's nodes."""
+        if self.topo is not None:
+            return self.topo.url()
         if self.args.tls:
             return f"rediss://127.0.0.1:{self.proxy_port}?cacert={self.run_dir}/certs/ca.crt"
         return f"redis://127.0.0.1:{self.proxy_port}"
@@ -402,7 +424,8 @@ class Driver:
                 if proc is self.redis_proc:
                     self.redis_proc = None
                 if proc.signaled_by is None and not self.stopping:
-                    self.abort_reason = f"redis-server exited by itself ({code}); see {self.run_dir}/redis/redis.log"
+                    self.abort_reason = (f"redis-server exited by itself ({code}); see "
+                                         f"{self.run_dir}/{'nodes/*' if self.topo else 'redis'}/redis.log")
             elif proc.role == "probe":
                 proc.t_exit = t
                 proc.status = code
@@ -479,7 +502,8 @@ class Driver:
         elif kind == "pexpire":
             # Connected beforehand, so that the fault's window is the command alone.
             key = f"{self.args.prefix}{{{lock}}}"
-            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=2.0) as conn:
+            port = self.topo.key_owner(lock) if self.topo is not None else self.redis_port
+            with socket.create_connection(("127.0.0.1", port), timeout=2.0) as conn:
                 t_start = now()
                 reply = redis_command(conn, "PEXPIRE", key, "1").decode()
                 t_heal = now()
@@ -634,6 +658,8 @@ class Driver:
                 yield from self.fault_holder(kind)
             elif kind == "late-reply":
                 yield from self.fault_late_reply(kind)
+            elif kind in topology.Topology.kinds:
+                yield from self.topo.fault(kind)
             else:
                 yield from self.fault_global(kind)
             if self.stopping:
@@ -684,14 +710,20 @@ class Driver:
 
         print(f"rlock-fault: seed {args.seed} (replay the fault schedule with --seed {args.seed})")
         print(f"rlock-fault: rlock {args.rlock}, {args.workers} workers on {args.locks} locks, "
-              f"ttl {self.ttl_ms}ms, faults: {' '.join(args.faults)}")
+              f"ttl {self.ttl_ms}ms, topology {args.topology}, faults: {' '.join(args.faults)}")
         print(f"rlock-fault: run directory {self.run_dir}", flush=True)
         failed = True
         try:
-            self.start_redis()
-            self.start_proxy()
+            if args.topology == "single":
+                self.start_redis()
+                self.start_proxy()
+            else:
+                self.topo = topology.TOPOLOGIES[args.topology](self, Sleep, Until)
+                self.topo.start()
             self.event(ev="config", seed=args.seed, ttl_ms=self.ttl_ms, locks=self.locks, workers=args.workers,
                        rlock=args.rlock, redis_port=self.redis_port, proxy_port=self.proxy_port,
+                       topology=args.topology, nodes=self.topo.describe() if self.topo else None,
+                       rlock_args=list(args.rlock_arg),
                        loss_bound_ms=int(args.loss_bound * 1000), orphan_bound_ms=int(args.orphan_bound * 1000),
                        progress_timeout_ms=int(args.progress_timeout * 1000), faults=list(args.faults))
             self.workload()
@@ -798,6 +830,8 @@ class Driver:
             except ProcessLookupError:
                 pass
         self.stopped_pids = []
+        if self.topo is not None:
+            self.topo.heal()
         if self.proxy_proc is not None and self.proxy_faulted:
             try:
                 self.proxy("pass")
@@ -860,6 +894,11 @@ class Driver:
 
     def cleanup(self):
         self.stopping = True
+        if self.topo is not None:
+            try:
+                self.topo.dump_keys(os.path.join(self.run_dir, "nodes", "keys-at-end.txt"))
+            except Exception:  # noqa: BLE001 - a post-mortem aid only
+                pass
         try:
             self.heal_all()
         except Exception:  # noqa: BLE001
@@ -929,7 +968,8 @@ def main(argv=None) -> int:
     parser.add_argument("--min-faults-per-kind", type=int, default=None,
                         help="and until each fault kind was injected this often (default 2; --soak: 25)")
     parser.add_argument("--workers", type=int, default=None, help="concurrent rlock exec loops (default 6; --soak: 8)")
-    parser.add_argument("--locks", type=int, default=2, help="lock names the workers share (default 2)")
+    parser.add_argument("--locks", type=int, default=None,
+                        help="lock names the workers share (default 2; --topology cluster: 3, in two shards)")
     parser.add_argument("--seed", type=int, default=None, help="the nemesis' seed (default: random, printed)")
     parser.add_argument("--soak", action="store_true", help="a long run: more sections and faults")
     parser.add_argument("--ttl", type=parse_duration, default=1.0, help="lease length (default 1s)")
@@ -937,8 +977,14 @@ def main(argv=None) -> int:
     parser.add_argument("--grace", type=parse_duration, default=2.0, help="rlock exec --grace (default 2s)")
     parser.add_argument("--work-us", type=int, default=500,
                         help="a job's work time is random in [0, N] microseconds (default 500)")
-    parser.add_argument("--faults", default=",".join(ALL_KINDS),
-                        help="comma-separated fault kinds (default: all): " + ",".join(ALL_KINDS))
+    parser.add_argument("--faults", default=None,
+                        help="comma-separated fault kinds (default: all the topology's): single: " + ",".join(ALL_KINDS)
+                        + "; sentinel, cluster: " + ",".join(TOPOLOGY_KINDS))
+    parser.add_argument("--topology", choices=("single", "sentinel", "cluster"), default="single",
+                        help="single: one redis-server behind the fault proxy (default); sentinel: a master, 2 "
+                             "replicas and 3 sentinels; cluster: 3 masters and 3 replicas")
+    parser.add_argument("--cluster-node-timeout-ms", type=int, default=1500,
+                        help="--topology cluster: cluster-node-timeout (default 1500)")
     parser.add_argument("--loss-bound", type=parse_duration, default=None,
                         help="a job whose lease was broken must stop within this after the fault heals "
                              "(default ttl + 500ms)")
@@ -965,16 +1011,27 @@ def main(argv=None) -> int:
     args.min_sections = args.min_sections if args.min_sections is not None else (500_000 if soak else 20_000)
     args.min_faults_per_kind = args.min_faults_per_kind if args.min_faults_per_kind is not None else (25 if soak else 2)
     args.workers = args.workers if args.workers is not None else (8 if soak else 6)
+    args.locks = args.locks if args.locks is not None else (3 if args.topology == "cluster" else 2)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
     if args.loss_bound is None:
         args.loss_bound = args.ttl + 0.5
     if args.progress_timeout is None:
-        args.progress_timeout = max(10.0, 5 * args.ttl)
+        # A failover that loses writes can leave tickets of waiters that were served on the
+        # deposed master at the head of the promoted replica's waiting line; they lapse by the
+        # line's timing, and the waiters behind them may sleep until their -w runs out (see
+        # README.md): on a topology, progress is due within --wait plus 10s.
+        args.progress_timeout = max(10.0, 5 * args.ttl) if args.topology == "single" else max(5 * args.ttl, args.wait + 10)
+    kinds = ALL_KINDS if args.topology == "single" else TOPOLOGY_KINDS
+    if args.faults is None:
+        args.faults = ",".join(kinds)
     args.faults = [k.strip() for k in args.faults.split(",") if k.strip() and k.strip() != "none"]
-    unknown = [k for k in args.faults if k not in ALL_KINDS]
+    unknown = [k for k in args.faults if k not in kinds]
+    if args.tls and args.topology != "single":
+        parser.error("--tls is for --topology single")
     if unknown or args.workers < 1 or args.locks < 1 or args.locks > args.workers:
-        parser.error(f"unknown fault kinds {unknown}" if unknown else "need 1 <= --locks <= --workers")
+        parser.error(f"unknown fault kinds for --topology {args.topology}: {unknown}" if unknown
+                     else "need 1 <= --locks <= --workers")
     args.rlock = os.path.abspath(args.rlock)
     if not os.access(args.rlock, os.X_OK):
         parser.error(f"not an executable: {args.rlock}")

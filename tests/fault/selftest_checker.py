@@ -231,11 +231,44 @@ def case_late_reply_vacuous(h):
     return end + 900
 
 
+def failover_split(h, lost_writes, locks=None, ran_on_ms=200):
+    # A holder on the deposed master renews there until the sentinels demote it (the heal);
+    # a newcomer took the lock on the promoted replica meanwhile.
+    end = sequential(h, 3)
+    fields = {"lock": None, "lost_writes": lost_writes, "evidence": "planted"}
+    if locks is not None:
+        fields["locks"] = locks
+    h.fault("failover", end + 50, end + 2000, **fields)
+    h.job(1, end, end + 2000 + ran_on_ms, 10, outcome="terminated", admit_ms=end + 1)
+    h.job(2, end + 1200, end + 1210, 11)
+    return end + 4000
+
+
+def case_failover_lost_excused(h):
+    return failover_split(h, True)
+
+
+def case_failover_nothing_lost(h):
+    return failover_split(h, False)
+
+
+def case_failover_other_shard(h):
+    return failover_split(h, True, locks=["b"])
+
+
+def case_failover_lost_too_long(h):
+    return failover_split(h, True, ran_on_ms=3000)
+
+
 CASES = [
     # name, builder, expected to pass, words the first violation must contain
     ("clean history", case_clean, True, None),
     ("legit overlap: holder SIGSTOPped past its TTL", case_stop_excused, True, None),
     ("legit overlap: key expired early (PEXPIRE)", case_pexpire_excused, True, None),
+    ("legit overlap: a failover that lost writes (split brain)", case_failover_lost_excused, True, None),
+    ("overlap across a failover that lost nothing", case_failover_nothing_lost, False, "held the lock at once"),
+    ("overlap across a lossy failover of another shard", case_failover_other_shard, False, "held the lock at once"),
+    ("holder of a lossy failover not stopped after the heal", case_failover_lost_too_long, False, "ran on"),
     ("planted overlap of two ok jobs", case_overlap, False, "held the lock at once"),
     ("lost lease noticed after the next holder started", case_overlap_terminated, False, "held the lock at once"),
     ("stale write accepted", case_stale_accepted, False, "stale write"),
