@@ -13,8 +13,11 @@
 namespace rlock::test {
 
 FaultProxy::FaultProxy(int backend_port) : m_control(m_dir.file("proxy.sock")) {
+  BackgroundOptions options;
+  options.die_with_parent = true;
   m_process.emplace(std::vector<std::string>{fault_proxy_bin(), "--listen", "127.0.0.1:0", "--backend",
-                                             fmt::format("127.0.0.1:{}", backend_port), "--control", m_control});
+                                             fmt::format("127.0.0.1:{}", backend_port), "--control", m_control},
+                    options);
   // It prints "port N" once it listens.
   bool listening =
       wait_until([&] { return m_process->out().find('\n') != std::string::npos || !m_process->running(); }, 10s);

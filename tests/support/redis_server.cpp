@@ -333,6 +333,7 @@ bool RedisServer::launch() {
   options.stdout_path = m_dir.file("redis.stdout");
   options.stderr_path = m_dir.file("redis.stderr");
   options.cwd = m_dir.path();
+  options.die_with_parent = true;
   std::vector<std::string> argv{redis_server_bin(), m_dir.file("redis.conf")};
   argv.insert(argv.end(), m_options.extra_args.begin(), m_options.extra_args.end());
   m_process.emplace(argv, options);

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +119,7 @@ struct SpawnSpec {
   int stderr_fd = -1;
   bool new_process_group = true;
   std::string cwd;
+  bool die_with_parent = false;
 };
 
 // fork + execve. Everything the child needs is prepared before fork; after it, the child only
@@ -147,6 +149,12 @@ pid_t spawn(const SpawnSpec& spec) {
     throw_errno("fork");
   }
   if (pid == 0) {
+    // The parent is alive: it waits on exec_error until the exec.
+    if (spec.die_with_parent && ::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+      const int err = errno;
+      static_cast<void>(::write(exec_error.write_end.get(), &err, sizeof err));
+      ::_exit(127);
+    }
     if (spec.new_process_group) {
       ::setpgid(0, 0);
     }
@@ -484,6 +492,7 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, Backg
   spec.stderr_fd = err.get();
   spec.new_process_group = options.new_process_group;
   spec.cwd = options.cwd;
+  spec.die_with_parent = options.die_with_parent;
   m_pid = spawn(spec);
 }
 

@@ -102,6 +102,9 @@ struct BackgroundOptions {
   std::string stderr_path;
   bool new_process_group = true; // setpgid(0, 0): signal_group() reaches descendants
   std::string cwd;
+  // SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG): a test program that dies
+  // without its destructors (a crash, ctest's timeout) leaves no server behind.
+  bool die_with_parent = false;
 };
 
 // A process running while the test goes on. The destructor kills (SIGKILL, to its group as
