@@ -217,7 +217,7 @@ void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
 }
 
 void Connection::drop_unreceived(Deadline deadline) {
-  std::size_t unread = m_unreceived + (m_sent_eval ? 1 : 0);
+  std::size_t unread = m_unreceived + (m_sent_eval ? (m_sent_eval->then.empty() ? 1 : 2) : 0);
   m_sent_eval.reset();
   m_unreceived = 0;
   try {
@@ -278,25 +278,31 @@ Reply Connection::eval(const scripts::Script& script, const Args& keys, const Ar
 }
 
 void Connection::send_eval(const scripts::Script& script, const Args& keys, const Args& args,
-                           std::optional<Deadline> deadline) {
+                           std::optional<Deadline> deadline, const Args& then) {
   Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
   drop_unreceived(until);
-  SentEval sent{&script, {"EVALSHA", script.sha1, std::to_string(keys.size())}, m_ask_next};
+  SentEval sent{&script, {"EVALSHA", script.sha1, std::to_string(keys.size())}, m_ask_next, {then.begin(), then.end()}};
   sent.argv.insert(sent.argv.end(), keys.begin(), keys.end());
   sent.argv.insert(sent.argv.end(), args.begin(), args.end());
-  send({Args(sent.argv.begin(), sent.argv.end())}, until);
+  std::vector<Args> commands{Args(sent.argv.begin(), sent.argv.end())};
+  if (!sent.then.empty()) commands.emplace_back(sent.then.begin(), sent.then.end());
+  send(commands, until);
   m_sent_eval = std::move(sent);
 }
 
-Reply Connection::receive_eval(std::optional<Deadline> deadline) {
+Reply Connection::receive_eval(std::optional<Deadline> deadline) { return receive_eval_then(deadline).first; }
+
+std::pair<Reply, std::optional<Reply>> Connection::receive_eval_then(std::optional<Deadline> deadline) {
   if (!m_sent_eval) throw Error(ExitCode::internal, "receive_eval without send_eval");
   SentEval sent = std::move(*m_sent_eval);
   m_sent_eval.reset();
   Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
   Reply reply;
+  std::optional<Reply> then;
   try {
     if (!m_transport) throw UnavailableError("the connection was lost before the reply came");
     reply = read_reply(until);
+    if (!sent.then.empty()) then = read_reply(until);
   } catch (...) {
     drop();
     throw;
@@ -306,9 +312,13 @@ Reply Connection::receive_eval(std::optional<Deadline> deadline) {
     sent.argv[0] = "EVAL";
     sent.argv[1] = sent.script->body;
     if (sent.asking) m_ask_next = true;
-    reply = command(Args(sent.argv.begin(), sent.argv.end()), until);
+    std::vector<Args> commands{Args(sent.argv.begin(), sent.argv.end())};
+    if (!sent.then.empty()) commands.emplace_back(sent.then.begin(), sent.then.end());
+    std::vector<Reply> replies = pipeline(commands, until);
+    reply = std::move(replies.front());
+    if (then) then = std::move(replies.back());
   }
-  return reply;
+  return {std::move(reply), std::move(then)};
 }
 
 void throw_reply_error(ReplyView reply, std::string_view context) {

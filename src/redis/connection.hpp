@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rlock {
@@ -63,9 +64,14 @@ class Connection {
   // eval() in two halves, so that the caller can work while the script runs: send_eval sends
   // it (connecting first if need be), receive_eval reads its reply. At most one is in flight;
   // any other call reads and drops the reply of an unreceived one first, to stay in step.
+  // `then`, when not empty, is a command sent in the same write right after the script (WAIT,
+  // which a script may not run); receive_eval_then reads its reply too.
   void send_eval(const scripts::Script& script, const Args& keys, const Args& args,
-                 std::optional<Deadline> deadline = {});
+                 std::optional<Deadline> deadline = {}, const Args& then = {});
   Reply receive_eval(std::optional<Deadline> deadline = {});
+  // The script's reply and, if send_eval had a `then`, that command's. On NOSCRIPT the script
+  // goes again as EVAL, with `then` behind it again, and both replies are those of the resend.
+  std::pair<Reply, std::optional<Reply>> receive_eval_then(std::optional<Deadline> deadline = {});
 
   void disconnect() noexcept;
 
@@ -90,7 +96,8 @@ class Connection {
   struct SentEval {
     const scripts::Script* script;
     std::vector<std::string> argv;
-    bool asking = false; // sent after ASKING: so is the EVAL that may follow
+    bool asking = false;           // sent after ASKING: so is the EVAL that may follow
+    std::vector<std::string> then; // the command sent right after it, if any
   };
 
   void connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count);
