@@ -121,6 +121,7 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
   std::optional<ServerClockReading> reading;
   bool contacted = false;
   std::optional<TimePoint> outage_since;
+  TimePoint unconfirmed_since{}; // since when every attempt that took the lock was unconfirmed ({}: none)
   Millis backoff{50};
   for (;;) {
     TimePoint sent = clock();
@@ -150,6 +151,20 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
       guard.disarm();
       return Lease(store, request.name, request.token, result.fence, request.ttl, sent, clock);
     }
+    if (!result.unconfirmed.empty()) {
+      // Taken, but not confirmed as asked (too few replicas acknowledged it), and given back by
+      // the store: like an outage, tried again within the wait and the outage patience.
+      TimePoint now = clock();
+      if (unconfirmed_since == TimePoint{}) unconfirmed_since = now;
+      bool out_of_time = (give_up_at && now >= *give_up_at) || now - unconfirmed_since >= policy.outage_patience;
+      if (try_once || out_of_time) throw UnavailableError(result.unconfirmed);
+      Millis pause = backoff;
+      if (give_up_at) pause = std::min(pause, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
+      std::this_thread::sleep_for(pause);
+      backoff = std::min(backoff * 2, Millis(1000));
+      continue;
+    }
+    unconfirmed_since = TimePoint{};
     TimePoint now = clock();
     reading = ServerClockReading{sent, result.lock.server_now_ms};
     if (on_busy) on_busy(result.lock, std::chrono::duration_cast<Millis>(now - start));

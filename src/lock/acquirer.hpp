@@ -37,9 +37,12 @@ using BusyObserver = std::function<void(const LockInfo& lock, Millis waited)>;
 // Waiting joins the lock's line and sleeps until a release hands the lock over, or, failing
 // that, re-checks by its place in line (k_line): the first waiter when the holder's lease
 // would run out (at most k_max_fallback away), the others later. Served in arrival order.
-// Returns nothing when the lock stayed busy for the whole wait. Any exception (Interrupted
-// from the store's wait, UnavailableError) leaves the line before it propagates, and when the
-// last attempt's answer was lost, abandon()s the lock that attempt may have taken.
+// Returns nothing when the lock stayed busy for the whole wait. An attempt that took the lock
+// but could not have it confirmed (AcquireResult::unconfirmed) is tried again like an outage;
+// when the wait or the outage patience runs out (at once for a single try), UnavailableError
+// says why. Any exception (Interrupted from the store's wait, UnavailableError) leaves the
+// line before it propagates, and when the last attempt's answer was lost, abandon()s the lock
+// that attempt may have taken.
 std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const WaitPolicy& policy,
                              const BusyObserver& on_busy = {}, const Clock& clock = steady_now);
 

@@ -7,7 +7,9 @@
 // lower bound on the expiry. From that we subtract a margin for clock-rate drift and for
 // the job to be told. Renewal runs every TTL/3, leaving two more chances before the deadline;
 // a failed renewal (timeout, reset, READONLY during a failover, any error reply) is retried
-// every TTL/20, each attempt bounded so that no call can run past the deadline.
+// every TTL/20, each attempt bounded so that no call can run past the deadline. A renewal that
+// the store took but could not confirm (too few replicas acknowledged it) is no renewal for
+// the deadline: it is retried likewise.
 #include "lock/lease.hpp"
 
 #include "util/error.hpp"
@@ -63,7 +65,8 @@ Lease::Lease(Lease&& other) noexcept
     : m_store(other.m_store), m_name(std::move(other.m_name)), m_token(std::move(other.m_token)),
       m_fence(other.m_fence), m_ttl(other.m_ttl), m_confirmed_from(other.m_confirmed_from),
       m_retry_at(other.m_retry_at), m_clock(std::move(other.m_clock)), m_status(other.m_status),
-      m_last_error(std::move(other.m_last_error)), m_claim(std::move(other.m_claim)) {
+      m_last_error(std::move(other.m_last_error)), m_unconfirmed(other.m_unconfirmed),
+      m_claim(std::move(other.m_claim)) {
   other.m_status = Status::released;
   other.m_claim.reset();
 }
@@ -81,6 +84,7 @@ Lease& Lease::operator=(Lease&& other) noexcept {
     m_clock = std::move(other.m_clock);
     m_status = other.m_status;
     m_last_error = std::move(other.m_last_error);
+    m_unconfirmed = other.m_unconfirmed;
     m_claim = std::move(other.m_claim);
     other.m_status = Status::released;
     other.m_claim.reset();
@@ -181,7 +185,7 @@ Lease::Status Lease::renew_if_due() {
     // Transient or not (a password rotated, an ACL changed, a key clobbered), a renewal that
     // failed is tried again until the safety deadline: only the lease running out, never an
     // error reply, ends the holder's work, and then by the lock-loss path.
-    m_last_error = error.what();
+    m_last_error = error.what(); // m_unconfirmed stays: what the last answer said
     if (m_clock() >= safety_deadline()) {
       m_status = Status::expired;
     } else {
@@ -192,11 +196,19 @@ Lease::Status Lease::renew_if_due() {
 }
 
 void Lease::apply_renewal(TokenCheck check, TimePoint sent) {
+  m_unconfirmed = false;
   switch (check) {
   case TokenCheck::ok:
     m_confirmed_from = sent;
     m_retry_at = {};
     m_last_error.clear();
+    break;
+  case TokenCheck::unconfirmed:
+    // Extended on the server, but a failover now could lose the extension: the deadline stays
+    // where the last confirmed renewal put it, and the next try comes soon, as after an error.
+    m_unconfirmed = true;
+    m_last_error = "renewed, but not confirmed by enough replicas";
+    m_retry_at = m_clock() + retry_interval(m_ttl);
     break;
   case TokenCheck::free: m_status = Status::lost_free; break;
   case TokenCheck::taken: m_status = Status::lost_taken; break;

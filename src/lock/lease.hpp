@@ -91,6 +91,10 @@ class Lease {
 
   // Why the last renewal failed, for messages ("timed out waiting for a reply from …").
   const std::string& last_error() const noexcept { return m_last_error; }
+  // Whether the last renewal that was answered went through but was not confirmed
+  // (TokenCheck::unconfirmed): the safety deadline stays where the last confirmed one put it,
+  // and the renewal is tried again.
+  bool unconfirmed() const noexcept { return m_unconfirmed; }
 
   // Releases (or, with min_hold, shortens the lease to the minimum) by release_token(). Marks
   // the lease released. A claim still unanswered is settled first; if it failed, so does the
@@ -129,6 +133,7 @@ class Lease {
   Clock m_clock;
   Status m_status = Status::held;
   std::string m_last_error;
+  bool m_unconfirmed = false;
   std::optional<Claim> m_claim; // set while a handed-over lock's claim is unanswered
 };
 

@@ -105,6 +105,10 @@ struct AcquireResult {
   bool acquired = false;
   std::int64_t fence = 0; // when acquired
   LockInfo lock;          // when busy: who holds it (or, free but another waiter is first)
+  // Set when the attempt took the lock but the store could not confirm it as it was asked to
+  // (too few replicas acknowledged the write: a failover could lose it), and so gave it back
+  // at once: why, for the user ("only 0 of 1 replicas acknowledged …"). `acquired` is false.
+  std::string unconfirmed;
 };
 
 // A release's hand-off as wait_for_wake popped it: the lock is kept for the waiter that
@@ -130,6 +134,10 @@ enum class TokenCheck {
   ok,    // the token owned the lock; the operation took effect
   free,  // the lock is gone (expired or released)
   taken, // another token holds the lock now
+  // Renewals only: the token owned the lock and the lease was extended, but the store could not
+  // confirm it as it was asked to (too few replicas acknowledged it): a failover could lose the
+  // extension, so it must not be counted on.
+  unconfirmed,
 };
 
 struct ReleaseResult {

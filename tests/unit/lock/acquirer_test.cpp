@@ -355,6 +355,38 @@ TEST_CASE("with outage_patience, a blip mid-wait is ridden out, but Redis down f
   CHECK_THROWS_AS((void)acquire(down, request_for("job"), policy, {}, other_clock.clock()), rlock::UnavailableError);
 }
 
+TEST_CASE("an attempt the store took but could not confirm is tried again, within the outage patience") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  SUBCASE("confirmed on the third attempt: the lease comes from that one") {
+    store.unconfirm_acquires = 2;
+    WaitPolicy policy = wait_for(60s);
+    policy.outage_patience = 30s;
+    std::optional<Lease> lease = acquire(store, request_for("job"), policy, {}, clock.clock());
+    REQUIRE(lease.has_value());
+    CHECK(store.acquire_calls.size() == 3);
+    CHECK(store.holder_token("job") == "my-token");
+    CHECK(lease->fence() == 3);
+  }
+  SUBCASE("a single try gives up at once, saying why, and leaves nothing") {
+    store.unconfirm_acquires = 1;
+    CHECK_THROWS_WITH_AS((void)acquire(store, request_for("job"), try_once(), {}, clock.clock()),
+                         "only 0 of 1 replicas acknowledged acquiring job", rlock::UnavailableError);
+    CHECK(store.acquire_calls.size() == 1);
+    CHECK_FALSE(store.is_held("job"));
+    CHECK(store.release_calls.empty()); // not an answer lost: nothing to abandon
+  }
+  SUBCASE("when the wait runs out") {
+    store.unconfirm_acquires = 1000;
+    store.latency = 400ms;
+    WaitPolicy policy = wait_for(1s);
+    policy.outage_patience = 30s;
+    CHECK_THROWS_AS((void)acquire(store, request_for("job"), policy, {}, clock.clock()), rlock::UnavailableError);
+    CHECK(store.acquire_calls.size() == 3);
+    CHECK_FALSE(store.is_held("job"));
+  }
+}
+
 TEST_CASE("an attempt whose answer is lost is abandoned when acquire() gives up: no orphan") {
   FakeClock clock;
   FakeLockStore store(clock);

@@ -72,6 +72,7 @@ class FakeLockStore : public LockStore {
   bool fail_refused = false;              // the failing calls throw AuthError (an ACL changed meanwhile)
   Millis latency{0};                      // each call advances the clock this much
   std::optional<TokenCheck> renew_answer; // renew reports this instead of the truth
+  int unconfirm_acquires = 0;             // the next N attempts that take the lock give it back, unconfirmed
   int free_on_attempt = 0;                // try_acquire number K removes the holder first
   std::optional<int> interrupt_wait_with; // wait_for_wake throws Interrupted(signal)
   std::function<void()> on_wait;          // runs inside each wait_for_wake
@@ -115,6 +116,13 @@ class FakeLockStore : public LockStore {
     receive_deadlines.push_back(deadline);
     begin_call();
     AcquireResult result = apply_acquire(m_sent);
+    if (result.acquired && unconfirm_acquires > 0) {
+      // Too few replicas acknowledged it (RedisLockStore with --min-replicas): given back.
+      --unconfirm_acquires;
+      locks.erase(m_sent.name);
+      result = AcquireResult{};
+      result.unconfirmed = "only 0 of 1 replicas acknowledged acquiring " + m_sent.name;
+    }
     lose_answer();
     return result;
   }

@@ -295,6 +295,36 @@ TEST_CASE("a renewal that finds the lock free or taken loses the lease for good"
   }
 }
 
+TEST_CASE("a renewal the store could not confirm (too few replicas) does not move the safety deadline") {
+  Fixture f;
+  Lease lease = f.make_lease();
+  f.store.renew_answer = TokenCheck::unconfirmed;
+  f.clock.set(f.t0 + 10s);
+  CHECK(lease.renew_if_due() == Status::held);
+  CHECK(lease.unconfirmed());
+  CHECK(lease.safety_deadline() == f.t0 + 27s);
+  CHECK(lease.confirmed_from() == f.t0);
+  // Tried again soon (every TTL/20, at most 1s), as after an error.
+  CHECK(lease.next_due() == f.t0 + 11s);
+  f.clock.set(f.t0 + 11s);
+  CHECK(lease.renew_if_due() == Status::held);
+  CHECK(f.store.renew_calls.size() == 2);
+
+  SUBCASE("never confirmed: the lease expires at the deadline of the last confirmed renewal") {
+    f.clock.set(f.t0 + 27s);
+    CHECK(lease.renew_if_due() == Status::expired);
+    CHECK(lease.unconfirmed());
+  }
+  SUBCASE("confirmed again: the deadline moves from that renewal") {
+    f.store.renew_answer.reset();
+    f.clock.set(f.t0 + 12s);
+    CHECK(lease.renew_if_due() == Status::held);
+    CHECK_FALSE(lease.unconfirmed());
+    CHECK(lease.safety_deadline() == f.t0 + 12s + 27s);
+  }
+  lease.detach();
+}
+
 TEST_CASE("record_keeper() renews through the lease, naming the keeper") {
   Fixture f;
   Lease lease = f.make_lease();
