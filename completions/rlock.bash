@@ -89,7 +89,8 @@ _rlock() {
       --url | --password | --password-file | --sentinel-password-file | --prefix | --connect-timeout | --io-timeout | --config | --profile | \
         --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
-        --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid)
+        --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid | --min-replicas | \
+        --min-replicas-timeout)
         skip=1 ;;
       -*) ;;
       *) if [[ -z $command ]]; then command=$word; else name_given=1; fi ;;
@@ -97,7 +98,8 @@ _rlock() {
   done
 
   case $prev in
-    --ttl | -w | --wait | --grace | --max-hold | --min-hold | --connect-timeout | --io-timeout)
+    --ttl | -w | --wait | --grace | --max-hold | --min-hold | --connect-timeout | --io-timeout | \
+      --min-replicas-timeout)
       mapfile -t COMPREPLY < <(compgen -W "$_rlock_durations" -- "$cur")
       return ;;
     --lost-signal)
@@ -114,6 +116,9 @@ _rlock() {
       return ;;
     -E | --conflict-exit-code)
       mapfile -t COMPREPLY < <(compgen -W '0 75' -- "$cur")
+      return ;;
+    --min-replicas)
+      mapfile -t COMPREPLY < <(compgen -W '0 1 2' -- "$cur")
       return ;;
     --url)
       mapfile -t COMPREPLY < <(compgen -W 'redis:// rediss:// unix://' -- "$cur")
@@ -151,12 +156,13 @@ _rlock() {
       return ;;
     exec)
       opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code -c --shell-command --lost-signal
-        --grace --max-hold --min-hold --token --token-file --adopt --release --' ;;
+        --grace --max-hold --min-hold --token --token-file --adopt --release --min-replicas
+        --min-replicas-timeout --' ;;
     acquire)
       opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code --lease --export --json --token-file
-        --owner-pid' ;;
-    release) opts='--token --token-file --force' ;;
-    renew) opts='--token --token-file --ttl' ;;
+        --owner-pid --min-replicas --min-replicas-timeout' ;;
+    release) opts='--token --token-file --force --min-replicas --min-replicas-timeout' ;;
+    renew) opts='--token --token-file --ttl --min-replicas --min-replicas-timeout' ;;
     status) opts='--json' ;;
     config)
       if [[ $cur == -* ]]; then

@@ -31,7 +31,7 @@ function __rlock_wants_name
             case --url --password --password-file --sentinel-password-file --prefix --connect-timeout --io-timeout --config --profile --ttl \
                 --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
-                --max-hold --min-hold --token --token-file --owner-pid
+                --max-hold --min-hold --token --token-file --owner-pid --min-replicas --min-replicas-timeout
                 set skip 1
             case '-*'
             case '*'
@@ -157,6 +157,11 @@ complete -c rlock -n $token_opts -l token -x -d 'The token acquire printed'
 complete -c rlock -n $token_opts -l token-file -r -F -d 'Read the token from FILE'
 complete -c rlock -n '__fish_seen_subcommand_from release' -l force -d 'Break the lock whoever holds it'
 complete -c rlock -n '__fish_seen_subcommand_from renew' -l ttl -x -a "$rlock_durations" -d 'The new lease length from now (default 30s)'
+
+# exec, acquire, release and renew: replicas that must acknowledge each write.
+set -l writes "__fish_seen_subcommand_from exec acquire release renew; and __rlock_before_dashes"
+complete -c rlock -n $writes -l min-replicas -x -a '0 1 2' -d 'Replicas that must acknowledge each write of the lock (default 0)'
+complete -c rlock -n $writes -l min-replicas-timeout -x -a "$rlock_durations" -d 'How long each WAIT for those replicas waits'
 
 # status.
 complete -c rlock -n '__fish_seen_subcommand_from status config' -l json -d 'Print one JSON document'

@@ -138,6 +138,7 @@ Outcome run_acquire(const GlobalOptions& globals, const AcquireOptions& options)
                  "lease instead of --ttl {}",
                  owner_pid, format_duration(k_contained_ttl), format_duration(ttl));
   }
+  require_replicas(session, take.replicas, take.ttl_ms(session.config.ttl));
   std::int64_t meta_pid = options.lease_only ? ::getppid() : owner_pid;
   // Nobody is left to hold the lock for once the owner is gone: stop waiting then.
   std::function<bool()> still_wanted;

@@ -29,6 +29,21 @@ Session::Session(const GlobalOptions& options)
     : config(resolve_config(options)), topology(redis::make_topology(config.connect)), store(*topology, config.prefix) {
 }
 
+void require_replicas(Session& session, const ReplicaOptions& options, lock::Millis ttl, bool renews) {
+  const std::int64_t count = options.count.value_or(session.config.min_replicas);
+  if (count == 0) return;
+  const lock::Millis timeout = options.timeout.value_or(
+      session.config.min_replicas_timeout.value_or(std::clamp(ttl / 10, lock::Millis(1), lock::Millis(1000))));
+  if (renews && timeout >= ttl) {
+    throw UsageError(fmt::format("--min-replicas-timeout {} is not shorter than the lease ({}): no renewal could "
+                                 "be confirmed in time",
+                                 format_duration(timeout), format_duration(ttl)));
+  }
+  session.store.require_replicas(count, timeout);
+  log::verbose("each write of the lock waits up to {} for {} replica{} to acknowledge it", format_duration(timeout),
+               count, count == 1 ? "" : "s");
+}
+
 lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
   lock::HolderMeta meta;
   meta.host = process::host_name();

@@ -39,6 +39,12 @@ struct Session {
   redis::RedisLockStore store;
 };
 
+// Makes the session's store ask for --min-replicas (else the config file's min-replicas) after
+// each write, each WAIT waiting --min-replicas-timeout (else the file's, else min(ttl/10, 1s)).
+// For a command that `renews` a lease of `ttl`, throws UsageError for a timeout not shorter
+// than it, which no renewal could then meet.
+void require_replicas(Session& session, const ReplicaOptions& options, lock::Millis ttl, bool renews = true);
+
 // The lock layer's holder metadata for this process: host, user, and the given pid/command;
 // the command is redacted of secrets (redact_command_line) here, where every holder is recorded.
 lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command);

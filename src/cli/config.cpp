@@ -34,6 +34,8 @@ constexpr SettingSpec k_settings[] = {
     {"connect-timeout", &GlobalOptions::connect_timeout, "", "", "2s", ValueKind::duration},
     {"io-timeout", &GlobalOptions::io_timeout, "", "", "5s", ValueKind::duration},
     {"ttl", nullptr, "", "", "30s", ValueKind::duration},
+    {"min-replicas", nullptr, "", "", "0", ValueKind::replicas},
+    {"min-replicas-timeout", nullptr, "", "", "", ValueKind::duration},
     {"tls", &GlobalOptions::tls, "", "", "no", ValueKind::yes_no},
     {"cacert", &GlobalOptions::cacert, "RLOCK_CACERT", "", "", ValueKind::path},
     {"cacertdir", &GlobalOptions::cacertdir, "RLOCK_CACERTDIR", "", "", ValueKind::path},
@@ -207,6 +209,11 @@ void check_entries(LoadedFile& loaded) {
         if (!tls_verify_value(entry.value)) {
           throw ConfigError(
               fmt::format("{}: {} must be full, ca or none, not '{}'", where, entry.key, printable(entry.value)));
+        }
+        break;
+      case ValueKind::replicas: try { (void)parse_min_replicas(entry.value, entry.key);
+        } catch (const Error& error) {
+          throw ConfigError(fmt::format("{}: {}", where, error.what()));
         }
         break;
       case ValueKind::text: break;
@@ -527,6 +534,10 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   config.connect.connect_timeout = duration_of(settings.get("connect-timeout"));
   config.connect.io_timeout = duration_of(settings.get("io-timeout"));
   config.ttl = duration_of(settings.get("ttl"));
+  config.min_replicas = parse_min_replicas(settings.value("min-replicas"), "min-replicas");
+  if (const Setting& timeout = settings.get("min-replicas-timeout"); !timeout.value.empty()) {
+    config.min_replicas_timeout = duration_of(timeout);
+  }
 
   redis::Endpoint without_password = config.connect.endpoint;
   without_password.password.reset();

@@ -58,7 +58,7 @@ struct Source {
 };
 
 // How a setting's text is checked, and what a relative path in the file is relative to.
-enum class ValueKind { text, url, path, duration, prefix, yes_no, tls_verify };
+enum class ValueKind { text, url, path, duration, prefix, yes_no, tls_verify, replicas };
 
 // One setting that a flag, a variable and the configuration file can give. Its name is the long
 // option's, the file's key and what `rlock config show` prints. Adding a setting is one line
@@ -112,6 +112,9 @@ struct Config {
   redis::ConnectOptions connect;
   std::string prefix;
   std::chrono::milliseconds ttl{30'000}; // the default --ttl of exec, acquire and renew
+  // The defaults of --min-replicas and --min-replicas-timeout (none: from the TTL).
+  std::int64_t min_replicas = 0;
+  std::optional<std::chrono::milliseconds> min_replicas_timeout;
   Settings settings;
   std::string password_from; // where the password came from, for people; "" when there is none
   std::string password_file; // the file the password came from, if it came from one

@@ -43,11 +43,15 @@ struct ExecOptions {
   bool adopting() const { return adopt || !token.empty() || !token_file.empty(); }
 };
 
-std::string loss_reason(const lock::Lease& lease) {
+std::string loss_reason(const lock::Lease& lease, const Session& session) {
   switch (lease.status()) {
   case lock::Lease::Status::lost_free: return "the renewal found it gone (expired, or force-released)";
   case lock::Lease::Status::lost_taken: return "the renewal found it held by another token";
   case lock::Lease::Status::expired:
+    if (lease.unconfirmed()) {
+      return fmt::format("no renewal was confirmed by enough replicas before the lease's safety deadline ({})",
+                         session.store.shortfall());
+    }
     if (lease.last_error().empty()) {
       return "the lease's safety deadline passed before rlock could renew it (was rlock stopped or starved?)";
     }
@@ -161,6 +165,10 @@ lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std:
   }
   const lock::TimePoint sent = lock::steady_now();
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
+  if (outcome == lock::TokenCheck::unconfirmed) {
+    throw UnavailableError(fmt::format("cannot adopt the lease of '{}': {}; the job was not started",
+                                       printable(options.name), session.store.shortfall()));
+  }
   lock::LockInfo lock = session.store.inspect(options.name);
   if (outcome != lock::TokenCheck::ok) {
     throw Error(ExitCode::lost, fmt::format("cannot adopt the lease of '{}': this token does not hold it; it is {} "
@@ -177,6 +185,11 @@ lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std:
 std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const process::ExitStatus& job) {
   try {
     lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{lease.name(), lease.token(), lease.ttl(), 0});
+    if (outcome == lock::TokenCheck::unconfirmed) {
+      log::warn("the last renewal of '{}' after the job was not confirmed: {}", printable(lease.name()),
+                session.store.shortfall());
+      return std::nullopt;
+    }
     if (outcome != lock::TokenCheck::ok) {
       log::error(fmt::format("lock '{}' was lost before the job ended: after it, it was {}; the job ({}) may "
                              "have run without it",
@@ -209,6 +222,7 @@ Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const
   process::SignalBlock block;
   process::SignalFd signals(block.signals());
   Session session(globals);
+  require_replicas(session, options.take.replicas, options.take.ttl_ms(session.config.ttl));
   std::optional<lock::Lease> adopted;
   Taken taken;
   if (token) {
@@ -246,7 +260,8 @@ Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const
           fmt::format("the job ran longer than --max-hold {}", format_duration(*stop_policy.max_hold))};
     }
     if (lease.renew_if_due() != lock::Lease::Status::held) {
-      return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::lost), loss_reason(lease)};
+      return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::lost),
+                                  loss_reason(lease, session)};
     }
     return hold_until ? std::min(lease.next_due(), *hold_until) : lease.next_due();
   };

@@ -50,6 +50,30 @@ std::string checked_token(std::string token, std::string_view source) {
   return token;
 }
 
+std::int64_t parse_min_replicas(std::string_view text, std::string_view what) {
+  std::int64_t count = 0;
+  if (!parse_int(text, count) || count < 0 || count > k_max_min_replicas) {
+    throw UsageError(fmt::format("{} must be a number of replicas from 0 to {}, not '{}'", what, k_max_min_replicas,
+                                 printable(text)));
+  }
+  return count;
+}
+
+void ReplicaOptions::add_to(CLI::App& command) {
+  command
+      .add_option_function<std::string>(
+          "--min-replicas",
+          [this](const std::string& text) {
+            count = parse_min_replicas(require_value(text, "--min-replicas"), "--min-replicas");
+          },
+          "replicas that must acknowledge each write of the lock (WAIT); fewer: an acquire is given back and "
+          "retried, a renewal does not count (default: the config file's min-replicas, else 0)")
+      ->type_name("N");
+  add_duration_option(
+      command, "--min-replicas-timeout", [this](lock::Millis value) { timeout = value; },
+      "how long each WAIT for --min-replicas waits (default: TTL/10, at most 1s)", lock::Millis(1));
+}
+
 void TakeOptions::add_to(CLI::App& command) {
   add_duration_option(
       command, "--ttl", [this](lock::Millis value) { ttl = value; },
@@ -63,6 +87,7 @@ void TakeOptions::add_to(CLI::App& command) {
                   "exit status when the lock is busy or the wait runs out (default 75)")
       ->type_name("N")
       ->check(CLI::Range(0, 255));
+  replicas.add_to(command);
 }
 
 lock::WaitPolicy TakeOptions::wait_policy() const {

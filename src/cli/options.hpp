@@ -6,6 +6,7 @@
 #include "lock/acquirer.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -36,12 +37,30 @@ CLI::Option* add_duration_option(CLI::App& command, const std::string& names, st
 // tokens rlock makes: a made-up or truncated one is a usage error (64), not a lost lock (76).
 std::string checked_token(std::string token, std::string_view source);
 
+// The most --min-replicas asks for: more replicas than anyone runs is a typo.
+inline constexpr std::int64_t k_max_min_replicas = 100;
+
+// `text`, the value of --min-replicas (or the config key, `what`), as a count of replicas from
+// 0 to k_max_min_replicas; UsageError otherwise.
+std::int64_t parse_min_replicas(std::string_view text, std::string_view what);
+
+// --min-replicas and --min-replicas-timeout, on every command that writes a lock (exec,
+// acquire, renew, release): how many replicas must acknowledge each of its writes, and how
+// long WAIT waits for them. Unset: the config file's, else 0 (no WAIT).
+struct ReplicaOptions {
+  std::optional<std::int64_t> count;
+  std::optional<lock::Millis> timeout;
+
+  void add_to(CLI::App& command);
+};
+
 // Options shared by exec and acquire: how long to wait, how long the lease runs.
 struct TakeOptions {
   std::optional<lock::Millis> ttl;  // --ttl; none: the configured ttl (config file, else 30s)
   std::optional<lock::Millis> wait; // --wait; none: forever (or --no-wait)
   bool no_wait = false;
   int conflict_exit_code = 75;
+  ReplicaOptions replicas;
 
   void add_to(CLI::App& command);
   lock::Millis ttl_ms(lock::Millis configured) const { return ttl.value_or(configured); }

@@ -20,6 +20,7 @@ struct TokenOptions {
   std::string token_file;
   bool force = false;
   std::optional<lock::Millis> ttl; // renew: none means the configured ttl (config file, else 30s)
+  ReplicaOptions replicas;
 
   void add_to(CLI::App& command) {
     command.add_option("NAME", name, "the lock's name")->required();
@@ -28,6 +29,7 @@ struct TokenOptions {
                     "the token acquire printed (visible in ps; prefer $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN)")
         ->type_name("TOKEN");
     command.add_option("--token-file", token_file, "read the token from FILE")->type_name("FILE");
+    replicas.add_to(command);
   }
 
   // --token, then --token-file, then the lock's own $RLOCK_TOKEN_<NAME>, then $RLOCK_TOKEN;
@@ -72,6 +74,9 @@ Outcome run_release(const GlobalOptions& globals, const TokenOptions& options) {
     if (!options.token.empty() || !options.token_file.empty()) {
       throw UsageError("--force breaks the lock whoever holds it; it takes no token");
     }
+    if (options.replicas.count || options.replicas.timeout) {
+      throw UsageError("--force is never checked with replicas; drop --min-replicas and --min-replicas-timeout");
+    }
     Session session(globals);
     lock::LockInfo evicted = session.store.force_release(options.name);
     if (!evicted.held()) {
@@ -89,6 +94,7 @@ Outcome run_release(const GlobalOptions& globals, const TokenOptions& options) {
   }
   std::string token = options.resolve_token("release");
   Session session(globals);
+  require_replicas(session, options.replicas, session.config.ttl, /*renews=*/false);
   // A release whose answer is lost is sent once more: one that did not happen leaves an orphan.
   lock::ReleaseResult result = lock::release_token(session.store, options.name, token, lock::Millis(0));
   if (result.outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, result.outcome, "release");
@@ -102,7 +108,12 @@ Outcome run_renew(const GlobalOptions& globals, const TokenOptions& options) {
   std::string token = options.resolve_token("renew");
   Session session(globals);
   const lock::Millis ttl = options.ttl.value_or(session.config.ttl);
+  require_replicas(session, options.replicas, ttl);
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
+  if (outcome == lock::TokenCheck::unconfirmed) {
+    throw UnavailableError(fmt::format("renewed '{}', but {}: do not count on the new lease", printable(options.name),
+                                       session.store.shortfall()));
+  }
   if (outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, outcome, "renew");
   log::verbose("renewed '{}' for {}", printable(options.name), format_duration(ttl));
   return {};

@@ -4,6 +4,7 @@
 
 #include "redis/reply_class.hpp"
 #include "redis/scripts.hpp"
+#include "util/duration.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -146,13 +147,6 @@ std::optional<lock::Handoff> parse_handoff(std::string_view value) {
   return handoff;
 }
 
-// `deadline`, but no later than one I/O timeout from now: one stuck attempt leaves time for
-// retries within it.
-Deadline bounded(const Connection& connection, std::optional<lock::TimePoint> deadline) {
-  Deadline until = std::chrono::steady_clock::now() + connection.io_timeout();
-  return deadline ? std::min(until, *deadline) : until;
-}
-
 Reply checked(Reply reply, std::string_view context) {
   if (reply.view().is_error()) throw_reply_error(reply.view(), context);
   return reply;
@@ -190,6 +184,51 @@ std::string KeySchema::name_of(std::string_view key) const {
 
 RedisLockStore::RedisLockStore(Topology& topology, std::string prefix)
     : m_topology(topology), m_keys(std::move(prefix)) {}
+
+void RedisLockStore::require_replicas(std::int64_t count, lock::Millis timeout) {
+  m_wait_count = std::to_string(std::max<std::int64_t>(count, 0));
+  // WAIT's timeout 0 would mean forever.
+  m_wait_timeout = std::max(timeout, lock::Millis(1));
+  m_wait_timeout_ms = std::to_string(m_wait_timeout.count());
+}
+
+Args RedisLockStore::wait_command() const {
+  if (m_wait_count == "0") return {};
+  return {"WAIT", m_wait_count, m_wait_timeout_ms};
+}
+
+Deadline RedisLockStore::bounded(const Connection& connection, std::optional<lock::TimePoint> deadline) const {
+  Deadline until = std::chrono::steady_clock::now() + connection.io_timeout();
+  if (m_wait_count != "0") until += m_wait_timeout; // WAIT answers after up to its timeout
+  return deadline ? std::min(until, *deadline) : until;
+}
+
+bool RedisLockStore::replicas_confirmed(std::string_view doing, std::optional<ErrorReply>& refused) {
+  if (m_wait_count == "0") return true;
+  std::optional<Reply> wait = std::move(m_wait_reply);
+  m_wait_reply.reset();
+  std::int64_t wanted = 0;
+  (void)parse_int(m_wait_count, wanted);
+  if (wait && wait->view().is_integer() && wait->view().integer() >= wanted) return true;
+  if (wait && wait->view().is_integer()) {
+    m_shortfall = fmt::format("only {} of {} replicas acknowledged {} within {} (--min-replicas {})",
+                              wait->view().integer(), wanted, doing, format_duration(m_wait_timeout), wanted);
+  } else if (wait && wait->view().is_error()) {
+    ErrorReply error = classify_error(wait->view().string());
+    m_shortfall =
+        fmt::format("only 0 of {} replicas acknowledged {}: Redis refused WAIT: {}", wanted, doing, error.text);
+    if (error.kind == ReplyClass::auth) refused = std::move(error);
+  } else {
+    m_shortfall = fmt::format("only 0 of {} replicas acknowledged {}: WAIT gave no count", wanted, doing);
+  }
+  return false;
+}
+
+AuthError RedisLockStore::wait_refused(const ErrorReply& refused, std::string_view doing) {
+  return AuthError(fmt::format("Redis refused WAIT after {}: {}; --min-replicas needs it: add +wait to the ACL "
+                               "user (see MINIMAL ACL in rlock(1))",
+                               doing, refused.text));
+}
 
 Deadline RedisLockStore::retry_budget(std::string_view key) {
   return std::chrono::steady_clock::now() + m_topology.node_for(key).connect_timeout();
@@ -247,8 +286,12 @@ Reply RedisLockStore::receive_retrying(std::string_view context, Deadline give_u
   for (;;) {
     Connection& node = *m_sent_node;
     m_sent_node = nullptr;
-    Reply reply = node.receive_eval(read_by);
-    if (!reply.view().is_error()) return reply;
+    std::pair<Reply, std::optional<Reply>> replies = node.receive_eval_then(read_by);
+    Reply reply = std::move(replies.first);
+    if (!reply.view().is_error()) {
+      m_wait_reply = std::move(replies.second);
+      return reply;
+    }
     // An error reply: the script changed nothing (every script is all or nothing).
     ErrorReply error = classify_error(reply.view().string());
     retry_or_throw(error, context, give_up_at, retries);
@@ -284,7 +327,8 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   m_sent_node = nullptr;
   node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, line_key, expiry_key, wake_key},
                  {request.token, ttl, host, pid, user, command, request.ticket, claim, supervised, line[0], line[1],
-                  line[2], line[3], line[4]});
+                  line[2], line[3], line[4]},
+                 std::nullopt, wait_command());
   m_sent_node = &node;
   if (&m_sent_request != &request) m_sent_request = request;
   m_sent_key = std::move(lock_key);
@@ -293,13 +337,27 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
 lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoint> deadline) {
   if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_acquire without send_acquire");
   // An error reply that stays leaves the claim, if any: it was not tried.
-  Reply reply = receive_retrying(fmt::format("acquiring {}", m_sent_key), deadline.value_or(retry_budget(m_sent_key)),
-                                 deadline, [this] { send_acquire(m_sent_request); });
+  const std::string doing = fmt::format("acquiring {}", m_sent_key);
+  std::optional<Deadline> read_by = deadline;
+  if (!read_by && m_wait_count != "0") read_by = bounded(*m_sent_node, std::nullopt);
+  Reply reply = receive_retrying(doing, deadline.value_or(retry_budget(m_sent_key)), read_by,
+                                 [this] { send_acquire(m_sent_request); });
   // Answered: a claim either took the lock or found the hand-off gone; either way it is spent.
   m_claim.clear();
   ReplyView view = reply.view();
   lock::AcquireResult result;
   if (view[0].integer() == 1) {
+    std::optional<ErrorReply> refused;
+    if (!replicas_confirmed(doing, refused)) {
+      // A failover now could lose the lock: give it back before anyone relies on it.
+      log::verbose("{}; giving it back", m_shortfall);
+      LetGoArgs let_go(m_keys, m_sent_request.name);
+      run(scripts::k_release, let_go.key_args(), let_go.args({m_sent_request.token, "0"}),
+          fmt::format("giving back {}", m_sent_key), bounded(m_topology.node_for(m_sent_key), deadline));
+      if (refused) throw wait_refused(*refused, doing);
+      result.unconfirmed = m_shortfall + "; the lock was given back";
+      return result;
+    }
     result.acquired = true;
     result.fence = view[1].integer();
   } else {
@@ -316,7 +374,8 @@ void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional
   std::string keeper = std::to_string(request.keeper_pid);
   Connection& node = m_topology.node_for(lock_key);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper}, bounded(node, deadline));
+  node.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper}, bounded(node, deadline),
+                 wait_command());
   m_sent_node = &node;
   if (&m_sent_renew != &request) m_sent_renew = request;
   m_sent_key = std::move(lock_key);
@@ -325,11 +384,22 @@ void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional
 lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> deadline) {
   if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_renew without send_renew");
   const Deadline give_up_at = bounded(*m_sent_node, deadline);
-  Reply reply = receive_retrying(fmt::format("renewing {}", m_sent_key), give_up_at, give_up_at,
-                                 [this, give_up_at] { send_renew(m_sent_renew, give_up_at); });
+  const std::string doing = fmt::format("renewing {}", m_sent_key);
+  Reply reply =
+      receive_retrying(doing, give_up_at, give_up_at, [this, give_up_at] { send_renew(m_sent_renew, give_up_at); });
   switch (reply.view().integer()) {
   case 1:
-  case 2: return lock::TokenCheck::ok; // 2: a supervised lease kept longer than asked
+  case 2: { // 2: a supervised lease kept longer than asked
+    std::optional<ErrorReply> refused;
+    if (replicas_confirmed(doing, refused)) return lock::TokenCheck::ok;
+    if (refused) throw wait_refused(*refused, doing);
+    log::verbose("{}", m_shortfall);
+    // The node may have been deposed (a master whose replicas went to another): look again.
+    ErrorReply reason;
+    reason.text = m_shortfall;
+    m_topology.refresh(reason);
+    return lock::TokenCheck::unconfirmed;
+  }
   case 0: return lock::TokenCheck::free;
   default: return lock::TokenCheck::taken;
   }
@@ -342,7 +412,8 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
   std::string min_hold_text = std::to_string(min_hold.count());
   Connection& node = m_topology.node_for(lock_key);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}), bounded(node, deadline));
+  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}), bounded(node, deadline),
+                 wait_command());
   m_sent_node = &node;
   m_sent_release = SentRelease{std::string(name), std::string(token), min_hold};
   m_sent_key = std::move(lock_key);
@@ -351,24 +422,34 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
 lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoint> deadline) {
   if (m_sent_node == nullptr || !m_sent_release)
     throw Error(ExitCode::internal, "receive_release without send_release");
-  Deadline until = std::chrono::steady_clock::now() + m_sent_node->io_timeout();
-  if (deadline) until = std::min(until, *deadline);
   const Deadline give_up_at = deadline.value_or(retry_budget(m_sent_key));
-  std::optional<Deadline> read_by = until;
-  Reply reply = receive_retrying(fmt::format("releasing {}", m_sent_key), give_up_at, read_by, [&] {
+  std::optional<Deadline> read_by = bounded(*m_sent_node, deadline);
+  const std::string doing = fmt::format("releasing {}", m_sent_key);
+  Reply reply = receive_retrying(doing, give_up_at, read_by, [&] {
     SentRelease again = *m_sent_release;
     send_release(again.name, again.token, again.min_hold, give_up_at);
-    read_by = std::min(give_up_at, std::chrono::steady_clock::now() + m_sent_node->io_timeout());
+    read_by = bounded(*m_sent_node, give_up_at);
   });
   ReplyView view = reply.view();
   lock::ReleaseResult result;
   switch (view[0].integer()) {
-  case 1:
+  case 1: {
+    // Released on the node; a failover before the replicas saw it could bring the lock back
+    // until its lease ends, which is all an unacknowledged release risks: say so, no more.
+    std::optional<ErrorReply> refused;
+    if (!replicas_confirmed(doing, refused)) {
+      if (refused) {
+        log::warn("{}", wait_refused(*refused, doing).what());
+      } else {
+        log::verbose("{}", m_shortfall);
+      }
+    }
     result.outcome = lock::TokenCheck::ok;
     result.kept_for = lock::Millis(view[1].integer());
     result.keeper_pid = view.size() > 2 ? number(view[2], 1, k_max_pid) : 0;
     result.keeper_host = view.size() > 3 ? field(view[3]) : std::string();
     break;
+  }
   case 0: result.outcome = lock::TokenCheck::free; break;
   default: result.outcome = lock::TokenCheck::taken; break;
   }
@@ -570,7 +651,8 @@ bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticke
 }
 
 std::optional<lock::Handoff> RedisLockStore::handoff() const {
-  if (m_claim.empty()) return std::nullopt;
+  // With --min-replicas a job waits for its claim's confirmed answer.
+  if (m_claim.empty() || m_wait_count != "0") return std::nullopt;
   return parse_handoff(m_claim);
 }
 

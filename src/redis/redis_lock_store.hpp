@@ -45,6 +45,18 @@ class RedisLockStore final : public lock::LockStore {
   // Every operation goes to topology.node_for(the lock's key).
   RedisLockStore(Topology& topology, std::string prefix);
 
+  // With count > 0 (--min-replicas), `WAIT count timeout` follows every acquire, renew and
+  // release script on the same connection, in the same write (a script may not run WAIT). An
+  // acquire that fewer replicas acknowledged is released at once and answered as
+  // AcquireResult::unconfirmed; such a renewal is TokenCheck::unconfirmed, and the topology is
+  // resolved again (the node may have been deposed); such a release is only noted (-v). A
+  // WAIT the ACL user may not run fails the acquire (given back first) or the renewal with
+  // AuthError (77); the release only warns. A hand-off is then always claimed with a round
+  // trip (handoff() says none): a job must not start before its lock is confirmed.
+  void require_replicas(std::int64_t count, lock::Millis timeout);
+  // Why the last acquire or renewal was unconfirmed: "only 0 of 1 replicas acknowledged …".
+  const std::string& shortfall() const noexcept { return m_shortfall; }
+
   void send_acquire(const lock::AcquireRequest& request) override;
   lock::AcquireResult receive_acquire(std::optional<lock::TimePoint> deadline) override;
   std::optional<lock::Handoff> handoff() const override;
@@ -96,6 +108,18 @@ class RedisLockStore final : public lock::LockStore {
   std::vector<lock::LockInfo> receive_inspects(Connection& node, std::span<const std::string> names);
   // Sleeps `pause` (at most until `deadline`, at most half a second).
   static void pause_before_retry(std::chrono::milliseconds pause, Deadline deadline);
+  // `deadline`, but no later than one I/O timeout (plus the WAIT's, when one follows) from
+  // now: one stuck attempt leaves time for retries within it.
+  Deadline bounded(const Connection& connection, std::optional<lock::TimePoint> deadline) const;
+  // The WAIT to send after a script, or nothing when no replicas are required.
+  Args wait_command() const;
+  // After a script's reply (an answer that took effect): whether the WAIT behind it (the one
+  // receive_retrying kept) counted enough replicas. When not, m_shortfall says why, `doing`
+  // ("acquiring rlock:{x}") naming the operation; a WAIT refused for the ACL user's lack of
+  // +wait fills `refused`.
+  bool replicas_confirmed(std::string_view doing, std::optional<ErrorReply>& refused);
+  // An AuthError for a WAIT the ACL user may not run.
+  static AuthError wait_refused(const ErrorReply& refused, std::string_view doing);
   // How long transient error replies are asked again when the caller gave no deadline.
   Deadline retry_budget(std::string_view key);
 
@@ -114,6 +138,13 @@ class RedisLockStore final : public lock::LockStore {
   // ticket claims the lock with it, until one gets an answer.
   std::string m_claim;
   std::string m_sent_key; // the lock key of the operation in flight, for messages
+  // --min-replicas: WAIT's arguments (count "0": no WAIT), its timeout, what the last WAIT
+  // answered (kept by receive_retrying), and the last shortfall.
+  std::string m_wait_count = "0";
+  std::string m_wait_timeout_ms;
+  lock::Millis m_wait_timeout{0};
+  std::optional<Reply> m_wait_reply;
+  std::string m_shortfall;
 };
 
 } // namespace rlock::redis
