@@ -125,6 +125,29 @@ TEST_CASE("cluster: locks in all three shards from one seed, and status lists th
   }
 }
 
+TEST_CASE("cluster: --min-replicas 1 waits for the replica of each lock's own shard") {
+  ClusterFixture cluster;
+  const std::vector<int> masters = cluster.master_ports();
+  const std::vector<std::string> names = cluster.lock_names_in_each_shard();
+  REQUIRE(names.size() == 3);
+  const std::string url = cluster.seed_url();
+  for (const std::string& name : names) {
+    RunResult ran = run_rlock({"--url", url, "exec", name, "--min-replicas", "1", "--", "true"});
+    CHECK_MESSAGE(ran.exit_code == 0, ran.describe());
+  }
+  // The replica of the first shard stops: only that shard's locks go unacknowledged.
+  const std::vector<int> replicas = cluster.replicas_of(masters[0]);
+  REQUIRE(replicas.size() == 1);
+  cluster.node(replicas[0]).pause();
+  RunResult refused = run_rlock({"--url", url, "acquire", names[0], "--lease", "-n", "--min-replicas", "1"});
+  CHECK_MESSAGE(refused.exit_code == 69, refused.describe());
+  CHECK(contains(refused.err, "only 0 of 1 replicas acknowledged acquiring " + lock_key(names[0])));
+  CHECK(trim(cluster.command(masters[0], {"EXISTS", lock_key(names[0])})) == "0");
+  RunResult elsewhere = run_rlock({"--url", url, "exec", names[1], "--min-replicas", "1", "--", "true"});
+  CHECK_MESSAGE(elsewhere.exit_code == 0, elsewhere.describe());
+  cluster.node(replicas[0]).resume();
+}
+
 TEST_CASE("cluster: redis+cluster:// at a server that is no cluster node exits 78") {
   RedisServer server;
   RunResult ran =

@@ -138,6 +138,32 @@ TEST_CASE("sentinel: a held exec rides through SENTINEL FAILOVER and its job com
   CHECK_FALSE(key_exists(sentinels.server_on(new_master), lock_key("nightly")));
 }
 
+TEST_CASE("sentinel: --min-replicas 1 with two replicas: a held exec rides through SENTINEL FAILOVER") {
+  SentinelOptions options;
+  options.replicas = 2;
+  SentinelFixture sentinels(options);
+  TempDir dir;
+  const std::string done = dir.file("done");
+  // Renewals go unacknowledged while the replicas move to the new master (seconds): the lease
+  // must outlast that. With --ttl 6s here the job was stopped (76) before they had.
+  BackgroundProcess job(with_rlock(via(sentinels, {"exec", "nightly", "--ttl", "15s", "--min-replicas", "1", "-v", "--",
+                                                   "sh", "-c", "sleep 20; echo finished > " + done})));
+  REQUIRE(wait_until([&] { return key_exists(sentinels.master(), lock_key("nightly")); }, 10s));
+  // Acknowledged: every replica has the lock before the failover starts.
+  for (RedisServer* replica : sentinels.replicas()) {
+    REQUIRE(wait_until([&] { return key_exists(*replica, lock_key("nightly")); }, 10s));
+  }
+  const int old_master = sentinels.master_port();
+  const int new_master = sentinels.failover();
+  REQUIRE(new_master != old_master);
+  const int status = job.wait(60s);
+  CHECK_MESSAGE(status == 0, "exit ", status, "; stderr: ", job.err());
+  CHECK(file_exists(done));
+  CHECK_FALSE(contains(job.err(), "internal error"));
+  sentinels.wait_replica_of(old_master, new_master);
+  CHECK_FALSE(key_exists(sentinels.server_on(new_master), lock_key("nightly")));
+}
+
 TEST_CASE("sentinel: a waiter blocked on the old master still gets the lock after a failover") {
   SentinelFixture sentinels;
   RunResult taken = run_rlock(via(sentinels, {"acquire", "deploy", "--lease", "--ttl", "60s"}));
