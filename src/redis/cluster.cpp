@@ -92,22 +92,21 @@ std::optional<std::vector<SlotRange>> ClusterTopology::read_map(Connection& conn
   Reply reply = connection.command({"CLUSTER", "SHARDS"});
   if (!reply.view().is_error()) return parse_cluster_shards(reply.view(), tls);
   ErrorReply error = classify_error(reply.view().string());
-  if (mentions(error.text, "cluster support disabled")) return std::nullopt;
-  if (error.kind == ReplyClass::auth) {
-    throw AuthError(fmt::format("Redis at {} refused CLUSTER SHARDS: {} (rlock on a cluster needs "
-                                "+cluster|shards +cluster|slots +asking: see ACL in rlock(1))",
-                                address(connection), error.text));
-  }
   if (mentions(error.text, "unknown subcommand") || mentions(error.text, "unknown command")) {
     // Before Redis 7.
     reply = connection.command({"CLUSTER", "SLOTS"});
     if (!reply.view().is_error()) return parse_cluster_slots(reply.view());
     error = classify_error(reply.view().string());
-    if (mentions(error.text, "cluster support disabled") || mentions(error.text, "unknown command")) {
-      return std::nullopt;
-    }
+    if (mentions(error.text, "unknown command")) return std::nullopt;
   }
-  throw_error_reply(error, fmt::format("reading the slot map from {}", address(connection)));
+  if (mentions(error.text, "cluster support disabled")) return std::nullopt;
+  if (error.kind == ReplyClass::auth) {
+    throw AuthError(fmt::format("Redis at {} refused to give the slot map: {} (rlock on a cluster needs "
+                                "+cluster|shards +cluster|slots +asking: see MINIMAL ACL in rlock(1))",
+                                address(connection), error.text));
+  }
+  // LOADING, or anything else: another node may answer.
+  throw UnavailableError(fmt::format("{} could not give the slot map: {}", address(connection), error.text));
 }
 
 void ClusterTopology::apply(const std::vector<SlotRange>& ranges) {
@@ -229,13 +228,14 @@ Connection& ClusterTopology::node_for(std::string_view key) {
 void ClusterTopology::each_primary(const std::function<void(Connection&)>& visit) {
   if (!m_by_slot) {
     if (m_options.endpoint.kind == Endpoint::Kind::tcp && m_options.endpoint.db == 0) {
-      // SCAN gives no MOVED: ask whether the server is a cluster node (an error reply, such as
-      // NOPERM under an ACL without CLUSTER, says no).
+      // SCAN gives no MOVED: ask whether the server is a cluster node. Any failure says no (an
+      // error reply, such as NOPERM under an ACL without CLUSTER, or a proxy's refusal); a
+      // connection that failed fails the SCAN after it too.
       std::optional<std::vector<SlotRange>> ranges;
       try {
         ranges = read_map(*m_seed);
       } catch (const Error& error) {
-        if (error.code() == ExitCode::unavailable) throw;
+        log::verbose("not asking for a cluster's slot map: {}", error.what());
       }
       if (ranges && !ranges->empty()) {
         route_by_slot("it answers CLUSTER SHARDS");
