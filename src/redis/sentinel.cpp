@@ -79,6 +79,9 @@ SentinelAnswer ask_one(const ConnectOptions& options, const std::string& master,
   } catch (const AuthError& refused) {
     answer.kind = SentinelAnswer::Kind::auth_refused;
     answer.message = fmt::format("sentinel {}: {}", where, refused.what());
+  } catch (const ConfigError& refused) {
+    answer.kind = SentinelAnswer::Kind::misconfigured;
+    answer.message = fmt::format("sentinel {}: {}", where, refused.what());
   } catch (const Error& failed) {
     answer.message = fmt::format("sentinel {}: {}", where, failed.what());
   }
@@ -177,6 +180,9 @@ void SentinelTopology::discover() {
         throw AuthError(fmt::format("{} (the sentinels' user is ?sentinel_user=, their password "
                                     "RLOCK_SENTINEL_PASSWORD or --sentinel-password-file)",
                                     first_of(SentinelAnswer::Kind::auth_refused)));
+      }
+      if (count(SentinelAnswer::Kind::misconfigured) > 0) {
+        throw ConfigError(first_of(SentinelAnswer::Kind::misconfigured));
       }
       // Every sentinel that answered knows no such master (those that did not answer cannot
       // know better: they may be down for good).

@@ -11,7 +11,8 @@ namespace rlock::redis {
 
 // What one sentinel said when asked for the master's address.
 struct SentinelAnswer {
-  enum class Kind { address, unknown_master, auth_refused, unreachable };
+  // misconfigured: what asking again cannot cure (a certificate that fails verification).
+  enum class Kind { address, unknown_master, auth_refused, misconfigured, unreachable };
   Kind kind = Kind::unreachable;
   HostPort address;    // kind address
   std::string message; // why, for the other kinds
@@ -27,8 +28,8 @@ std::optional<HostPort> majority_address(const std::vector<SentinelAnswer>& answ
 // them name is dialled, and ROLE must say master there, else the sentinels are asked again
 // after a jittered pause, within the connect timeout. The master is never remembered across
 // invocations. Exits (rlock(1), Sentinel): no sentinel reachable 69; every sentinel that
-// answered says it knows no such master 78; the sentinels refused the credentials 77; no
-// confirmed master within the budget 69.
+// answered says it knows no such master 78; the sentinels refused the credentials 77; a
+// sentinel's TLS certificate failed verification 78; no confirmed master within the budget 69.
 class SentinelTopology final : public Topology {
  public:
   explicit SentinelTopology(ConnectOptions options);

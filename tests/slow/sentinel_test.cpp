@@ -4,6 +4,7 @@
 #include "helpers.hpp"
 #include "run.hpp"
 #include "sentinel_fixture.hpp"
+#include "tls_support.hpp"
 #include "topology_support.hpp"
 
 #include <doctest/doctest.h>
@@ -212,4 +213,25 @@ TEST_CASE("sentinel: fences keep rising across a failover to a replica that miss
   CHECK(trim(sentinels.server_on(new_master).command({"GET", fence_key("billing")})) != counter_on_master);
   long long after = fence_of(exec_fence(sentinels, "billing"));
   CHECK(after > last);
+}
+
+TEST_CASE("sentinel: rediss+sentinel:// verifies the sentinels and the master it names, each by its own address") {
+  SentinelOptions options;
+  options.tls = true;
+  SentinelFixture sentinels(options);
+  const std::string cacert = "?cacert=" + tls_cert("ca.crt");
+  RunResult job = run_rlock({"--url", sentinels.url(cacert), "exec", "secure", "--", "sh", "-c", "echo ok"});
+  CHECK_MESSAGE(job.exit_code == 0, job.describe());
+  CHECK(trim(job.out) == "ok");
+
+  // The sentinels speak TLS: a plaintext question gets no sentinel (69), never a plaintext fallback.
+  RunResult plain = run_rlock({"--url", sentinels.url(cacert + "&sentinel_tls=no"), "--connect-timeout", "500ms",
+                               "exec", "secure", "--", "true"});
+  CHECK_MESSAGE(plain.exit_code == 69, plain.describe());
+  check_error_line(plain);
+
+  // Without the CA the chain fails: 78 with OpenSSL's reason, at the first sentinel asked.
+  RunResult untrusted = run_rlock({"--url", sentinels.url(), "exec", "secure", "--", "true"});
+  CHECK_MESSAGE(untrusted.exit_code == 78, untrusted.describe());
+  check_error_line(untrusted);
 }
