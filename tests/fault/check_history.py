@@ -62,7 +62,7 @@ UNSAFE_KINDS = ("stop", "pexpire", "restart-volatile")
 # Failovers (run_checker.py --topology sentinel|cluster) break leases from outside only when
 # the promoted replica lacked writes the old master had acknowledged: the driver reads that
 # from Redis and records it as lost_writes in each fault event (see topology.py).
-FAILOVER_KINDS = ("failover", "kill-master")
+FAILOVER_KINDS = ("failover", "kill-master", "pause-master")
 # Expected rlock exit statuses: success (the worker's 0), the worker's "rejected" 3,
 # unreachable, busy/wait ran out, lost.
 EXPECTED_EXITS = {0, 3, 69, 75, 76}
@@ -286,8 +286,10 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
                             f"{highest[2].name()} had reached the resource")
 
     # --- 3. Fences. ------------------------------------------------------------------------
+    # --no-failover-excuse (runs with --min-replicas): no failover excuses an overlap.
+    failover_excuse = config.get("failover_excuse", True)
     unsafe = [f for f in faults if f["kind"] in UNSAFE_KINDS
-              or (f["kind"] in FAILOVER_KINDS and f.get("lost_writes") is not False)]
+              or (failover_excuse and f["kind"] in FAILOVER_KINDS and f.get("lost_writes") is not False)]
 
     def excusing_fault(earlier: Run, later_start: int):
         """The fault that broke `earlier`'s lease from outside, if any."""
@@ -413,8 +415,11 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
 
     # --- 5. Progress. ------------------------------------------------------------------------
     def affects(f, lock):
-        if f.get("locks") is not None:
-            return lock in f["locks"]
+        # A failover's `locks` are those of its shard, which may lose writes; while a cluster
+        # master fails, though, every shard answers CLUSTERDOWN (cluster-require-full-coverage),
+        # so for progress and for stopped jobs a failover affects every lock.
+        if f["kind"] in FAILOVER_KINDS:
+            return True
         return f.get("lock") in (None, lock)
 
     recovery = collections.defaultdict(int)  # kind -> worst time from heal to the next write

@@ -41,9 +41,10 @@ to its last record.
 check_history.py implements the checks (and re-checks a kept run directory).
 
 ON SENTINEL AND CLUSTER (--topology; topology.py starts the nodes and injects the failovers)
-The same checks, with two more faults: `failover` (SENTINEL FAILOVER, or CLUSTER FAILOVER on
-the replica of a lock's shard) and `kill-master` (SIGKILL of the master after its replicas
-caught up, a failover by the sentinels or the cluster, the node restarted with its data).
+The same checks, with three more faults: `failover` (SENTINEL FAILOVER, or CLUSTER FAILOVER on
+the replica of a lock's shard), `kill-master` (SIGKILL of the master after its replicas
+caught up, a failover by the sentinels or the cluster, the node restarted with its data) and
+`pause-master` (SIGSTOP of the master until a replica took over, then SIGCONT).
 Replication is asynchronous: a failover can lose writes the old master acknowledged, and with
 them a lease. The driver reads from Redis whether it did (the deposed master's partial
 resynchronisation with the promoted replica is refused exactly when the replica lacks some of
@@ -100,7 +101,7 @@ ALL_KINDS = ("kill", "stop", "pexpire", "restart-durable-short", "restart-durabl
 # --topology sentinel|cluster: rlock dials the nodes the topology announces, not the proxy, so
 # the proxy's faults (delay, blackhole, reset, late-reply) and the single node's restarts give
 # way to failovers; the holder faults stay (see topology.py).
-TOPOLOGY_KINDS = ("kill", "stop", "pexpire", "failover", "kill-master")
+TOPOLOGY_KINDS = ("kill", "stop", "pexpire", "failover", "kill-master", "pause-master")
 # The late-reply nemesis' own lock, taken only by its probes (see fault_late_reply).
 PROBE_LOCK = "faultprobe"
 PROBES_PER_FAULT = 2
@@ -723,7 +724,7 @@ class Driver:
             self.event(ev="config", seed=args.seed, ttl_ms=self.ttl_ms, locks=self.locks, workers=args.workers,
                        rlock=args.rlock, redis_port=self.redis_port, proxy_port=self.proxy_port,
                        topology=args.topology, nodes=self.topo.describe() if self.topo else None,
-                       rlock_args=list(args.rlock_arg),
+                       rlock_args=list(args.rlock_arg), failover_excuse=not args.no_failover_excuse,
                        loss_bound_ms=int(args.loss_bound * 1000), orphan_bound_ms=int(args.orphan_bound * 1000),
                        progress_timeout_ms=int(args.progress_timeout * 1000), faults=list(args.faults))
             self.workload()
@@ -983,6 +984,9 @@ def main(argv=None) -> int:
     parser.add_argument("--topology", choices=("single", "sentinel", "cluster"), default="single",
                         help="single: one redis-server behind the fault proxy (default); sentinel: a master, 2 "
                              "replicas and 3 sentinels; cluster: 3 masters and 3 replicas")
+    parser.add_argument("--no-failover-excuse", action="store_true",
+                        help="count every overlap under a failover as a violation, even one that lost writes "
+                             "(for runs with --rlock-arg=--min-replicas=N, which promise that)")
     parser.add_argument("--cluster-node-timeout-ms", type=int, default=1500,
                         help="--topology cluster: cluster-node-timeout (default 1500)")
     parser.add_argument("--loss-bound", type=parse_duration, default=None,

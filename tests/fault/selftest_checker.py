@@ -256,6 +256,11 @@ def case_failover_other_shard(h):
     return failover_split(h, True, locks=["b"])
 
 
+def case_failover_no_excuse(h):
+    h.events[0]["failover_excuse"] = False
+    return failover_split(h, True)
+
+
 def case_failover_lost_too_long(h):
     return failover_split(h, True, ran_on_ms=3000)
 
@@ -269,6 +274,7 @@ CASES = [
     ("overlap across a failover that lost nothing", case_failover_nothing_lost, False, "held the lock at once"),
     ("overlap across a lossy failover of another shard", case_failover_other_shard, False, "held the lock at once"),
     ("holder of a lossy failover not stopped after the heal", case_failover_lost_too_long, False, "ran on"),
+    ("lossy failover under --no-failover-excuse", case_failover_no_excuse, False, "held the lock at once"),
     ("planted overlap of two ok jobs", case_overlap, False, "held the lock at once"),
     ("lost lease noticed after the next holder started", case_overlap_terminated, False, "held the lock at once"),
     ("stale write accepted", case_stale_accepted, False, "stale write"),

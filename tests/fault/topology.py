@@ -15,6 +15,10 @@ that owns a lock's key, and injects the failover faults:
                WRITE, so that the crash itself loses nothing; the replicas' failover follows
                (down-after-milliseconds / cluster-node-timeout), then the node restarts with
                its data (appendfsync always) and rejoins as a replica.
+  pause-master SIGSTOP of the (shard's) master until a replica took over, then SIGCONT: the
+               asynchronous failover of a hung or cut-off master, with what it loses (writes
+               not yet replicated, and what clients still connected to the old master write
+               there until it is demoted).
 
 Whether a failover lost acknowledged writes is not assumed, it is read from Redis: once the
 deposed master becomes a replica of the promoted one, it asks for a partial resynchronisation
@@ -151,7 +155,7 @@ class Topology:
     """What run_checker.Driver needs from a topology; the driver's event loop drives the
     nemesis generators (they yield run_checker's Sleep/Until)."""
 
-    kinds = ("failover", "kill-master")
+    kinds = ("failover", "kill-master", "pause-master")
 
     def __init__(self, driver, sleep_cls, until_cls):
         self.d = driver
@@ -163,6 +167,7 @@ class Topology:
         self.last_look = 0
         self.last_healthy = False
         self.down: list[Node] = []  # killed by the nemesis, not restarted yet
+        self.frozen: Node | None = None  # SIGSTOPped by the nemesis (pause-master)
 
     # --- processes ----------------------------------------------------------------------
     def spawn(self, node: Node):
@@ -221,7 +226,10 @@ class Topology:
         return self.Until(safe, timeout)
 
     def heal(self):
-        """Restarts what the nemesis left down (after an abort)."""
+        """Restarts what the nemesis left down or stopped (after an abort)."""
+        if self.frozen is not None:
+            self.d.kill_proc(self.frozen.proc, signal.SIGCONT)
+            self.frozen = None
         for node in list(self.down):
             try:
                 self.spawn(node)
@@ -316,8 +324,49 @@ class Topology:
         yield self.Sleep(d.rng.uniform(0.1, 0.4) * d.ttl)
         if kind == "failover":
             yield from self.fault_failover()
-        else:
+        elif kind == "kill-master":
             yield from self.fault_kill_master()
+        else:
+            yield from self.fault_pause_master()
+
+    def fault_pause_master(self):
+        """SIGSTOP of the (shard's) master, as a hung or cut-off master: the replicas fail over
+        by themselves; then SIGCONT, and the old master, still a master with its data and its
+        replication history, is demoted by the sentinels or the cluster and resynchronises, so
+        its log tells whether the failover lost writes it had acknowledged (before the pause, or
+        from clients still connected to it after it woke)."""
+        d = self.d
+        old, locks, lock = self.pause_target()
+        mark = self.log_size(old)
+        d.fault_active = True
+        t_start = time.monotonic_ns()
+        self.frozen = old
+        d.kill_proc(old.proc, signal.SIGSTOP)
+        if not (yield self.until(lambda: self.promoted_elsewhere(old, lock), 30)):
+            d.abort_reason = f"pause-master {old.name}: no other master within 30s"
+            return
+        new = self.node_on(self.owner_of(lock))
+        t_promoted = time.monotonic_ns()
+        yield self.Sleep(d.rng.uniform(0.0, 1.0) * d.ttl)
+        d.kill_proc(old.proc, signal.SIGCONT)
+        self.frozen = None
+        t_resumed = time.monotonic_ns()
+
+        def demoted():
+            r = try_info(old.port)
+            return r.get("role") == "slave" and r.get("master_port") == str(new.port)
+        if not (yield self.until(demoted, 40)):
+            d.abort_reason = f"the paused master {old.name} did not become a replica of {new.name} within 40s"
+            return
+        t_heal = time.monotonic_ns()
+        outcome = []
+        yield self.until(lambda: outcome.append(self.psync_outcome(old, mark)) or outcome[-1] is not None, 20)
+        lost, evidence = outcome[-1] if outcome[-1] is not None else (True, "no resynchronisation seen in the log")
+        d.record_fault("pause-master", t_start, t_heal, lock=None, locks=locks, old=old.name, new=new.name,
+                       promoted_ms=(t_promoted - t_start) // 1_000_000, resumed_ms=(t_resumed - t_start) // 1_000_000,
+                       lost_writes=lost, evidence=evidence)
+        d.say(f"pause-master {old.name} -> {new.name}{' (' + ', '.join(locks) + ')' if locks else ''}: "
+              f"{'lost writes' if lost else 'nothing lost'} ({evidence})")
 
 
 class SentinelTopology(Topology):
@@ -375,6 +424,17 @@ class SentinelTopology(Topology):
 
     def key_owner(self, lock: str) -> int:
         return self.master_port()
+
+    def pause_target(self):
+        return self.node_on(self.master_port()), None, None
+
+    def owner_of(self, lock) -> int:
+        return self.named_masters()[0]
+
+    def promoted_elsewhere(self, old: Node, lock) -> bool:
+        names = self.named_masters()
+        return (len(set(names)) == 1 and names[0] not in (None, old.port)
+                and try_info(names[0]).get("role") == "master")
 
     def healthy(self) -> bool:
         names = self.named_masters()
@@ -537,7 +597,7 @@ class ClusterTopology(Topology):
     def slot_masters(self):
         """[(first, last, master port)] from a live node's CLUSTER SLOTS."""
         for node in self.nodes:
-            if not self.alive(node):
+            if not self.alive(node) or node is self.frozen:
                 continue
             try:
                 return [(r[0], r[1], int(r[2][1])) for r in call(node.port, "CLUSTER", "SLOTS")]
@@ -548,7 +608,7 @@ class ClusterTopology(Topology):
     def key_slot(self, lock: str) -> int:
         key = f"{self.d.args.prefix}{{{lock}}}"
         for node in self.nodes:
-            if self.alive(node):
+            if self.alive(node) and node is not self.frozen:
                 try:
                     return call(node.port, "CLUSTER", "KEYSLOT", key)
                 except (OSError, RespError):
@@ -603,23 +663,40 @@ class ClusterTopology(Topology):
         locks = [lk for lk in d.locks if self.key_owner(lk) == old.port]
         return lock, old, self.replica_of(old), locks
 
+    def pause_target(self):
+        lock, old, _, locks = self.target()
+        return old, locks, lock
+
+    def owner_of(self, lock) -> int:
+        return self.key_owner(lock)
+
+    def promoted_elsewhere(self, old: Node, lock) -> bool:
+        owner = self.key_owner(lock)
+        return owner != old.port and try_info(owner).get("role") == "master"
+
     def fault_failover(self):
         d = self.d
         lock, old, replica, locks = self.target()
         mark = self.log_size(old)
         d.fault_active = True
         t_start = time.monotonic_ns()
-        reply = call(replica.port, "CLUSTER", "FAILOVER")
-        if reply != "OK":
-            d.abort_reason = f"CLUSTER FAILOVER on {replica.name}: {reply}"
-            return
 
         def switched():
             return (try_info(replica.port).get("role") == "master"
                     and try_info(old.port).get("role") == "slave"
                     and self.key_owner(lock) == replica.port)
-        if not (yield self.until(switched, 30)):
-            d.abort_reason = f"CLUSTER FAILOVER {old.name} -> {replica.name} did not complete within 30s"
+        # A manual failover that the master does not take up times out after 5 s (seen once
+        # soon after the replica's restart); an operator would ask again.
+        for attempt in range(1, 4):
+            reply = call(replica.port, "CLUSTER", "FAILOVER")
+            if reply != "OK":
+                d.abort_reason = f"CLUSTER FAILOVER on {replica.name}: {reply}"
+                return
+            if (yield self.until(switched, 10)):
+                break
+            d.say(f"CLUSTER FAILOVER {old.name} -> {replica.name}: not done within 10s (attempt {attempt})")
+        else:
+            d.abort_reason = f"CLUSTER FAILOVER {old.name} -> {replica.name} did not complete in 3 attempts"
             return
         t_heal = time.monotonic_ns()
         outcome = []
