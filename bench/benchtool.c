@@ -16,10 +16,12 @@
 //   benchtool hold FILE [MS]
 //       A critical section: note CLOCK_MONOTONIC at entry, sleep MS (default 0), note it again
 //       just before exit, and append "START END\n" (ns) to FILE in one O_APPEND write.
-//   benchtool handoff FILE
+//   benchtool handoff FILE...
 //       Read the lines `hold` wrote, order them by start, and print the gaps between one
 //       section's end and the next one's start (the hand-off latency) as count, p50, p90, p99,
 //       max in ms, plus the number of overlapping sections (must be 0: mutual exclusion).
+//       Several files (separate runs of one loop) are ordered each on its own and their
+//       gaps pooled: the pause between two runs is no hand-off.
 //
 // Why C and not hyperfine: one process both runs the commands interleaved (so drift in the
 // machine's load hits every command alike) and reads wait4's rusage for the RSS column,
@@ -239,13 +241,10 @@ static int cmp_section(const void* a, const void* b) {
   return (x->start > y->start) - (x->start < y->start);
 }
 
-static int cmd_handoff(int argc, char** argv) {
-  if (argc < 1) {
-    fprintf(stderr, "usage: benchtool handoff FILE\n");
-    return 64;
-  }
-  FILE* in = fopen(argv[0], "r");
-  if (!in) die(argv[0]);
+// Appends the gaps of the sections in `path` (ordered by start) to *gaps; counts overlaps.
+static void file_gaps(const char* path, int64_t** gaps, size_t* g, size_t* gap_cap, int* overlaps) {
+  FILE* in = fopen(path, "r");
+  if (!in) die(path);
   size_t cap = 256, n = 0;
   Section* s = malloc(cap * sizeof *s);
   long long a, b;
@@ -257,17 +256,27 @@ static int cmd_handoff(int argc, char** argv) {
   }
   fclose(in);
   qsort(s, n, sizeof *s, cmp_section);
-  int64_t* gaps = calloc(n > 0 ? n : 1, sizeof *gaps);
-  size_t g = 0;
-  int overlaps = 0;
   for (size_t k = 1; k < n; ++k) {
     int64_t gap = s[k].start - s[k - 1].end;
     if (gap < 0) {
-      ++overlaps;
+      ++*overlaps;
       continue;
     }
-    gaps[g++] = gap;
+    if (*g == *gap_cap) *gaps = realloc(*gaps, (*gap_cap *= 2) * sizeof **gaps);
+    (*gaps)[(*g)++] = gap;
   }
+  free(s);
+}
+
+static int cmd_handoff(int argc, char** argv) {
+  if (argc < 1) {
+    fprintf(stderr, "usage: benchtool handoff FILE...\n");
+    return 64;
+  }
+  size_t cap = 256, g = 0;
+  int64_t* gaps = malloc(cap * sizeof *gaps);
+  int overlaps = 0;
+  for (int f = 0; f < argc; ++f) file_gaps(argv[f], &gaps, &g, &cap, &overlaps);
   qsort(gaps, g, sizeof *gaps, cmp_i64);
   printf("handoffs=%zu p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f overlaps=%d\n", g,
          (double)pct_i64(gaps, g, 50) / 1e6, (double)pct_i64(gaps, g, 90) / 1e6,
