@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Runs every rlock benchmark against one private redis-server (and etcd when installed),
-# then prints the ratios beside the targets of issue 4.
+# then prints the ratios beside the targets of issue 4 (and, from topology.sh, which starts its
+# own cluster and sentinels, Sentinel and Cluster beside single Redis: issue 16).
 #   bench/run-all.sh [--rlock PATH] [--rlock2 PATH] [--quick]
 # About 3 minutes (under a minute with --quick). Run it with stderr not on a terminal or on
 # one: rlock never sees it, the scripts redirect it.
@@ -18,7 +19,7 @@ echo "servers: $(redis-server --version | awk '{print $1, $2, $3}') on 127.0.0.1
   "${ETCD_ENDPOINT:+; etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p') on $ETCD_ENDPOINT}"
 [[ -z ${ETCD_MISSING:-} ]] || echo "note: $ETCD_MISSING"
 
-for script in uncontended handoff idle-waiters throughput roundtrips tls; do
+for script in uncontended handoff idle-waiters throughput roundtrips tls topology; do
   "$BENCH_SRC/$script.sh" || echo "warning: $script.sh failed" >&2
 done
 
@@ -82,4 +83,17 @@ bench_section "summary (anchors; ratios to flock unless stated)"
 [[ -z ${ETCD_MISSING:-} ]] || echo "note: $ETCD_MISSING"
 [[ -z ${PY_MISSING:-} ]] || echo "note: $PY_MISSING"
 echo "(rss: the fast pairing's median; the slow pairing's rlock/flock rows are overwritten by it)"
+
+if [[ -n $(get topology.single.ms) ]]; then
+  bench_section "summary (issue 16: Sentinel and Cluster beside single Redis; target <= 1.10x once warm)"
+  {
+    printf '%s|%s|%s|%s|%s|%s|%s\n' "way" "exec / single (first contact)" "round trips" "hand-off p50 ms" \
+      "hand-off p50 / single (warm)" "verdict" "p50 / same server, plain URL"
+    for way in single cl-plain cl-owner cl-other cl-auto s-plain sentinel; do
+      r=$(get "topology.handoff.$way.ratio")
+      printf '%s|%sx|%s|%s|%sx|%s|%sx\n' "$way" "$(get "topology.$way.ratio")" "$(get "topology.$way.trips")" \
+        "$(get "topology.handoff.$way.p50")" "$r" "$(verdict "$r" '<=' 1.10)" "$(get "topology.handoff.$way.plain")"
+    done
+  } | column -t -s'|'
+fi
 echo "bench: done in $((SECONDS - started)) s"
