@@ -89,7 +89,7 @@ if [[ -n $(get topology.single.ms) ]]; then
   {
     printf '%s|%s|%s|%s|%s|%s|%s\n' "way" "exec / single (first contact)" "round trips" "hand-off p50 ms" \
       "hand-off p50 / single (warm)" "verdict" "p50 / same server, plain URL"
-    for way in single cl-plain cl-owner cl-other cl-auto s-plain sentinel; do
+    for way in single cl-plain cl-owner cl-other cl-auto s-plain s-one sentinel; do
       r=$(get "topology.handoff.$way.ratio")
       printf '%s|%sx|%s|%s|%sx|%s|%sx\n' "$way" "$(get "topology.$way.ratio")" "$(get "topology.$way.trips")" \
         "$(get "topology.handoff.$way.p50")" "$r" "$(verdict "$r" '<=' 1.10)" "$(get "topology.handoff.$way.plain")"

@@ -12,15 +12,17 @@
 #   cl-other      redis+cluster://OTHER             (a seed that does not: the map says where)
 #   cl-auto       redis://OTHER                     (plain URL; cluster found on the first MOVED)
 #   s-plain       redis://MASTER                    (plain URL to the sentinels' master)
+#   s-one         redis+sentinel://S1/mymaster      (one sentinel asked: what asking three adds)
 #   sentinel      redis+sentinel://S1,S2,S3/mymaster
 # cl-plain and s-plain separate what the servers cost (cluster mode, a replica to feed) from
 # what rlock's topology code costs.
 # it measures
 #   1. uncontended `rlock exec k -- true`, whole process, paired by benchtool ab: every exec is
 #      a fresh process, so this includes first contact (slot map, sentinels, ROLE);
-#   2. the commands one such exec sends to each node (MONITOR on the data nodes, INFO
-#      commandstats on the sentinels): the round trips first contact adds;
-#   3. hand-off latency (release -> the waiter's job starts) as bench/handoff.sh measures it:
+#   2. the commands one such exec sends to each node (MONITOR and INFO on the data nodes,
+#      strace for the sentinels): the round trips first contact adds;
+#   3. the commands a warm hand-off (release, wake-up, acquire, release) sends to each node;
+#   4. hand-off latency (release -> the waiter's job starts) as bench/handoff.sh measures it:
 #      the waiter made first contact long before, so this is the warm path, where the issue's
 #      target (<= 1.10x single Redis) applies.
 set -euo pipefail
@@ -28,13 +30,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_setup "$@"
 
-runs=300 warmup=20 workers=4 per_worker=60 rounds=6 hold_ms=5
+runs=300 warmup=20 workers=4 per_worker=120 rounds=8 hold_ms=5
 ((BENCH_QUICK)) && runs=60 warmup=5 per_worker=24 rounds=2
 work=$BENCH_DIR/work/topology
 rm -rf "$work"
 mkdir -p "$work"
 tool=$BENCH_DIR/bin/benchtool
-name=bench-t # the lock; its key is rlock:{bench-t}
+name=bench-t # the one lock of every part (free between them); its key is rlock:{bench-t}
 
 # Fresh ports, none handed out twice in this run.
 used_ports=" $REDIS_PORT "
@@ -133,6 +135,7 @@ ways=(single "$single_url"
       cl-other "redis+cluster://127.0.0.1:$other"
       cl-auto "redis://127.0.0.1:$other"
       s-plain "redis://127.0.0.1:$s_master"
+      s-one "redis+sentinel://127.0.0.1:${sentinels[0]}/mymaster"
       sentinel "$sentinel_url")
 
 echo "single Redis 127.0.0.1:$REDIS_PORT; cluster masters ${masters[*]/#/127.0.0.1:} (slot of rlock:{$name}:" \
@@ -268,7 +271,66 @@ count_commands() { # count_commands WAY URL
 }
 for ((i = 0; i < ${#ways[@]}; i += 2)); do count_commands "${ways[i]}" "${ways[i + 1]}"; done
 
-# ---- 3. hand-off, warm ---------------------------------------------------------------------
+# ---- 3. what a warm hand-off sends to which node --------------------------------------------
+# A holder and one waiter, both through the same way in: once the waiter sits in BLPOP on the
+# lock's node, MONITOR every data node, let the holder's job end, and count what reaches each
+# node until the waiter has run its job and exited (release, wake-up, acquire, release).
+bench_section "commands from release to the waiter's exit (a warm hand-off), per node"
+lock_node() {
+  case $1 in
+    single) echo "$REDIS_PORT" ;;
+    cl-*) echo "$owner" ;;
+    *) echo "$s_master" ;;
+  esac
+}
+warm_commands() { # warm_commands WAY URL
+  local way=$1 url=$2 node holder waiter p mons=() pid report="" total=0 cmds n
+  node=$(lock_node "$way")
+  rm -f "$work/go.$way" "$work/held.$way"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  bench_spawn "$RLOCK" --url "$url" exec "$name" -- bash -c ': >"$1"; until [[ -e $2 ]]; do sleep 0.01; done' \
+    hold "$work/held.$way" "$work/go.$way"
+  holder=$BENCH_LAST_PID
+  bench_wait_for 10 test -e "$work/held.$way" || bench_die "$way: the holder did not start its job"
+  bench_spawn "$RLOCK" --url "$url" exec "$name" -- true
+  waiter=$BENCH_LAST_PID
+  bench_wait_for 10 eval "redis-cli -p $node client list | grep -q 'cmd=blpop'" ||
+    bench_die "$way: the waiter did not block on 127.0.0.1:$node"
+  for p in "${data_nodes[@]}"; do
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    bench_spawn bash -c 'exec redis-cli -p "$1" monitor >"$2"' monitor "$p" "$work/warm.$way.$p"
+    mons+=("$BENCH_LAST_PID")
+  done
+  for p in "${data_nodes[@]}"; do
+    bench_wait_for 5 grep -q OK "$work/warm.$way.$p" || bench_die "redis-cli monitor on $p did not start"
+    redis-cli -p "$p" echo bench-begin >/dev/null
+  done
+  : >"$work/go.$way"
+  wait "$waiter" || echo "warning: $way: the waiter failed" >&2
+  wait "$holder" || echo "warning: $way: the holder failed" >&2
+  for p in "${data_nodes[@]}"; do redis-cli -p "$p" echo bench-end >/dev/null; done
+  for p in "${data_nodes[@]}"; do
+    bench_wait_for 5 grep -q bench-end "$work/warm.$way.$p" || true
+    cmds=$(awk -v skip="${skip:-^$}" '/"bench-begin"/ { on = 1; next } /"bench-end"/ { on = 0 }
+      on && !/ lua\]/ {
+        split($0, parts, "]"); split(parts[1], who, " "); if (who[3] ~ "^(" skip ")$") next
+        split(parts[2], w, "\""); c = toupper(w[2]); if (c == "CLUSTER" || c == "CLIENT" || c == "SCRIPT") c = c " " toupper(w[4])
+        count[c]++; all++ } END { for (c in count) printf "%s x%d, ", c, count[c]; printf "|%d", all }' "$work/warm.$way.$p")
+    n=${cmds##*|}
+    cmds=${cmds%|*}
+    ((n > 0)) || continue
+    report+=$(printf '  :%-5s %s' "$p" "${cmds%, }")$'\n'
+    total=$((total + n))
+  done
+  for pid in "${mons[@]}" "$holder" "$waiter"; do bench_stop "$pid"; done
+  printf '%-9s %d commands\n%s' "$way" "$total" "$report"
+  bench_result "topology.warm.$way.commands" "$total"
+}
+skip=$(redis-cli -p "$s_master" client list |
+  awk '/name=sentinel-|flags=S/ { for (i = 1; i <= NF; ++i) if ($i ~ /^addr=/) print substr($i, 6) }' | paste -sd'|')
+for ((i = 0; i < ${#ways[@]}; i += 2)); do warm_commands "${ways[i]}" "${ways[i + 1]}"; done
+
+# ---- 4. hand-off, warm ---------------------------------------------------------------------
 # The ways take turns, A B C … A B C …, in $rounds rounds (as the uncontended pairing does), so
 # that drift in the machine's load hits every way alike; each round's gaps are pooled.
 bench_section "hand-off latency (warm: the waiter's process made first contact before): $workers workers x $per_worker jobs holding ${hold_ms} ms, in $rounds rounds"
@@ -278,7 +340,7 @@ loop_round() { # loop_round WAY URL ROUND: every worker runs per_worker/rounds j
   for ((i = 0; i < workers; ++i)); do
     # shellcheck disable=SC2016 # expanded by the inner bash
     bench_spawn bash -c 'for ((n = 0; n < $1; ++n)); do "$5" --url "$6" exec "$7" -- "$2" hold "$3" "$4" >/dev/null 2>>"$3.err" || exit 1; done' \
-      loop "$((per_worker / rounds))" "$tool" "$out" "$hold_ms" "$RLOCK" "$url" "$name-h"
+      loop "$((per_worker / rounds))" "$tool" "$out" "$hold_ms" "$RLOCK" "$url" "$name"
     pids+=("$BENCH_LAST_PID")
   done
   for pid in "${pids[@]}"; do
@@ -306,7 +368,7 @@ ratio() { [[ -n $1 && -n $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) pr
 plain_of() {
   case $1 in
     cl-*) echo cl-plain ;;
-    s-plain | sentinel) echo s-plain ;;
+    s-* | sentinel) echo s-plain ;;
     *) echo single ;;
   esac
 }
