@@ -4,7 +4,7 @@
 # then prints the ratios beside the targets of issue 4 (and, from topology.sh, which starts its
 # own cluster and sentinels, Sentinel and Cluster beside single Redis: issue 16).
 #   bench/run-all.sh [--rlock PATH] [--rlock2 PATH] [--quick]
-# About 3 minutes (under a minute with --quick). Run it with stderr not on a terminal or on
+# About 3 minutes (about a minute with --quick). Run it with stderr not on a terminal or on
 # one: rlock never sees it, the scripts redirect it.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
