@@ -517,6 +517,9 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
         report.figure(f"  lock {lock}", len(journals[lock]))
     report.figure("jobs run", f"{len(runs)}: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     report.figure("stale writes rejected", outcomes["rejected_stale/admit"] + outcomes["rejected_stale/commit"])
+    report.figure("ok jobs whose rlock exited non-zero", sum(
+        1 for r in runs.values() if r.outcome == "ok" and r.exit is not None and r.exit["status"] != 0
+        and not r.exit.get("signaled_by")))
     report.figure("rlock exit statuses", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "none")
     report.figure("faults injected", f"{len(faults)}: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) if faults else "0")
     failovers = [f for f in faults if f["kind"] in FAILOVER_KINDS]
