@@ -87,14 +87,14 @@ Connection& ClusterTopology::node_at(const std::string& host, int port) {
   return node(host, port, host);
 }
 
-std::optional<std::vector<SlotRange>> ClusterTopology::read_map(Connection& connection) {
+std::optional<std::vector<SlotRange>> ClusterTopology::read_map(Connection& connection, Deadline by) {
   const bool tls = m_options.endpoint.tls.enabled;
-  Reply reply = connection.command({"CLUSTER", "SHARDS"});
+  Reply reply = connection.command({"CLUSTER", "SHARDS"}, by);
   if (!reply.view().is_error()) return parse_cluster_shards(reply.view(), tls);
   ErrorReply error = classify_error(reply.view().string());
   if (mentions(error.text, "unknown subcommand") || mentions(error.text, "unknown command")) {
     // Before Redis 7.
-    reply = connection.command({"CLUSTER", "SLOTS"});
+    reply = connection.command({"CLUSTER", "SLOTS"}, by);
     if (!reply.view().is_error()) return parse_cluster_slots(reply.view());
     error = classify_error(reply.view().string());
     if (mentions(error.text, "unknown command")) return std::nullopt;
@@ -122,7 +122,7 @@ void ClusterTopology::apply(const std::vector<SlotRange>& ranges) {
   m_ask.reset();
 }
 
-void ClusterTopology::load_map() {
+void ClusterTopology::load_map(Deadline by) {
   // Nodes that answered last first, then the seeds, then those whose connection failed.
   std::vector<Connection*> candidates;
   auto add = [&candidates](Connection* connection) {
@@ -143,13 +143,23 @@ void ClusterTopology::load_map() {
   std::size_t tried = 0;
   for (Connection* candidate : candidates) {
     ++tried;
+    // A share of what is left, so that one node that hangs does not use up the whole budget
+    // (a renewal's, say) while others would answer.
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= by) {
+      last_failure = "no time left to ask the others";
+      break;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(by - now);
+    const auto share = std::max(left / static_cast<long>(candidates.size() - tried + 1), k_min_map_attempt);
+    const Deadline attempt = std::min({by, now + share, now + m_options.io_timeout});
     try {
       // A connection with replies still to read (status reading ahead) is left alone: a
       // connection of its own asks instead.
       std::optional<Connection> spare;
       Connection* asked = candidate;
       if (!candidate->idle()) asked = &spare.emplace(candidate->options());
-      std::optional<std::vector<SlotRange>> ranges = read_map(*asked);
+      std::optional<std::vector<SlotRange>> ranges = read_map(*asked, attempt);
       if (!ranges) {
         throw ConfigError(fmt::format("{} is not a cluster node (cluster support is disabled there); for a single "
                                       "server use redis:// instead of redis+cluster://",
@@ -193,9 +203,9 @@ void ClusterTopology::route_by_slot(std::string_view why) {
   }
 }
 
-Connection& ClusterTopology::node_for(std::string_view key) {
+Connection& ClusterTopology::node_for(std::string_view key, Deadline by) {
   if (!m_by_slot) return *m_seed;
-  if (!m_loaded || m_stale) load_map();
+  if (!m_loaded || m_stale) load_map(by);
   const int slot = key_slot(key);
   if (m_ask && m_ask->slot == slot) {
     // Once: the next command for this slot, then the map again.
@@ -211,7 +221,7 @@ Connection& ClusterTopology::node_for(std::string_view key) {
   Connection* primary = m_slots[static_cast<std::size_t>(slot)];
   if ((primary == nullptr || primary->failing()) && since_load >= k_reload_interval) {
     try {
-      load_map();
+      load_map(by);
     } catch (const UnavailableError& failed) {
       if (primary == nullptr) throw;
       log::verbose("{}", failed.what()); // ask the node the old map names
@@ -233,7 +243,7 @@ void ClusterTopology::each_primary(const std::function<void(Connection&)>& visit
       // connection that failed fails the SCAN after it too.
       std::optional<std::vector<SlotRange>> ranges;
       try {
-        ranges = read_map(*m_seed);
+        ranges = read_map(*m_seed, std::chrono::steady_clock::now() + m_options.io_timeout);
       } catch (const Error& error) {
         log::verbose("not asking for a cluster's slot map: {}", error.what());
       }
@@ -247,7 +257,7 @@ void ClusterTopology::each_primary(const std::function<void(Connection&)>& visit
       return;
     }
   } else {
-    load_map(); // the primaries as they are now
+    load_map(std::chrono::steady_clock::now() + m_options.io_timeout); // the primaries as they are now
   }
   std::vector<Connection*> primaries;
   for (Connection* primary : m_slots) {

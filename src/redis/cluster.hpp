@@ -34,7 +34,8 @@ class ClusterTopology final : public Topology {
   // TLS settings, which every node gets with its own host and port.
   ClusterTopology(ConnectOptions options, Start start);
 
-  Connection& node_for(std::string_view key) override;
+  Connection& node_for(std::string_view key, Deadline by) override;
+  const ConnectOptions& options() const noexcept override { return m_options; }
   // Reads the map afresh and visits every primary that serves a slot.
   void each_primary(const std::function<void(Connection&)>& visit) override;
   void refresh(const ErrorReply& reason) override;
@@ -44,6 +45,8 @@ class ClusterTopology final : public Topology {
   bool routing_by_slot() const noexcept { return m_by_slot; }
 
   static constexpr std::chrono::milliseconds k_reload_interval{100};
+  // The least time one node is given to answer CLUSTER SHARDS when several may be asked.
+  static constexpr std::chrono::milliseconds k_min_map_attempt{50};
 
  private:
   struct Node {
@@ -64,9 +67,10 @@ class ClusterTopology final : public Topology {
   // Reads the slot map from the first node that answers; throws UnavailableError (69) when none
   // does, AuthError (77) when one refuses the command, ConfigError (78) when a seed is no
   // cluster node.
-  void load_map();
-  // A slot map from `connection`; nullopt when that server is no cluster node.
-  std::optional<std::vector<SlotRange>> read_map(Connection& connection);
+  // Gives up at `by`.
+  void load_map(Deadline by);
+  // A slot map from `connection`, asked until `by`; nullopt when that server is no cluster node.
+  std::optional<std::vector<SlotRange>> read_map(Connection& connection, Deadline by);
   void apply(const std::vector<SlotRange>& ranges);
   // Turns a detecting topology into a cluster one; throws ConfigError (78) with a /db.
   void route_by_slot(std::string_view why);

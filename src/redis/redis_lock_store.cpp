@@ -197,8 +197,8 @@ Args RedisLockStore::wait_command() const {
   return {"WAIT", m_wait_count, m_wait_timeout_ms};
 }
 
-Deadline RedisLockStore::bounded(const Connection& connection, std::optional<lock::TimePoint> deadline) const {
-  Deadline until = std::chrono::steady_clock::now() + connection.io_timeout();
+Deadline RedisLockStore::bounded(std::optional<lock::TimePoint> deadline) const {
+  Deadline until = std::chrono::steady_clock::now() + m_topology.options().io_timeout;
   if (m_wait_count != "0") until += m_wait_timeout; // WAIT answers after up to its timeout
   return deadline ? std::min(until, *deadline) : until;
 }
@@ -230,8 +230,8 @@ AuthError RedisLockStore::wait_refused(const ErrorReply& refused, std::string_vi
                                doing, refused.text));
 }
 
-Deadline RedisLockStore::retry_budget(std::string_view key) {
-  return std::chrono::steady_clock::now() + m_topology.node_for(key).connect_timeout();
+Deadline RedisLockStore::retry_budget() const {
+  return std::chrono::steady_clock::now() + m_topology.options().connect_timeout;
 }
 
 void RedisLockStore::pause_before_retry(std::chrono::milliseconds pause, Deadline deadline) {
@@ -264,12 +264,12 @@ void RedisLockStore::retry_or_throw(const ErrorReply& error, std::string_view co
 
 Reply RedisLockStore::run(const scripts::Script& script, const Args& keys, const Args& args, std::string_view context,
                           std::optional<Deadline> deadline) {
-  Deadline give_up_at = deadline.value_or(retry_budget(keys.front()));
+  Deadline give_up_at = deadline.value_or(retry_budget());
   Retries retries;
   for (;;) {
     ErrorReply error;
     try {
-      Reply reply = m_topology.node_for(keys.front()).eval(script, keys, args, deadline);
+      Reply reply = m_topology.node_for(keys.front(), deadline.value_or(give_up_at)).eval(script, keys, args, deadline);
       if (!reply.view().is_error()) return reply;
       error = classify_error(reply.view().string());
     } catch (const TransientReplyError& refused) {
@@ -323,7 +323,7 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   std::string_view claim = request.ticket.empty() ? std::string_view() : std::string_view(m_claim);
   std::string_view supervised = request.supervised ? "1" : "0";
   const LineArgs& line = line_args();
-  Connection& node = m_topology.node_for(lock_key);
+  Connection& node = m_topology.node_for(lock_key, retry_budget());
   m_sent_node = nullptr;
   node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, line_key, expiry_key, wake_key},
                  {request.token, ttl, host, pid, user, command, request.ticket, claim, supervised, line[0], line[1],
@@ -339,9 +339,9 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
   // An error reply that stays leaves the claim, if any: it was not tried.
   const std::string doing = fmt::format("acquiring {}", m_sent_key);
   std::optional<Deadline> read_by = deadline;
-  if (!read_by && m_wait_count != "0") read_by = bounded(*m_sent_node, std::nullopt);
-  Reply reply = receive_retrying(doing, deadline.value_or(retry_budget(m_sent_key)), read_by,
-                                 [this] { send_acquire(m_sent_request); });
+  if (!read_by && m_wait_count != "0") read_by = bounded(std::nullopt);
+  Reply reply =
+      receive_retrying(doing, deadline.value_or(retry_budget()), read_by, [this] { send_acquire(m_sent_request); });
   // Answered: a claim either took the lock or found the hand-off gone; either way it is spent.
   m_claim.clear();
   ReplyView view = reply.view();
@@ -353,7 +353,7 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
       log::verbose("{}; giving it back", m_shortfall);
       LetGoArgs let_go(m_keys, m_sent_request.name);
       run(scripts::k_release, let_go.key_args(), let_go.args({m_sent_request.token, "0"}),
-          fmt::format("giving back {}", m_sent_key), bounded(m_topology.node_for(m_sent_key), deadline));
+          fmt::format("giving back {}", m_sent_key), bounded(deadline));
       if (refused) throw wait_refused(*refused, doing);
       result.unconfirmed = m_shortfall + "; the lock was given back";
       return result;
@@ -372,10 +372,10 @@ void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional
   std::string meta_key = m_keys.meta(request.name);
   std::string ttl_text = std::to_string(request.ttl.count());
   std::string keeper = std::to_string(request.keeper_pid);
-  Connection& node = m_topology.node_for(lock_key);
+  const Deadline by = bounded(deadline);
+  Connection& node = m_topology.node_for(lock_key, by);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper}, bounded(node, deadline),
-                 wait_command());
+  node.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper}, by, wait_command());
   m_sent_node = &node;
   if (&m_sent_renew != &request) m_sent_renew = request;
   m_sent_key = std::move(lock_key);
@@ -383,7 +383,7 @@ void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional
 
 lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> deadline) {
   if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_renew without send_renew");
-  const Deadline give_up_at = bounded(*m_sent_node, deadline);
+  const Deadline give_up_at = bounded(deadline);
   const std::string doing = fmt::format("renewing {}", m_sent_key);
   Reply reply =
       receive_retrying(doing, give_up_at, give_up_at, [this, give_up_at] { send_renew(m_sent_renew, give_up_at); });
@@ -410,10 +410,10 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
   LetGoArgs let_go(m_keys, name);
   std::string lock_key = let_go.keys[0];
   std::string min_hold_text = std::to_string(min_hold.count());
-  Connection& node = m_topology.node_for(lock_key);
+  const Deadline by = bounded(deadline);
+  Connection& node = m_topology.node_for(lock_key, by);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}), bounded(node, deadline),
-                 wait_command());
+  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}), by, wait_command());
   m_sent_node = &node;
   m_sent_release = SentRelease{std::string(name), std::string(token), min_hold};
   m_sent_key = std::move(lock_key);
@@ -422,13 +422,13 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
 lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoint> deadline) {
   if (m_sent_node == nullptr || !m_sent_release)
     throw Error(ExitCode::internal, "receive_release without send_release");
-  const Deadline give_up_at = deadline.value_or(retry_budget(m_sent_key));
-  std::optional<Deadline> read_by = bounded(*m_sent_node, deadline);
+  const Deadline give_up_at = deadline.value_or(retry_budget());
+  std::optional<Deadline> read_by = bounded(deadline);
   const std::string doing = fmt::format("releasing {}", m_sent_key);
   Reply reply = receive_retrying(doing, give_up_at, read_by, [&] {
     SentRelease again = *m_sent_release;
     send_release(again.name, again.token, again.min_hold, give_up_at);
-    read_by = bounded(*m_sent_node, give_up_at);
+    read_by = bounded(give_up_at);
   });
   ReplyView view = reply.view();
   lock::ReleaseResult result;
@@ -478,19 +478,19 @@ std::vector<lock::LockInfo> RedisLockStore::inspect_many(std::span<const std::st
   // The names still to read, as indexes into `names`; each pass reads those of one node.
   std::vector<std::size_t> pending(names.size());
   for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
-  const Deadline give_up_at = retry_budget(m_keys.lock(names.front()));
+  const Deadline give_up_at = retry_budget();
   Retries retries;
   std::vector<std::string> keys; // lock, meta, line_expiry of each name read in this pass
   std::vector<Args> commands;
   bool sent_text = false; // the script's text went to the server with EVAL
   while (!pending.empty()) {
-    Connection& node = m_topology.node_for(m_keys.lock(names[pending.front()]));
+    Connection& node = m_topology.node_for(m_keys.lock(names[pending.front()]), give_up_at);
     std::vector<std::size_t> here;
     std::vector<std::size_t> again; // for a later pass: another node's, or asked again
     keys.clear();
     for (std::size_t index : pending) {
       std::string lock_key = m_keys.lock(names[index]);
-      if (&m_topology.node_for(lock_key) != &node) {
+      if (&m_topology.node_for(lock_key, give_up_at) != &node) {
         again.push_back(index);
         continue;
       }
@@ -548,12 +548,13 @@ std::vector<lock::LockInfo> RedisLockStore::inspect_many(std::span<const std::st
 
 Connection* RedisLockStore::send_inspects(std::span<const std::string> names) {
   if (names.empty()) return nullptr;
-  Connection& node = m_topology.node_for(m_keys.lock(names.front()));
+  const Deadline by = retry_budget();
+  Connection& node = m_topology.node_for(m_keys.lock(names.front()), by);
   std::vector<std::string> keys;
   keys.reserve(3 * names.size());
   for (const std::string& name : names) {
     keys.push_back(m_keys.lock(name));
-    if (&m_topology.node_for(keys.back()) != &node) return nullptr;
+    if (&m_topology.node_for(keys.back(), by) != &node) return nullptr;
     keys.push_back(m_keys.meta(name));
     keys.push_back(m_keys.line_expiry(name));
   }
@@ -632,7 +633,7 @@ std::vector<std::string> RedisLockStore::list_names() {
 bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
                                    int interrupt_fd) {
   std::string wake_key = m_keys.wake(name, ticket);
-  Connection& node = m_topology.node_for(wake_key);
+  Connection& node = m_topology.node_for(wake_key, retry_budget());
   // BLPOP takes seconds with a fractional part; 0 would mean forever, so never send it.
   double seconds = std::max<double>(static_cast<double>(timeout.count()) / 1000.0, 0.001);
   std::string timeout_text = fmt::format("{:.3f}", seconds);

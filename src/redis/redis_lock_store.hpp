@@ -110,7 +110,7 @@ class RedisLockStore final : public lock::LockStore {
   static void pause_before_retry(std::chrono::milliseconds pause, Deadline deadline);
   // `deadline`, but no later than one I/O timeout (plus the WAIT's, when one follows) from
   // now: one stuck attempt leaves time for retries within it.
-  Deadline bounded(const Connection& connection, std::optional<lock::TimePoint> deadline) const;
+  Deadline bounded(std::optional<lock::TimePoint> deadline) const;
   // The WAIT to send after a script, or nothing when no replicas are required.
   Args wait_command() const;
   // After a script's reply (an answer that took effect): whether the WAIT behind it (the one
@@ -121,7 +121,7 @@ class RedisLockStore final : public lock::LockStore {
   // An AuthError for a WAIT the ACL user may not run.
   static AuthError wait_refused(const ErrorReply& refused, std::string_view doing);
   // How long transient error replies are asked again when the caller gave no deadline.
-  Deadline retry_budget(std::string_view key);
+  Deadline retry_budget() const;
 
   Topology& m_topology;
   KeySchema m_keys;

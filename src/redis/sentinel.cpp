@@ -110,13 +110,21 @@ std::optional<HostPort> majority_address(const std::vector<SentinelAnswer>& answ
 SentinelTopology::SentinelTopology(ConnectOptions options)
     : m_options(std::move(options)), m_master(master_options(m_options, {m_options.endpoint.host, 0})) {}
 
-Connection& SentinelTopology::node_for(std::string_view key) {
+Connection& SentinelTopology::node_for(std::string_view key, Deadline by) {
   (void)key;
-  if (!m_found) discover();
+  // A master that stopped answering may have failed over without a word to rlock (no
+  // UNBLOCKED, no READONLY from a dead server): ask the sentinels again.
+  if (m_found && m_master.failing()) {
+    log::verbose("the master stopped answering: asking the sentinels again");
+    m_found = false;
+  }
+  if (!m_found) discover(by);
   return m_master;
 }
 
-void SentinelTopology::each_primary(const std::function<void(Connection&)>& visit) { visit(node_for({})); }
+void SentinelTopology::each_primary(const std::function<void(Connection&)>& visit) {
+  visit(node_for({}, std::chrono::steady_clock::now() + m_options.connect_timeout));
+}
 
 void SentinelTopology::refresh(const ErrorReply& reason) {
   log::verbose("asking the sentinels for the master again: {}", reason.text);
@@ -156,8 +164,8 @@ std::string SentinelTopology::confirm_master(const HostPort& address, Deadline d
   return view.is_array() && view.size() > 0 && view[0].is_string() ? std::string(view[0].string()) : "not a master";
 }
 
-void SentinelTopology::discover() {
-  const Deadline give_up_at = std::chrono::steady_clock::now() + m_options.connect_timeout;
+void SentinelTopology::discover(Deadline by) {
+  const Deadline give_up_at = std::min(by, std::chrono::steady_clock::now() + m_options.connect_timeout);
   std::minstd_rand random(static_cast<unsigned>(::getpid()) ^
                           static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
   std::chrono::milliseconds pause(50);

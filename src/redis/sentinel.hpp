@@ -34,14 +34,17 @@ class SentinelTopology final : public Topology {
  public:
   explicit SentinelTopology(ConnectOptions options);
 
-  Connection& node_for(std::string_view key) override;
+  Connection& node_for(std::string_view key, Deadline by) override;
+  const ConnectOptions& options() const noexcept override { return m_options; }
   void each_primary(const std::function<void(Connection&)>& visit) override;
-  // Forgets the master: the next node_for() asks the sentinels again.
+  // Forgets the master: the next node_for() asks the sentinels again, as it does after the
+  // master's connection failed.
   void refresh(const ErrorReply& reason) override;
   void disconnect() noexcept override;
 
  private:
-  void discover();
+  // Asks until the master is confirmed, within the connect timeout and at most until `by`.
+  void discover(Deadline by);
   std::vector<SentinelAnswer> ask_sentinels(Deadline deadline) const;
   // Connects to `address` and asks ROLE; "" when it is the master, else what it is.
   std::string confirm_master(const HostPort& address, Deadline deadline);

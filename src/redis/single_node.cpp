@@ -6,8 +6,9 @@
 
 namespace rlock::redis {
 
-Connection& SingleNode::node_for(std::string_view key) {
+Connection& SingleNode::node_for(std::string_view key, Deadline by) {
   (void)key;
+  (void)by;
   return m_connection;
 }
 

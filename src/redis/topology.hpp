@@ -18,8 +18,12 @@ class Topology {
  public:
   virtual ~Topology() = default;
 
-  // The connection to the primary that serves `key`.
-  virtual Connection& node_for(std::string_view key) = 0;
+  // The connection to the primary that serves `key`. Finding it (asking the sentinels,
+  // reading the slot map) gives up at `by`: a renewal must never wait past its own deadline.
+  virtual Connection& node_for(std::string_view key, Deadline by) = 0;
+
+  // The URL's options: its timeouts bound what the lock store asks.
+  virtual const ConnectOptions& options() const noexcept = 0;
 
   // Calls `visit` with the connection of every primary, one after the other (to list locks
   // with SCAN on each).
@@ -39,7 +43,8 @@ class SingleNode final : public Topology {
  public:
   explicit SingleNode(ConnectOptions options) : m_connection(std::move(options)) {}
 
-  Connection& node_for(std::string_view key) override;
+  Connection& node_for(std::string_view key, Deadline by) override;
+  const ConnectOptions& options() const noexcept override { return m_connection.options(); }
   void each_primary(const std::function<void(Connection&)>& visit) override;
   // Drops the connection: the next call connects again, resolving the host name again, so that
   // a failover behind a DNS name or a virtual IP is followed.

@@ -235,3 +235,22 @@ TEST_CASE("sentinel: rediss+sentinel:// verifies the sentinels and the master it
   CHECK_MESSAGE(untrusted.exit_code == 78, untrusted.describe());
   check_error_line(untrusted);
 }
+
+TEST_CASE("sentinel: a held exec rides through its master's crash when a replica takes over within the lease") {
+  SentinelFixture sentinels;
+  TempDir dir;
+  const std::string done = dir.file("done");
+  BackgroundProcess job(with_rlock(
+      via(sentinels, {"exec", "crash", "--ttl", "15s", "--", "sh", "-c", "sleep 8; echo finished > " + done})));
+  REQUIRE(wait_until([&] { return key_exists(sentinels.master(), lock_key("crash")); }, 10s));
+  // The replica must have the lock before the master dies, or the lock dies with it.
+  REQUIRE(wait_until([&] { return key_exists(*sentinels.replicas().at(0), lock_key("crash")); }, 10s));
+  const int old_master = sentinels.master_port();
+  sentinels.master().kill();
+  const int new_master = sentinels.wait_new_master(old_master);
+  REQUIRE(new_master != old_master);
+  const int status = job.wait(60s);
+  CHECK_MESSAGE(status == 0, "exit ", status, "; stderr: ", job.err());
+  CHECK(file_exists(done));
+  CHECK_FALSE(key_exists(sentinels.server_on(new_master), lock_key("crash")));
+}
