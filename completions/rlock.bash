@@ -90,7 +90,7 @@ _rlock() {
         --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid | --min-replicas | \
-        --min-replicas-timeout)
+        --min-replicas-timeout | --expect-token | --expect-holder)
         skip=1 ;;
       -*) ;;
       *) if [[ -z $command ]]; then command=$word; else name_given=1; fi ;;
@@ -161,7 +161,7 @@ _rlock() {
     acquire)
       opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code --lease --export --json --token-file
         --owner-pid --min-replicas --min-replicas-timeout' ;;
-    release) opts='--token --token-file --force --min-replicas --min-replicas-timeout' ;;
+    release) opts='--token --token-file --force --expect-token --expect-holder --min-replicas --min-replicas-timeout' ;;
     renew) opts='--token --token-file --ttl --min-replicas --min-replicas-timeout' ;;
     status) opts='--json' ;;
     config)

@@ -156,6 +156,8 @@ set -l token_opts '__fish_seen_subcommand_from release renew'
 complete -c rlock -n $token_opts -l token -x -d 'The token acquire printed'
 complete -c rlock -n $token_opts -l token-file -r -F -d 'Read the token from FILE'
 complete -c rlock -n '__fish_seen_subcommand_from release' -l force -d 'Break the lock whoever holds it'
+complete -c rlock -n '__fish_seen_subcommand_from release' -l expect-token -x -d 'With --force: break it only while TOKEN holds it'
+complete -c rlock -n '__fish_seen_subcommand_from release' -l expect-holder -x -d 'With --force: break it only while HOST:PID holds it'
 complete -c rlock -n '__fish_seen_subcommand_from renew' -l ttl -x -a "$rlock_durations" -d 'The new lease length from now (default 30s)'
 
 # exec, acquire, release and renew: replicas that must acknowledge each write.

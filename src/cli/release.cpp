@@ -19,7 +19,9 @@ struct TokenOptions {
   std::string token;
   std::string token_file;
   bool force = false;
-  std::optional<lock::Millis> ttl; // renew: none means the configured ttl (config file, else 30s)
+  std::optional<std::string> expect_token;  // release --force --expect-token
+  std::optional<std::string> expect_holder; // release --force --expect-holder HOST:PID
+  std::optional<lock::Millis> ttl;          // renew: none means the configured ttl (config file, else 30s)
   ReplicaOptions replicas;
 
   void add_to(CLI::App& command) {
@@ -68,29 +70,70 @@ Error lost_error(Session& session, const std::string& name, lock::TokenCheck out
                                            printable(name), holder));
 }
 
+// --expect-holder's HOST:PID (the host and pid `status` shows), as a condition.
+lock::ForceCondition holder_condition(const std::string& text) {
+  std::size_t colon = text.rfind(':');
+  std::int64_t pid = 0;
+  if (colon == std::string::npos || colon == 0 || !parse_int(std::string_view(text).substr(colon + 1), pid) ||
+      pid <= 0) {
+    throw UsageError(
+        fmt::format("--expect-holder {}: expected HOST:PID, as status shows them (web1:4242)", printable(text)));
+  }
+  lock::ForceCondition condition;
+  condition.host = text.substr(0, colon);
+  condition.pid = pid;
+  return condition;
+}
+
+Outcome run_force_release(const GlobalOptions& globals, const TokenOptions& options) {
+  if (!options.token.empty() || !options.token_file.empty()) {
+    throw UsageError("--force breaks the lock whoever holds it; it takes no token (--expect-token T breaks it only "
+                     "while T holds it)");
+  }
+  if (options.replicas.count || options.replicas.timeout) {
+    throw UsageError("--force is never checked with replicas; drop --min-replicas and --min-replicas-timeout");
+  }
+  if (options.expect_token && options.expect_holder) {
+    throw UsageError("--expect-token and --expect-holder each name the holder to break: give one of them");
+  }
+  lock::ForceCondition only;
+  std::string expected;
+  if (options.expect_token) {
+    only.token = checked_token(std::string(require_value(*options.expect_token, "--expect-token")), "--expect-token");
+    expected = "the token given";
+  } else if (options.expect_holder) {
+    only = holder_condition(std::string(require_value(*options.expect_holder, "--expect-holder")));
+    expected = fmt::format("{}:{}", printable(only.host), only.pid);
+  }
+  Session session(globals);
+  lock::ForceResult result = session.store.force_release(options.name, only);
+  if (result.outcome == lock::ForceResult::Outcome::free) {
+    if (!expected.empty()) {
+      throw Error(ExitCode::lost,
+                  fmt::format("did not break '{}': it is free now, not held by {}", printable(options.name), expected));
+    }
+    log::info("lock '{}' was not held", printable(options.name));
+    return {};
+  }
+  if (result.outcome == lock::ForceResult::Outcome::other_holder) {
+    throw Error(ExitCode::lost, fmt::format("did not break '{}': it is {} now, not {}; nothing changed",
+                                            printable(options.name), describe_holder(result.lock), expected));
+  }
+  log::info("released '{}' by force; evicted: {}", printable(options.name), describe_holder(result.lock));
+  for (const lock::HolderInfo& holder : result.lock.holders) {
+    lock::ReleaseResult keeper;
+    keeper.keeper_pid = holder.keeper_pid;
+    keeper.keeper_host = holder.meta.host;
+    stop_keeper(keeper, keeper_stop_tag("name", options.name));
+  }
+  return {};
+}
+
 Outcome run_release(const GlobalOptions& globals, const TokenOptions& options) {
   lock::validate_name(options.name);
-  if (options.force) {
-    if (!options.token.empty() || !options.token_file.empty()) {
-      throw UsageError("--force breaks the lock whoever holds it; it takes no token");
-    }
-    if (options.replicas.count || options.replicas.timeout) {
-      throw UsageError("--force is never checked with replicas; drop --min-replicas and --min-replicas-timeout");
-    }
-    Session session(globals);
-    lock::LockInfo evicted = session.store.force_release(options.name);
-    if (!evicted.held()) {
-      log::info("lock '{}' was not held", printable(options.name));
-      return {};
-    }
-    log::info("released '{}' by force; evicted: {}", printable(options.name), describe_holder(evicted));
-    for (const lock::HolderInfo& holder : evicted.holders) {
-      lock::ReleaseResult keeper;
-      keeper.keeper_pid = holder.keeper_pid;
-      keeper.keeper_host = holder.meta.host;
-      stop_keeper(keeper, keeper_stop_tag("name", options.name));
-    }
-    return {};
+  if (options.force) return run_force_release(globals, options);
+  if (options.expect_token || options.expect_holder) {
+    throw UsageError("--expect-token and --expect-holder go with --force (they say which holder it may break)");
   }
   std::string token = options.resolve_token("release");
   Session session(globals);
@@ -127,6 +170,14 @@ void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& ac
                                                     "--token-file, $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN).");
   options->add_to(*command);
   command->add_flag("--force", options->force, "break the lock whoever holds it, and say who was evicted");
+  command
+      ->add_option("--expect-token", options->expect_token,
+                   "with --force: break the lock only while it holds TOKEN, else exit 76 and change nothing")
+      ->type_name("TOKEN");
+  command
+      ->add_option("--expect-holder", options->expect_holder,
+                   "with --force: break the lock only while HOST:PID (as status shows) holds it, else exit 76")
+      ->type_name("HOST:PID");
   command->callback(
       [&action, &globals, options] { action = [&globals, options] { return run_release(globals, *options); }; });
 }

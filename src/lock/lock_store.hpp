@@ -147,6 +147,24 @@ struct ReleaseResult {
   std::string keeper_host;
 };
 
+// Whom a forced release may break: anyone (both empty), or only the holder an operator saw,
+// checked in the same atomic step as the break.
+struct ForceCondition {
+  std::string token; // non-empty: only while the lock holds exactly this token
+  std::string host;  // non-empty: only while the holder's metadata says this host and `pid`
+  std::int64_t pid = 0;
+};
+
+struct ForceResult {
+  enum class Outcome {
+    broken,       // the lock was held (as the condition asked) and is broken: `lock` says by whom
+    free,         // nobody held it; nothing changed
+    other_holder, // someone other than the condition's holder holds it; nothing changed
+  };
+  Outcome outcome = Outcome::free;
+  LockInfo lock; // who held it as the store found it
+};
+
 class LockStore {
  public:
   virtual ~LockStore() = default;
@@ -200,8 +218,9 @@ class LockStore {
                             std::optional<TimePoint> deadline) = 0;
   virtual ReleaseResult receive_release(std::optional<TimePoint> deadline) = 0;
 
-  // Deletes the lock whoever holds it; returns who was evicted.
-  virtual LockInfo force_release(std::string_view name) = 0;
+  // Deletes the lock whoever holds it, or only the holder `only` names (nothing else
+  // changes otherwise); hands it to the first waiter in line as a release does.
+  virtual ForceResult force_release(std::string_view name, const ForceCondition& only) = 0;
 
   virtual LockInfo inspect(std::string_view name) = 0;
 

@@ -456,11 +456,24 @@ lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoin
   return result;
 }
 
-lock::LockInfo RedisLockStore::force_release(std::string_view name) {
+lock::ForceResult RedisLockStore::force_release(std::string_view name, const lock::ForceCondition& only) {
   LetGoArgs let_go(m_keys, name);
-  Reply reply = run(scripts::k_force_release, let_go.key_args(), let_go.args({}),
+  const std::string pid = std::to_string(only.pid); // Args views it
+  Args first{"", "", ""};
+  if (!only.token.empty()) {
+    first = {"token", only.token, ""};
+  } else if (!only.host.empty()) {
+    first = {"holder", only.host, pid};
+  }
+  Reply reply = run(scripts::k_force_release, let_go.key_args(), let_go.args(std::move(first)),
                     fmt::format("force-releasing {}", let_go.keys[0]), std::nullopt);
-  return holder_from(reply.view(), 0);
+  lock::ForceResult result;
+  const std::int64_t outcome = reply.view()[0].integer();
+  result.outcome = outcome == 1   ? lock::ForceResult::Outcome::broken
+                   : outcome == 0 ? lock::ForceResult::Outcome::free
+                                  : lock::ForceResult::Outcome::other_holder;
+  result.lock = holder_from(reply.view(), 1);
+  return result;
 }
 
 lock::LockInfo RedisLockStore::inspect(std::string_view name) {

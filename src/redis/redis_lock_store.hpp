@@ -65,7 +65,7 @@ class RedisLockStore final : public lock::LockStore {
   void send_release(std::string_view name, std::string_view token, lock::Millis min_hold,
                     std::optional<lock::TimePoint> deadline) override;
   lock::ReleaseResult receive_release(std::optional<lock::TimePoint> deadline) override;
-  lock::LockInfo force_release(std::string_view name) override;
+  lock::ForceResult force_release(std::string_view name, const lock::ForceCondition& only) override;
   lock::LockInfo inspect(std::string_view name) override;
   // One pipeline of inspect scripts per node (one write, then the replies), with run()'s
   // retries for the whole batch: the script only reads, so asking again is harmless.

@@ -1,28 +1,50 @@
--- rlock force-release: break a lock whoever holds it (an operator's action).
+-- rlock force-release: break a lock whoever holds it (an operator's action), or only if it is
+-- still the holder the operator saw (--expect-token, --expect-holder).
 --
 -- KEYS: lock, meta, line, line_expiry, wake, fence
--- ARGV: handoff_ttl_ms, head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
--- Returns the holder block (holder_block.lua) describing who was evicted ({0, …} if it was
--- free). Like release.lua, hands the lock to the first live waiter in line if there is one.
+-- ARGV: expect ('' anyone, 'token', 'holder'), expected_a, expected_b, handoff_ttl_ms,
+--       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
+--   'token':  expected_a is the whole token the lock key must hold;
+--   'holder': expected_a and expected_b are the host and pid the meta hash must describe
+--             (the hash must describe the lock key's value: a foreign or stale hash is no holder).
+-- Returns {outcome, <holder block (holder_block.lua)>}: outcome 1 broken (the block says who
+-- was evicted), 0 it was free, -1 it is not the expected holder (nothing changed; the block
+-- says who holds it). Like release.lua, hands the lock to the first live waiter in line if
+-- there is one. The check and the break are one script: a holder that releases, and a new one
+-- that takes the lock, between `status` and this script are never broken by mistake.
 -- All or nothing (guard.lua): reads and permission checks before the first write.
 -- @include guard.lua
 -- @include handoff_grant.lua
 -- @include holder_block.lua
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local timing = line_timing(ARGV, 2)
+local timing = line_timing(ARGV, 5)
 local current = redis.call('GET', KEYS[1])
 local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
 redis.call('ZCARD', KEYS[3])
 local block = holder_block(KEYS[1], KEYS[2], current, waiters, now)
+local function answer(outcome)
+  local out = {outcome}
+  for _, value in ipairs(block) do table.insert(out, value) end
+  return out
+end
+if ARGV[1] == 'token' then
+  if current ~= ARGV[2] then
+    if not current then return answer(0) end
+    return answer(-1)
+  end
+elseif ARGV[1] == 'holder' then
+  if not current then return answer(0) end
+  if block[5] ~= 1 or block[7] ~= ARGV[2] or block[8] ~= ARGV[3] then return answer(-1) end
+end
 if not current then
-  return block
+  return answer(0)
 end
 if waiters > 0 then
   local failed = fence_refused(KEYS[6])
   if failed then return failed end
 end
-local denied = refused(let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], waiters, ARGV[1]))
+local denied = refused(let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], waiters, ARGV[4]))
 if denied then return denied end
-let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[1], timing)
-return block
+let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[4], timing)
+return answer(1)

@@ -225,11 +225,19 @@ class FakeLockStore : public LockStore {
     return result;
   }
 
-  LockInfo force_release(std::string_view name) override {
+  ForceResult force_release(std::string_view name, const ForceCondition& only) override {
     begin_call();
-    LockInfo info = inspect_now(name);
-    if (auto it = locks.find(name); it != locks.end()) locks.erase(it);
-    return info;
+    ForceResult result;
+    result.lock = inspect_now(name);
+    auto it = locks.find(name);
+    if (!result.lock.held() || it == locks.end()) return result;
+    if (!only.token.empty() && it->second.token != only.token) {
+      result.outcome = ForceResult::Outcome::other_holder;
+      return result;
+    }
+    result.outcome = ForceResult::Outcome::broken;
+    locks.erase(it);
+    return result;
   }
 
   LockInfo inspect(std::string_view name) override {

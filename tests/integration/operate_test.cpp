@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+// Black-box tests of the operators' commands (rlock(1): wait, release --force --expect-token /
+// --expect-holder, status --match/--host/--older-than/--format) against a real redis-server.
+#include "helpers.hpp"
+#include "redis_server.hpp"
+#include "run.hpp"
+
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+namespace rlock::test {
+
+namespace {
+
+const std::string k_other_token = "0123456789abcdef0123456789abcdef";
+
+} // namespace
+
+TEST_CASE("release --force --expect-token breaks the lock only while that token holds it") {
+  RedisServer redis;
+  const std::string token = acquire_lease(redis, "job");
+
+  SUBCASE("a mismatch is 76 and leaves the lock, its metadata and its TTL untouched") {
+    const std::string meta_before = redis.command({"HGETALL", meta_key("job")});
+    const RunResult result = run_rlock(at(redis, {"release", "job", "--force", "--expect-token", k_other_token}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 76);
+    check_error_line(result);
+    CHECK(contains(result.err, host_name())); // who holds it now
+    CHECK(redis.command({"GET", lock_key("job")}) == token);
+    CHECK(redis.command({"HGETALL", meta_key("job")}) == meta_before);
+    CHECK(pttl(redis, lock_key("job")) > 0);
+  }
+  SUBCASE("the holder's token breaks it and names the evicted holder") {
+    const RunResult result = run_rlock(at(redis, {"release", "job", "--force", "--expect-token", token}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 0);
+    CHECK(contains(result.out + result.err, host_name()));
+    CHECK_FALSE(key_exists(redis, lock_key("job")));
+    CHECK_FALSE(key_exists(redis, meta_key("job")));
+  }
+  SUBCASE("a lock that changed hands since is not broken") {
+    // The race the option exists for: the operator saw `token`; it was released and taken again.
+    REQUIRE(run_rlock(at(redis, {"release", "job", "--token", token})).exit_code == 0);
+    const std::string next = acquire_lease(redis, "job");
+    const RunResult result = run_rlock(at(redis, {"release", "job", "--force", "--expect-token", token}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 76);
+    check_error_line(result);
+    CHECK(redis.command({"GET", lock_key("job")}) == next);
+  }
+  SUBCASE("a free lock is 76: the expected holder is gone") {
+    REQUIRE(run_rlock(at(redis, {"release", "job", "--token", token})).exit_code == 0);
+    const RunResult result = run_rlock(at(redis, {"release", "job", "--force", "--expect-token", token}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 76);
+    check_error_line(result);
+    CHECK_FALSE(key_exists(redis, lock_key("job")));
+  }
+}
+
+TEST_CASE("release --force --expect-holder HOST:PID breaks only that holder") {
+  RedisServer redis;
+  const std::string token = acquire_lease(redis, "job");
+  const std::string pid = redis.command({"HGET", meta_key("job"), meta_field("pid")});
+  REQUIRE_FALSE(pid.empty());
+
+  SUBCASE("another pid is 76 and nothing changes") {
+    const RunResult result =
+        run_rlock(at(redis, {"release", "job", "--force", "--expect-holder", host_name() + ":999999"}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 76);
+    check_error_line(result);
+    CHECK(redis.command({"GET", lock_key("job")}) == token);
+    CHECK(key_exists(redis, meta_key("job")));
+  }
+  SUBCASE("another host is 76") {
+    const RunResult result =
+        run_rlock(at(redis, {"release", "job", "--force", "--expect-holder", "not-" + host_name() + ":" + pid}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 76);
+    CHECK(redis.command({"GET", lock_key("job")}) == token);
+  }
+  SUBCASE("the holder's host and pid break it") {
+    const RunResult result =
+        run_rlock(at(redis, {"release", "job", "--force", "--expect-holder", host_name() + ":" + pid}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 0);
+    CHECK(contains(result.out + result.err, host_name()));
+    CHECK_FALSE(key_exists(redis, lock_key("job")));
+  }
+}
+
+TEST_CASE("--expect-holder never matches a holder without rlock metadata") {
+  RedisServer redis;
+  REQUIRE(redis.command({"SET", lock_key("job"), k_other_token, "PX", "60000"}) == "OK");
+  const RunResult result = run_rlock(at(redis, {"release", "job", "--force", "--expect-holder", "h:1"}));
+  INFO(result.describe());
+  CHECK(result.exit_code == 76);
+  CHECK(redis.command({"GET", lock_key("job")}) == k_other_token);
+  // --expect-token compares the lock key's value: a foreign client's token of rlock's form matches.
+  const RunResult foreign = run_rlock(at(redis, {"release", "job", "--force", "--expect-token", k_other_token}));
+  INFO(foreign.describe());
+  CHECK(foreign.exit_code == 0);
+  CHECK_FALSE(key_exists(redis, lock_key("job")));
+}
+
+TEST_CASE("--expect-token and --expect-holder: bad use is a usage error that changes nothing") {
+  RedisServer redis;
+  const std::string token = acquire_lease(redis, "job");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"release", "job", "--expect-token", token},                                      // without --force
+           {"release", "job", "--force", "--expect-token", "not-a-token"},                   // malformed
+           {"release", "job", "--force", "--expect-token", ""},                              // empty
+           {"release", "job", "--force", "--expect-holder", "web1"},                         // no pid
+           {"release", "job", "--force", "--expect-holder", "web1:x"},                       // bad pid
+           {"release", "job", "--force", "--expect-token", token, "--expect-holder", "h:1"}, // both
+       }) {
+    const RunResult result = run_rlock(at(redis, args));
+    INFO(result.describe());
+    CHECK(result.exit_code == 64);
+    check_error_line(result);
+    CHECK(redis.command({"GET", lock_key("job")}) == token);
+  }
+}
+
+} // namespace rlock::test
