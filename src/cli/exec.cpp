@@ -110,9 +110,19 @@ process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std
 // expires on its own.
 std::optional<int> release_after_job(lock::Lease& lease, const std::string& name, lock::Millis min_hold,
                                      const process::ExitStatus& job) {
+  // The job ended while the lease was certainly ours: it ran under the lock throughout.
+  const bool ended_within_lease = lock::steady_now() < lease.safety_deadline();
   try {
     // A release whose answer is lost is sent once more, reconnected (lock::release_token).
     lock::ReleaseResult released = lease.release(min_hold);
+    if (released.outcome == lock::TokenCheck::free && ended_within_lease &&
+        lock::steady_now() >= lease.confirmed_from() + lease.ttl()) {
+      // The release got through only after the lease could have run out on its own (Redis
+      // answered CLUSTERDOWN, TRYAGAIN… until then): a free lock says nothing against the job.
+      log::warn("lock '{}' had expired by the time its release got through; the job ({}) ended within its lease",
+                printable(name), job.describe());
+      return std::nullopt;
+    }
     if (released.outcome != lock::TokenCheck::ok) {
       log::error(fmt::format("lock '{}' was lost before the job ended: at release it was {}; the job ({}) "
                              "may have run without it",

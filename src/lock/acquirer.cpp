@@ -42,15 +42,22 @@ double jitter_of(std::string_view ticket) {
 
 // How long to sleep before re-checking when no release wakes us, by our place in line
 // (k_line): the first waiter (or one that does not know its place) until the lease's end; the
-// second after the first one's ticket would have lapsed, in case it died; the others only to
-// refresh their tickets, rarely, spread out. A release, or a waiter ahead leaving, wakes
-// whoever moves up to first or second place.
+// second after the first one's ticket would have lapsed, in case it died; the third after the
+// second one's would have lapsed too, in case both died (nothing else would wake the line:
+// a lapsed ticket is pruned only by a script that runs); the others only to refresh their
+// tickets, rarely, spread out. A release, or a waiter ahead leaving, wakes whoever moves up to
+// first or second place.
 Millis fallback_sleep(const LockInfo& lock, std::string_view ticket) {
   double jitter = jitter_of(ticket);
   if (lock.place <= 0) return until_lease_end(lock);
   if (lock.place == 1) {
     Millis lease = lock.holders.empty() ? Millis(0) : until_lease_end(lock);
     return lease + k_line.head_slack +
+           Millis(static_cast<std::int64_t>(jitter * static_cast<double>(k_line.runner_jitter.count())));
+  }
+  if (lock.place == 2) {
+    Millis lease = lock.holders.empty() ? Millis(0) : until_lease_end(lock);
+    return lease + k_line.runner_slack + k_line.head_slack +
            Millis(static_cast<std::int64_t>(jitter * static_cast<double>(k_line.runner_jitter.count())));
   }
   auto spread = static_cast<std::int64_t>((jitter - 0.5) * 0.2 * static_cast<double>(k_line.idle_recheck.count()));
@@ -147,6 +154,9 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
       backoff = std::min(backoff * 2, Millis(1000));
       continue;
     }
+    // The store may have sent the attempt again by itself (a CLUSTERDOWN ridden out): the
+    // answer is that later send's, and the lease runs from it, not from ours.
+    if (result.sent_at) sent = *result.sent_at;
     if (result.acquired) {
       guard.disarm();
       return Lease(store, request.name, request.token, result.fence, request.ttl, sent, clock);

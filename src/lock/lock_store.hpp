@@ -109,6 +109,10 @@ struct AcquireResult {
   // (too few replicas acknowledged the write: a failover could lose it), and so gave it back
   // at once: why, for the user ("only 0 of 1 replicas acknowledged …"). `acquired` is false.
   std::string unconfirmed;
+  // When the attempt that was answered was sent, if the store sent it again by itself (after
+  // a transient error reply such as CLUSTERDOWN) or knows better than the caller: the server
+  // set the lease's TTL no earlier than this. Empty: when the caller sent it.
+  std::optional<TimePoint> sent_at;
 };
 
 // A release's hand-off as wait_for_wake popped it: the lock is kept for the waiter that

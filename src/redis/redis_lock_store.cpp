@@ -325,6 +325,7 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   const LineArgs& line = line_args();
   Connection& node = m_topology.node_for(lock_key, retry_budget());
   m_sent_node = nullptr;
+  m_acquire_sent_at = std::chrono::steady_clock::now();
   node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, line_key, expiry_key, wake_key},
                  {request.token, ttl, host, pid, user, command, request.ticket, claim, supervised, line[0], line[1],
                   line[2], line[3], line[4]},
@@ -346,6 +347,7 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
   m_claim.clear();
   ReplyView view = reply.view();
   lock::AcquireResult result;
+  result.sent_at = m_acquire_sent_at; // the attempt answered, after any retries here
   if (view[0].integer() == 1) {
     std::optional<ErrorReply> refused;
     if (!replicas_confirmed(doing, refused)) {

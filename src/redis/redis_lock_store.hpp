@@ -137,7 +137,8 @@ class RedisLockStore final : public lock::LockStore {
   // The hand-off value popped by the last successful wait_for_wake: the next attempt with a
   // ticket claims the lock with it, until one gets an answer.
   std::string m_claim;
-  std::string m_sent_key; // the lock key of the operation in flight, for messages
+  std::string m_sent_key;                                    // the lock key of the operation in flight, for messages
+  std::chrono::steady_clock::time_point m_acquire_sent_at{}; // when the last acquire went out
   // --min-replicas: WAIT's arguments (count "0": no WAIT), its timeout, what the last WAIT
   // answered (kept by receive_retrying), and the last shortfall.
   std::string m_wait_count = "0";

@@ -9,9 +9,10 @@
 -- gets, PREFIX{NAME}:wake): a release pushes the hand-off value to the first ticket's list, so
 -- the lock goes to the longest-waiting client whatever order the waiters blocked in.
 --
--- Only the first two waiters re-check by themselves, the first when the holder's lease would
--- end, the second some seconds later (if the first died, its ticket has lapsed by then); the
--- others only refresh their tickets, rarely. So a ticket's expiry depends on its place:
+-- Only the first three waiters re-check by themselves, the first when the holder's lease would
+-- end, the second some seconds later (if the first died, its ticket has lapsed by then), the
+-- third after the second's ticket would have lapsed too (lock/acquirer.cpp, fallback_sleep);
+-- the others only refresh their tickets, rarely. So a ticket's expiry depends on its place:
 --   first:  the lease's end + head_slack;  second: the lease's end + runner_slack;
 --   others: far_ttl from now.
 -- When a script moves a waiter up to first or second place, it tells that waiter to re-check

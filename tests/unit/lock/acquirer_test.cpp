@@ -96,6 +96,16 @@ TEST_CASE("try-once on a free lock takes it and returns a held lease") {
   CHECK_FALSE(store.is_held("job"));
 }
 
+TEST_CASE("a lease runs from the attempt the store sent again by itself, not from the first send") {
+  FakeClock clock;
+  FakeLockStore store(clock);
+  store.resend_after = 45s; // longer than the TTL: from the first send the lease would be over
+  std::optional<Lease> lease = acquire(store, request_for("job"), try_once(), {}, clock.clock());
+  REQUIRE(lease.has_value());
+  CHECK(lease->confirmed_from() == clock.at(45s));
+  CHECK(lease->safety_deadline() > clock.now());
+}
+
 TEST_CASE("fences increase with each acquisition") {
   FakeClock clock;
   FakeLockStore store(clock);
@@ -280,7 +290,12 @@ TEST_CASE("a waiter behind the first sleeps by its place in line, spread by its 
   for (Case c :
        {Case{1, 2s, 2005ms + k_line.head_slack, 2005ms + k_line.head_slack + k_line.runner_jitter},
         Case{1, std::nullopt, k_line.head_slack, k_line.head_slack + k_line.runner_jitter},
-        Case{2, 2s, k_line.idle_recheck - k_line.idle_recheck / 10, k_line.idle_recheck + k_line.idle_recheck / 10},
+        // Third: after the second's ticket would have lapsed (the two ahead may both be dead).
+        Case{2, 2s, 2005ms + k_line.runner_slack + k_line.head_slack,
+             2005ms + k_line.runner_slack + k_line.head_slack + k_line.runner_jitter},
+        Case{2, std::nullopt, k_line.runner_slack + k_line.head_slack,
+             k_line.runner_slack + k_line.head_slack + k_line.runner_jitter},
+        Case{3, 2s, k_line.idle_recheck - k_line.idle_recheck / 10, k_line.idle_recheck + k_line.idle_recheck / 10},
         Case{7, std::nullopt, k_line.idle_recheck - k_line.idle_recheck / 10,
              k_line.idle_recheck + k_line.idle_recheck / 10}}) {
     CAPTURE(c.ahead);

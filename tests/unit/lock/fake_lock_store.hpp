@@ -73,7 +73,8 @@ class FakeLockStore : public LockStore {
   Millis latency{0};                      // each call advances the clock this much
   std::optional<TokenCheck> renew_answer; // renew reports this instead of the truth
   int unconfirm_acquires = 0;             // the next N attempts that take the lock give it back, unconfirmed
-  int free_on_attempt = 0;                // try_acquire number K removes the holder first
+  Millis resend_after{0};  // > 0: the store sends each attempt again this long after (a CLUSTERDOWN ridden out)
+  int free_on_attempt = 0; // try_acquire number K removes the holder first
   std::optional<int> interrupt_wait_with; // wait_for_wake throws Interrupted(signal)
   std::function<void()> on_wait;          // runs inside each wait_for_wake
 
@@ -114,8 +115,14 @@ class FakeLockStore : public LockStore {
   // Answers the attempt sent last, as the server would when the answer arrives.
   AcquireResult receive_acquire(std::optional<TimePoint> deadline) override {
     receive_deadlines.push_back(deadline);
+    std::optional<TimePoint> resent;
+    if (resend_after.count() > 0) {
+      m_clock.advance(resend_after);
+      resent = m_clock.now();
+    }
     begin_call();
     AcquireResult result = apply_acquire(m_sent);
+    result.sent_at = resent;
     if (result.acquired && unconfirm_acquires > 0) {
       // Too few replicas acknowledged it (RedisLockStore with --min-replicas): given back.
       --unconfirm_acquires;
