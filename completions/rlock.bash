@@ -7,7 +7,7 @@
 # The option lists are checked against `rlock CMD --help` by tests/examples/drift_guard.sh.
 
 _rlock_global_opts='-h --help --version --url --password --password-file --sentinel-password-file --prefix
-  --connect-timeout --io-timeout --config --profile --tls --cacert --cacertdir --cert --key --tls-server-name --sni
+  --connect-timeout --io-timeout --node-timeout --config --profile --tls --cacert --cacertdir --cert --key --tls-server-name --sni
   --tls-verify --insecure -v --verbose -q --quiet'
 _rlock_durations='250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h'
 
@@ -86,7 +86,7 @@ _rlock() {
             fi
             return
           fi ;;
-      --url | --password | --password-file | --sentinel-password-file | --prefix | --connect-timeout | --io-timeout | --config | --profile | \
+      --url | --password | --password-file | --sentinel-password-file | --prefix | --connect-timeout | --io-timeout | --node-timeout | --config | --profile | \
         --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid | --min-replicas | \
@@ -98,7 +98,7 @@ _rlock() {
   done
 
   case $prev in
-    --ttl | -w | --wait | --grace | --max-hold | --min-hold | --connect-timeout | --io-timeout | \
+    --ttl | -w | --wait | --grace | --max-hold | --min-hold | --connect-timeout | --io-timeout | --node-timeout | \
       --min-replicas-timeout)
       mapfile -t COMPREPLY < <(compgen -W "$_rlock_durations" -- "$cur")
       return ;;

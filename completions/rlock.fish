@@ -28,7 +28,7 @@ function __rlock_wants_name
         switch $word
             case --
                 return 1
-            case --url --password --password-file --sentinel-password-file --prefix --connect-timeout --io-timeout --config --profile --ttl \
+            case --url --password --password-file --sentinel-password-file --prefix --connect-timeout --io-timeout --node-timeout --config --profile --ttl \
                 --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
                 --max-hold --min-hold --token --token-file --owner-pid --min-replicas --min-replicas-timeout
@@ -93,6 +93,7 @@ complete -c rlock -n __rlock_before_dashes -l sentinel-password-file -r -F -d "R
 complete -c rlock -n __rlock_before_dashes -l prefix -x -d 'Key prefix (env RLOCK_PREFIX; default rlock:)'
 complete -c rlock -n __rlock_before_dashes -l connect-timeout -x -a "$rlock_durations" -d 'Give up connecting after DURATION'
 complete -c rlock -n __rlock_before_dashes -l io-timeout -x -a "$rlock_durations" -d 'Give up on a Redis reply after DURATION'
+complete -c rlock -n __rlock_before_dashes -l node-timeout -x -a "$rlock_durations" -d 'Quorum: wait at most DURATION for one node'
 complete -c rlock -n __rlock_before_dashes -l config -r -F -d 'Read settings from FILE (env RLOCK_CONFIG)'
 complete -c rlock -n __rlock_before_dashes -l profile -x -d 'Use the config file profile NAME (env RLOCK_PROFILE)'
 complete -c rlock -n __rlock_before_dashes -l tls -d 'Use TLS with a redis:// URL'

@@ -158,7 +158,7 @@ Outcome run_acquire(const GlobalOptions& globals, const AcquireOptions& options)
     if (keeper == 0) {
       process::become_keeper();
       // The parent still talks on the inherited socket; the keeper opens its own.
-      session.topology->disconnect();
+      session.disconnect();
       return {run_keeper(lease, options.name, *owner, signals)};
     }
     // Record the keeper so that `release` can stop it at once. Best effort: the keeper holds

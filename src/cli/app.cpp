@@ -125,12 +125,18 @@ void rewrite_help(const CLI::App& app, std::vector<std::string>& args, std::size
 // rlock(1) GLOBAL OPTIONS), in the group "Global options" of each --help.
 void add_global_options(CLI::App& app, GlobalOptions& globals) {
   const auto add = [](CLI::Option* option) { option->group("Global options"); };
-  add(app.add_option(
-             "--url", globals.url,
+  add(app.add_option_function<std::vector<std::string>>(
+             "--url",
+             [&globals](const std::vector<std::string>& urls) {
+               for (const std::string& url : urls) globals.url += (globals.url.empty() ? "" : " ") + url;
+             },
              "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://…[?cacert=FILE&…] (TLS) or "
-             "unix:///path.sock[?db=N], redis+sentinel://HOST[:PORT][,…]/MASTER, redis+cluster://HOST[:PORT][,…] (env "
-             "RLOCK_URL, then REDIS_URL; default redis://127.0.0.1:6379)")
-          ->type_name("URL"));
+             "unix:///path.sock[?db=N], redis+sentinel://HOST[:PORT][,…]/MASTER, redis+cluster://HOST[:PORT][,…]; "
+             "3 or more times: a quorum of independent masters (env RLOCK_URL, space-separated, then REDIS_URL; "
+             "default redis://127.0.0.1:6379)")
+          ->type_name("URL")
+          ->allow_extra_args(false)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll));
   add(app.add_option("--password", globals.password,
                      "Redis password (unsafe: visible in ps; prefer RLOCK_PASSWORD or --password-file)")
           ->type_name("PASSWORD"));
@@ -145,6 +151,9 @@ void add_global_options(CLI::App& app, GlobalOptions& globals) {
   add(app.add_option("--connect-timeout", globals.connect_timeout, "give up connecting after DURATION (default 2s)")
           ->type_name("DURATION"));
   add(app.add_option("--io-timeout", globals.io_timeout, "give up on a Redis reply after DURATION (default 5s)")
+          ->type_name("DURATION"));
+  add(app.add_option("--node-timeout", globals.node_timeout,
+                     "quorum: wait at most DURATION for one node's answer (default min(TTL/100, 1s), at least 20ms)")
           ->type_name("DURATION"));
   add(app.add_option_function<std::string>(
              "--config", [&globals](const std::string& path) { globals.config_file = path; },

@@ -26,7 +26,23 @@
 namespace rlock::cli {
 
 Session::Session(const GlobalOptions& options)
-    : config(resolve_config(options)), topology(redis::make_topology(config.connect)), store(*topology, config.prefix) {
+    : config(resolve_config(options)), topology(config.quorum.empty() ? redis::make_topology(config.connect) : nullptr),
+      single(topology ? std::make_unique<redis::RedisLockStore>(*topology, config.prefix) : nullptr),
+      quorum(config.quorum.empty()
+                 ? nullptr
+                 : std::make_unique<redis::QuorumLockStore>(
+                       config.quorum, config.prefix, config.node_timeout.value_or(node_timeout_for(config.ttl)))),
+      store(single ? static_cast<lock::LockStore&>(*single) : static_cast<lock::LockStore&>(*quorum)) {
+  if (quorum) {
+    log::verbose("quorum of {} nodes (a majority is {}): {}", quorum->size(), quorum->quorum(), config.shown_url);
+  }
+}
+
+std::string Session::shortfall() const { return single ? single->shortfall() : std::string(); }
+
+void Session::disconnect() noexcept {
+  if (topology) topology->disconnect();
+  if (quorum) quorum->disconnect();
 }
 
 void require_replicas(Session& session, const ReplicaOptions& options, lock::Millis ttl, bool renews) {
@@ -39,7 +55,11 @@ void require_replicas(Session& session, const ReplicaOptions& options, lock::Mil
                                  "be confirmed in time",
                                  format_duration(timeout), format_duration(ttl)));
   }
-  session.store.require_replicas(count, timeout);
+  if (session.quorum) {
+    throw ConfigError("--min-replicas does not apply to a quorum of independent masters: each node is its own "
+                      "master, and a majority of them is what keeps the lock");
+  }
+  session.single->require_replicas(count, timeout);
   log::verbose("each write of the lock waits up to {} for {} replica{} to acknowledge it", format_duration(timeout),
                count, count == 1 ? "" : "s");
 }
@@ -168,6 +188,7 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   request.name = name;
   request.token = random_token();
   request.ttl = options.ttl_ms(session.config.ttl);
+  if (session.quorum && !session.config.node_timeout) session.quorum->set_node_timeout(node_timeout_for(request.ttl));
   request.meta = std::move(meta);
   request.supervised = supervised;
   lock::WaitPolicy policy = options.wait_policy();

@@ -8,6 +8,7 @@
 #include "lock/lock_store.hpp"
 #include "process/signals.hpp"
 #include "redis/connection.hpp"
+#include "redis/quorum_lock_store.hpp"
 #include "redis/redis_lock_store.hpp"
 #include "redis/topology.hpp"
 
@@ -31,12 +32,20 @@ struct Outcome {
 // What a command runs once the command line has been parsed.
 using Action = std::function<Outcome()>;
 
-// A connection, the topology over it and the lock store on that, built from the global options.
+// A connection, the topology over it and the lock store on that, built from the global options;
+// or, in quorum mode (three or more URLs), a QuorumLockStore over one store per node.
 struct Session {
   explicit Session(const GlobalOptions& options);
   Config config;
-  std::unique_ptr<redis::Topology> topology;
-  redis::RedisLockStore store;
+  std::unique_ptr<redis::Topology> topology;     // null in quorum mode
+  std::unique_ptr<redis::RedisLockStore> single; // the store on `topology`; null in quorum mode
+  std::unique_ptr<redis::QuorumLockStore> quorum;
+  lock::LockStore& store; // *single or *quorum
+
+  // Why the last acquire or renewal was unconfirmed (RedisLockStore::shortfall); "" in quorum mode.
+  std::string shortfall() const;
+  // Drops every connection (before a fork).
+  void disconnect() noexcept;
 };
 
 // Makes the session's store ask for --min-replicas (else the config file's min-replicas) after

@@ -33,6 +33,7 @@ constexpr SettingSpec k_settings[] = {
     {"prefix", &GlobalOptions::prefix, "RLOCK_PREFIX", "", "rlock:", ValueKind::prefix},
     {"connect-timeout", &GlobalOptions::connect_timeout, "", "", "2s", ValueKind::duration},
     {"io-timeout", &GlobalOptions::io_timeout, "", "", "5s", ValueKind::duration},
+    {"node-timeout", &GlobalOptions::node_timeout, "", "", "", ValueKind::duration},
     {"ttl", nullptr, "", "", "30s", ValueKind::duration},
     {"min-replicas", nullptr, "", "", "0", ValueKind::replicas},
     {"min-replicas-timeout", nullptr, "", "", "", ValueKind::duration},
@@ -50,6 +51,21 @@ constexpr SettingSpec k_settings[] = {
 constexpr std::string_view k_tls_settings[] = {"cacert", "cacertdir", "cert", "key", "tls-server-name", "tls-verify"};
 
 constexpr std::size_t k_max_config_size = std::size_t{64} * 1024;
+
+// The URLs of a url setting: one, or several separated by blanks (a quorum).
+std::vector<std::string> split_urls(std::string_view text) {
+  std::vector<std::string> urls;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t start = text.find_first_not_of(" \t\n", at);
+    if (start == std::string_view::npos) break;
+    const std::size_t end = std::min(text.find_first_of(" \t\n", start), text.size());
+    urls.emplace_back(text.substr(start, end - start));
+    at = end;
+  }
+  if (urls.empty()) urls.emplace_back(text);
+  return urls;
+}
 
 const SettingSpec* find_spec(std::string_view name) {
   for (const SettingSpec& spec : k_settings) {
@@ -170,13 +186,13 @@ void check_entries(LoadedFile& loaded) {
       }
       switch (spec->kind) {
       case ValueKind::url: {
-        redis::Endpoint endpoint;
+        bool password = false;
         try {
-          endpoint = redis::parse_url(entry.value);
+          for (const std::string& one : split_urls(entry.value)) password = redis::parse_url(one).password || password;
         } catch (const Error& error) {
           throw ConfigError(fmt::format("{}: {}", where, error.what()));
         }
-        if (endpoint.password && loaded.readable_by_others) {
+        if (password && loaded.readable_by_others) {
           throw ConfigError(fmt::format("{}: the URL holds a password and {} is readable by others: run chmod "
                                         "600 {}, or move the password to a file named by password-file",
                                         where, printable(file.path), shell_quote(printable(file.path))));
@@ -377,6 +393,10 @@ Settings resolve_settings(const GlobalOptions& options, const ConfigSources& sou
   return settings;
 }
 
+std::chrono::milliseconds node_timeout_for(std::chrono::milliseconds ttl) {
+  return std::max(std::min(ttl / 100, std::chrono::milliseconds(1000)), std::chrono::milliseconds(20));
+}
+
 std::string read_secret_file(const std::string& path, const char* what) {
   std::string content = read_regular_file(path, what);
   auto newline = content.find_first_of("\r\n");
@@ -474,8 +494,36 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   const Setting& url = settings.get("url");
   const bool shared_url = url.source.origin == Origin::foreign_env; // REDIS_URL, read by other programs too
   std::vector<std::string> ignored;
-  config.connect.endpoint =
-      redis::parse_url(url.value, shared_url ? redis::UrlOrigin::shared : redis::UrlOrigin::own, &ignored);
+  const std::vector<std::string> urls = split_urls(url.value);
+  std::vector<redis::Endpoint> nodes;
+  if (urls.size() > 1) {
+    if (urls.size() == 2) {
+      throw ConfigError(fmt::format("2 URLs given ({}): a quorum of independent masters needs at least 3 (a majority "
+                                    "of 2 is both, so either one failing stops every lock); give one URL, or 3 or "
+                                    "more",
+                                    url.source.describe()));
+    }
+    for (const std::string& one : urls) {
+      redis::Endpoint endpoint =
+          redis::parse_url(one, shared_url ? redis::UrlOrigin::shared : redis::UrlOrigin::own, &ignored);
+      if (endpoint.routing != redis::Routing::single) {
+        throw ConfigError(fmt::format("{} is a {} URL: each node of a quorum must be one server (redis://, rediss:// "
+                                      "or unix://)",
+                                      endpoint.redacted(),
+                                      endpoint.routing == redis::Routing::sentinel ? "Sentinel" : "Cluster"));
+      }
+      nodes.push_back(std::move(endpoint));
+    }
+    if (nodes.size() % 2 == 0) {
+      log::warn("{} nodes: a quorum needs {} of them, so it survives no more failures than {} nodes would; an odd "
+                "number is recommended",
+                nodes.size(), nodes.size() / 2 + 1, nodes.size() - 1);
+    }
+    config.connect.endpoint = nodes.front();
+  } else {
+    config.connect.endpoint =
+        redis::parse_url(url.value, shared_url ? redis::UrlOrigin::shared : redis::UrlOrigin::own, &ignored);
+  }
   config.shown_url = config.connect.endpoint.redacted();
   for (const auto& key : ignored) log::verbose("REDIS_URL: ignoring '{}', a setting of another client", key);
   resolve_tls(config, url);
@@ -539,9 +587,45 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
     config.min_replicas_timeout = duration_of(timeout);
   }
 
+  if (const Setting& timeout = settings.get("node-timeout"); !timeout.value.empty()) {
+    config.node_timeout = duration_of(timeout);
+  }
+
   redis::Endpoint without_password = config.connect.endpoint;
   without_password.password.reset();
   config.job_url = without_password.url();
+  if (!nodes.empty()) {
+    // Every node: its own URL, with what the flags, the environment and the file resolved for
+    // the first (timeouts, TLS files, the password) where its URL does not say.
+    std::string shown;
+    std::string job;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      redis::ConnectOptions node = config.connect;
+      if (i > 0) {
+        node.endpoint = nodes[i];
+        redis::TlsSettings& tls = node.endpoint.tls;
+        const redis::TlsSettings& shared = config.connect.endpoint.tls;
+        tls.enabled = tls.enabled || shared.enabled;
+        if (tls.cacert.empty() && tls.cacertdir.empty()) {
+          tls.cacert = shared.cacert;
+          tls.cacertdir = shared.cacertdir;
+        }
+        if (tls.cert.empty()) {
+          tls.cert = shared.cert;
+          tls.key = shared.key;
+        }
+        if (shared.verify != redis::TlsVerify::full && tls.verify == redis::TlsVerify::full) tls.verify = shared.verify;
+        if (!node.endpoint.password) node.endpoint.password = config.connect.endpoint.password;
+      }
+      shown += (shown.empty() ? "" : " ") + node.endpoint.redacted();
+      redis::Endpoint bare = node.endpoint;
+      bare.password.reset();
+      job += (job.empty() ? "" : " ") + bare.url();
+      config.quorum.push_back(std::move(node));
+    }
+    config.shown_url = shown;
+    config.job_url = job;
+  }
   return config;
 }
 

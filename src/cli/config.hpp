@@ -24,6 +24,7 @@ struct GlobalOptions {
   std::string prefix;
   std::string connect_timeout;
   std::string io_timeout;
+  std::string node_timeout;               // quorum mode: the most one node's answer is waited for
   std::optional<std::string> config_file; // --config, as given (empty is an error)
   std::optional<std::string> profile;     // --profile, as given (empty is an error)
   // TLS (rlock(1), TLS): a flag is over the URL's own query keys, which are over RLOCK_CACERT & co.
@@ -115,6 +116,11 @@ struct Config {
   // The defaults of --min-replicas and --min-replicas-timeout (none: from the TTL).
   std::int64_t min_replicas = 0;
   std::optional<std::chrono::milliseconds> min_replicas_timeout;
+  // Quorum mode (rlock(1), QUORUM): the url setting named three or more single nodes, one
+  // ConnectOptions each (`connect` is the first); empty otherwise. --node-timeout as given
+  // (none: from the TTL, node_timeout_for()).
+  std::vector<redis::ConnectOptions> quorum;
+  std::optional<std::chrono::milliseconds> node_timeout;
   Settings settings;
   std::string password_from; // where the password came from, for people; "" when there is none
   std::string password_file; // the file the password came from, if it came from one
@@ -130,6 +136,9 @@ struct Config {
 // on the command line for a plaintext URL, UsageError for bad durations on the command line or
 // in the environment.
 Config resolve_config(const GlobalOptions& options, const ConfigSources& sources = {});
+
+// The default --node-timeout for a lease of `ttl`: min(ttl/100, 1s), at least 20 ms.
+std::chrono::milliseconds node_timeout_for(std::chrono::milliseconds ttl);
 
 // Reads a secret file: its first line, without the newline. Throws ConfigError.
 std::string read_secret_file(const std::string& path, const char* what);

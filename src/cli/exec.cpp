@@ -50,7 +50,7 @@ std::string loss_reason(const lock::Lease& lease, const Session& session) {
   case lock::Lease::Status::expired:
     if (lease.unconfirmed()) {
       return fmt::format("no renewal was confirmed by enough replicas before the lease's safety deadline ({})",
-                         session.store.shortfall());
+                         session.shortfall());
     }
     if (lease.last_error().empty()) {
       return "the lease's safety deadline passed before rlock could renew it (was rlock stopped or starved?)";
@@ -177,7 +177,7 @@ lock::Lease adopt_lease(Session& session, const ExecOptions& options, const std:
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
   if (outcome == lock::TokenCheck::unconfirmed) {
     throw UnavailableError(fmt::format("cannot adopt the lease of '{}': {}; the job was not started",
-                                       printable(options.name), session.store.shortfall()));
+                                       printable(options.name), session.shortfall()));
   }
   lock::LockInfo lock = session.store.inspect(options.name);
   if (outcome != lock::TokenCheck::ok) {
@@ -197,7 +197,7 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
     lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{lease.name(), lease.token(), lease.ttl(), 0});
     if (outcome == lock::TokenCheck::unconfirmed) {
       log::warn("the last renewal of '{}' after the job was not confirmed: {}", printable(lease.name()),
-                session.store.shortfall());
+                session.shortfall());
       return std::nullopt;
     }
     if (outcome != lock::TokenCheck::ok) {

@@ -155,7 +155,7 @@ Outcome run_renew(const GlobalOptions& globals, const TokenOptions& options) {
   lock::TokenCheck outcome = session.store.renew(lock::RenewRequest{options.name, token, ttl, 0});
   if (outcome == lock::TokenCheck::unconfirmed) {
     throw UnavailableError(fmt::format("renewed '{}', but {}: do not count on the new lease", printable(options.name),
-                                       session.store.shortfall()));
+                                       session.shortfall()));
   }
   if (outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, outcome, "renew");
   log::verbose("renewed '{}' for {}", printable(options.name), format_duration(ttl));

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <ctime>
 #include <fmt/format.h>
+#include <map>
 #include <span>
 #include <unistd.h>
 
@@ -169,11 +170,68 @@ Outcome list_locks(const GlobalOptions& globals, bool json, bool quiet) {
   return {held > 0 ? 0 : to_int(ExitCode::status_free)};
 }
 
+// `status NAME` on a quorum: the holder a majority agrees on, "held on k/N", and each node that
+// disagrees (key missing, another token, unreachable). 0 only when a majority agrees on one
+// holder; 69 when fewer than a majority answered; else 1.
+Outcome quorum_status(redis::QuorumLockStore& quorum, const StatusOptions& options, bool quiet) {
+  std::vector<redis::QuorumLockStore::NodeToken> tokens = quorum.read_tokens(options.name);
+  std::map<std::string, std::size_t> votes;
+  std::size_t answered = 0;
+  for (const auto& node : tokens) {
+    if (!node.error.empty()) continue;
+    ++answered;
+    if (node.token) ++votes[*node.token];
+  }
+  std::optional<std::string> holder;
+  std::size_t held_on = 0;
+  for (const auto& [token, count] : votes) {
+    if (count > held_on) {
+      held_on = count;
+      holder = token;
+    }
+  }
+  const bool agreed = holder && held_on >= quorum.quorum();
+  lock::LockInfo info;
+  if (agreed) {
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (tokens[i].token != holder) continue;
+      try {
+        info = quorum.inspect_node(i, options.name);
+        break;
+      } catch (const Error&) {
+        // Another node of the majority may tell.
+      }
+    }
+  }
+  std::string text =
+      agreed ? to_text(options.name, info) : fmt::format("{}: not held by a majority\n", printable(options.name));
+  text += fmt::format("held on {}/{} (a majority is {})\n", holder ? held_on : 0, tokens.size(), quorum.quorum());
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const auto& node = tokens[i];
+    if (!node.error.empty()) {
+      text += fmt::format("  {}: unreachable: {}\n", quorum.label(i), node.error);
+    } else if (!node.token) {
+      text += fmt::format("  {}: key missing\n", quorum.label(i));
+    } else if (node.token != holder) {
+      text += fmt::format("  {}: held by another token\n", quorum.label(i));
+    }
+  }
+  if (options.json) {
+    print(fmt::format("{{\"version\":1,\"lock\":{},\"held_on\":{},\"nodes\":{}}}\n", to_json(options.name, info),
+                      holder ? held_on : 0, tokens.size()));
+  } else if (!quiet) {
+    print(text);
+  }
+  if (answered < quorum.quorum()) return {to_int(ExitCode::unavailable)};
+  return {agreed ? 0 : to_int(ExitCode::status_free)};
+}
+
 Outcome run_status(const GlobalOptions& globals, const StatusOptions& options) {
   bool quiet = log::level() == log::Level::quiet;
   if (options.name_given) {
     lock::validate_name(options.name);
     Session session(globals);
+    if (session.quorum) return quorum_status(*session.quorum, options, quiet);
     lock::LockInfo info = session.store.inspect(options.name);
     if (options.json) {
       print(fmt::format("{{\"version\":1,\"lock\":{}}}\n", to_json(options.name, info)));

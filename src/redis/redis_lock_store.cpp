@@ -677,4 +677,65 @@ void RedisLockStore::leave_queue(std::string_view name, std::string_view ticket)
   run(scripts::k_leave, let_go.key_args(), let_go.args({ticket}), "leaving the waiting line", std::nullopt);
 }
 
+void RedisLockStore::send_confirm_fence(std::string_view name, std::string_view token, std::int64_t fence,
+                                        lock::TimePoint deadline) {
+  std::string lock_key = m_keys.lock(name);
+  std::string meta_key = m_keys.meta(name);
+  std::string fence_key = m_keys.fence(name);
+  std::string fence_text = std::to_string(fence);
+  Connection& node = m_topology.node_for(lock_key, deadline);
+  m_sent_node = nullptr;
+  node.send_eval(scripts::k_fence_confirm, {lock_key, meta_key, fence_key}, {token, fence_text}, deadline);
+  m_sent_node = &node;
+  m_sent_key = std::move(lock_key);
+}
+
+bool RedisLockStore::receive_confirm_fence(lock::TimePoint deadline) {
+  return receive_quorum_step(deadline).view().integer() == 1;
+}
+
+void RedisLockStore::send_restore(std::string_view name, std::string_view token, lock::Millis ttl,
+                                  lock::TimePoint deadline) {
+  std::string lock_key = m_keys.lock(name);
+  std::string ttl_text = std::to_string(ttl.count());
+  Connection& node = m_topology.node_for(lock_key, deadline);
+  m_sent_node = nullptr;
+  node.send_eval(scripts::k_restore, {lock_key}, {token, ttl_text}, deadline);
+  m_sent_node = &node;
+  m_sent_key = std::move(lock_key);
+}
+
+bool RedisLockStore::receive_restore(lock::TimePoint deadline) {
+  return receive_quorum_step(deadline).view().integer() == 1;
+}
+
+void RedisLockStore::send_read_token(std::string_view name, lock::TimePoint deadline) {
+  std::string lock_key = m_keys.lock(name);
+  Connection& node = m_topology.node_for(lock_key, deadline);
+  m_sent_node = nullptr;
+  node.send_pipeline({{"GET", lock_key}}, deadline);
+  m_sent_node = &node;
+  m_sent_key = std::move(lock_key);
+}
+
+std::optional<std::string> RedisLockStore::receive_read_token(lock::TimePoint deadline) {
+  if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_read_token without send_read_token");
+  Connection& node = *m_sent_node;
+  m_sent_node = nullptr;
+  std::vector<Reply> replies = node.receive_pipeline(deadline);
+  ReplyView view = replies.at(0).view();
+  if (view.is_error()) throw_error_reply(classify_error(view.string()), fmt::format("reading {}", m_sent_key));
+  if (view.is_nil()) return std::nullopt;
+  return std::string(view.string());
+}
+
+Reply RedisLockStore::receive_quorum_step(lock::TimePoint deadline) {
+  if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive without send");
+  Connection& node = *m_sent_node;
+  m_sent_node = nullptr;
+  Reply reply = node.receive_eval(deadline);
+  if (reply.view().is_error()) throw_error_reply(classify_error(reply.view().string()), m_sent_key);
+  return reply;
+}
+
 } // namespace rlock::redis

@@ -76,6 +76,19 @@ class RedisLockStore final : public lock::LockStore {
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;
 
+  // What a quorum of stores (QuorumLockStore) asks of each node besides the LockStore
+  // operations, each in a send and a receive half with the rules of send_renew/receive_renew
+  // (one in flight; the receive throws UnavailableError at `deadline`; no retries):
+  // fence_confirm.lua (true: the token holds the lock here and the node's counter is now at
+  // least `fence`), restore.lua (true: the key holds the token now, set again if it had
+  // vanished; false: another token holds it), and the lock key's value (empty: free).
+  void send_confirm_fence(std::string_view name, std::string_view token, std::int64_t fence, lock::TimePoint deadline);
+  bool receive_confirm_fence(lock::TimePoint deadline);
+  void send_restore(std::string_view name, std::string_view token, lock::Millis ttl, lock::TimePoint deadline);
+  bool receive_restore(lock::TimePoint deadline);
+  void send_read_token(std::string_view name, lock::TimePoint deadline);
+  std::optional<std::string> receive_read_token(lock::TimePoint deadline);
+
  private:
   // Runs `script` on the node of keys[0], each attempt bounded by `deadline` (else the I/O
   // timeout). An error reply a retry can cure (reply_class.hpp) is asked again, after
@@ -139,6 +152,8 @@ class RedisLockStore final : public lock::LockStore {
   std::string m_claim;
   std::string m_sent_key;                                    // the lock key of the operation in flight, for messages
   std::chrono::steady_clock::time_point m_acquire_sent_at{}; // when the last acquire went out
+  // The reply of a quorum step in flight (send_confirm_fence & co.): read from m_sent_node.
+  Reply receive_quorum_step(lock::TimePoint deadline);
   // --min-replicas: WAIT's arguments (count "0": no WAIT), its timeout, what the last WAIT
   // answered (kept by receive_retrying), and the last shortfall.
   std::string m_wait_count = "0";
