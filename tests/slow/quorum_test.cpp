@@ -106,7 +106,7 @@ TEST_CASE("quorum: a key deleted on one node during exec is set again by the nex
 
 TEST_CASE("quorum: majority lost while held stops the job, exit 76") {
   Quorum quorum;
-  BackgroundProcess job(with_rlock(quorum.via({"exec", "m", "--ttl", "2s", "--", "sleep", "30"})));
+  BackgroundProcess job(with_rlock(quorum.via({"-v", "exec", "m", "--ttl", "2s", "--", "sleep", "30"})));
   REQUIRE(wait_until([&] { return quorum.holding("m") == 5; }, 10s));
   // Stopped, not killed: a killed node's port may be taken by another test's server, which
   // would be a node restarted empty (and rightly get the key back by the next renewal).
@@ -117,7 +117,8 @@ TEST_CASE("quorum: majority lost while held stops the job, exit 76") {
   std::optional<int> status = job.try_wait(15s);
   const auto stopped_after = std::chrono::steady_clock::now() - lost_at;
   for (std::size_t i = 0; i < 3; ++i) quorum[i].resume();
-  REQUIRE(status.has_value());
+  if (!status) job.kill();
+  REQUIRE_MESSAGE(status.has_value(), job.err());
   CHECK(*status == 76);
   MESSAGE("majority stopped; the job was stopped after ",
           std::chrono::duration_cast<std::chrono::milliseconds>(stopped_after).count(), " ms (TTL 2s)");
@@ -175,4 +176,31 @@ TEST_CASE("quorum: 2 URLs, or a Sentinel/Cluster URL in the list, is 78; status 
   RunResult released = run_rlock(quorum.via({"release", "st", "--token", trim(spaced.out)}));
   CHECK_MESSAGE(released.exit_code == 0, released.describe());
   CHECK_FALSE(key_exists(quorum[0], lock_key("st")));
+}
+
+TEST_CASE("quorum: a granting node restarted empty at once lets a second holder in; the fence orders them") {
+  Quorum quorum;
+  // A takes the lock on nodes 0, 1, 2 (3 and 4 stopped).
+  quorum[3].pause();
+  quorum[4].pause();
+  RunResult first =
+      run_rlock(quorum.via({"--node-timeout", "100ms", "acquire", "u", "--lease", "--ttl", "60s", "--json"}));
+  quorum[3].resume();
+  quorum[4].resume();
+  REQUIRE_MESSAGE(first.exit_code == 0, first.describe());
+  const auto at = first.out.find("\"fence\":");
+  REQUIRE(at != std::string::npos);
+  const long long fence_a = std::stoll(first.out.substr(at + 8));
+  // Node 2 restarts empty (no AOF): it forgets A's key and its own counter. With 0 and 1
+  // unreachable, B gets a majority {2, 3, 4} while A still holds its lease: the documented
+  // unsafe case. A resource that checks fences still refuses A from now on.
+  quorum[2].command({"FLUSHALL"});
+  quorum[0].pause();
+  quorum[1].pause();
+  RunResult second =
+      run_rlock(quorum.via({"--node-timeout", "100ms", "exec", "u", "-w", "0", "--", "sh", "-c", "echo $RLOCK_FENCE"}));
+  quorum[0].resume();
+  quorum[1].resume();
+  const long long fence_b = fence_of(second);
+  CHECK_MESSAGE(fence_b > fence_a, "A's fence ", fence_a, ", B's ", fence_b);
 }
