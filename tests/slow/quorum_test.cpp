@@ -96,8 +96,12 @@ TEST_CASE("quorum: two nodes stopped, acquire still succeeds within about --node
 
 TEST_CASE("quorum: a key deleted on one node during exec is set again by the next renewal") {
   Quorum quorum;
-  BackgroundProcess job(with_rlock(quorum.via({"exec", "r", "--ttl", "3s", "--", "sleep", "4"})));
-  REQUIRE(wait_until([&] { return quorum.holding("r") == 5; }, 10s));
+  TempDir dir;
+  const std::string started = dir.path() + "/started";
+  BackgroundProcess job(
+      with_rlock(quorum.via({"exec", "r", "--ttl", "3s", "--", "sh", "-c", "touch \"$0\"; exec sleep 4", started})));
+  REQUIRE(wait_until([&] { return file_exists(started); }, 10s));
+  REQUIRE(quorum.holding("r") == 5);
   quorum[2].command({"DEL", lock_key("r")});
   CHECK_FALSE(key_exists(quorum[2], lock_key("r")));
   CHECK(wait_until([&] { return key_exists(quorum[2], lock_key("r")); }, 3s));
@@ -106,8 +110,14 @@ TEST_CASE("quorum: a key deleted on one node during exec is set again by the nex
 
 TEST_CASE("quorum: majority lost while held stops the job, exit 76") {
   Quorum quorum;
-  BackgroundProcess job(with_rlock(quorum.via({"-v", "exec", "m", "--ttl", "2s", "--", "sleep", "30"})));
-  REQUIRE(wait_until([&] { return quorum.holding("m") == 5; }, 10s));
+  // Wait for the job itself: the keys are set before the fence is confirmed, and stopping the
+  // majority in between makes that attempt fail (and the next ride out the outage for 30 s).
+  TempDir dir;
+  const std::string started = dir.path() + "/started";
+  BackgroundProcess job(with_rlock(
+      quorum.via({"-v", "exec", "m", "--ttl", "2s", "--", "sh", "-c", "touch \"$0\"; exec sleep 30", started})));
+  REQUIRE(wait_until([&] { return file_exists(started); }, 10s));
+  REQUIRE(quorum.holding("m") == 5);
   // Stopped, not killed: a killed node's port may be taken by another test's server, which
   // would be a node restarted empty (and rightly get the key back by the next renewal).
   const auto lost_at = std::chrono::steady_clock::now();
