@@ -144,14 +144,14 @@ _rlock() {
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$_rlock_global_opts" -- "$cur")
       else
-        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew status config help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew wait status config help' -- "$cur")
       fi
       return ;;
     help)
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$_rlock_global_opts" -- "$cur")
       elif [[ -z $name_given ]]; then
-        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew status config' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew wait status config' -- "$cur")
       fi
       return ;;
     exec)
@@ -163,6 +163,7 @@ _rlock() {
         --owner-pid --min-replicas --min-replicas-timeout' ;;
     release) opts='--token --token-file --force --expect-token --expect-holder --min-replicas --min-replicas-timeout' ;;
     renew) opts='--token --token-file --ttl --min-replicas --min-replicas-timeout' ;;
+    wait) opts='-w --wait -E --conflict-exit-code' ;;
     status) opts='--json' ;;
     config)
       if [[ $cur == -* ]]; then

@@ -6,7 +6,7 @@
 # when it is not reachable. The option lists are checked against `rlock CMD --help` by
 # tests/examples/drift_guard.sh.
 
-set -l rlock_commands exec acquire release renew status config help
+set -l rlock_commands exec acquire release renew wait status config help
 set -l rlock_durations 250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h 1h30m
 
 # True before the job's "--" in `rlock exec NAME [options] -- COMMAND`.
@@ -114,14 +114,15 @@ complete -c rlock -n $no_command -a exec -d 'Run a command while holding the loc
 complete -c rlock -n $no_command -a acquire -d 'Take a lock and print its token'
 complete -c rlock -n $no_command -a release -d 'Release a lock taken with acquire'
 complete -c rlock -n $no_command -a renew -d 'Extend a lease taken with acquire --lease'
+complete -c rlock -n $no_command -a wait -d 'Wait until a lock is free, without taking it'
 complete -c rlock -n $no_command -a status -d 'Show who holds a lock, or list every held lock'
 complete -c rlock -n $no_command -a config -d 'Show the effective settings and where each came from'
 complete -c rlock -n $no_command -a help -d 'Show the help of a command'
 
 # The lock name: the first word after the command.
-complete -c rlock -n "__fish_seen_subcommand_from exec acquire release renew status; and __rlock_wants_name" -a '(__rlock_lock_names)' -d 'Lock'
+complete -c rlock -n "__fish_seen_subcommand_from exec acquire release renew wait status; and __rlock_wants_name" -a '(__rlock_lock_names)' -d 'Lock'
 complete -c rlock -n "__fish_seen_subcommand_from config; and __rlock_wants_name" -a show -d 'Print each effective setting and its source'
-complete -c rlock -n "__fish_seen_subcommand_from help; and __rlock_wants_name" -a 'exec acquire release renew status config' -d 'Command'
+complete -c rlock -n "__fish_seen_subcommand_from help; and __rlock_wants_name" -a 'exec acquire release renew wait status config' -d 'Command'
 
 # exec and acquire: taking the lock.
 set -l take "__fish_seen_subcommand_from exec acquire; and __rlock_before_dashes"
@@ -165,6 +166,10 @@ complete -c rlock -n '__fish_seen_subcommand_from renew' -l ttl -x -a "$rlock_du
 set -l writes "__fish_seen_subcommand_from exec acquire release renew; and __rlock_before_dashes"
 complete -c rlock -n $writes -l min-replicas -x -a '0 1 2' -d 'Replicas that must acknowledge each write of the lock (default 0)'
 complete -c rlock -n $writes -l min-replicas-timeout -x -a "$rlock_durations" -d 'How long each WAIT for those replicas waits'
+
+# wait.
+complete -c rlock -n '__fish_seen_subcommand_from wait' -s w -l wait -x -a "$rlock_durations" -d 'Wait at most DURATION (default: forever; 0 = look once)'
+complete -c rlock -n '__fish_seen_subcommand_from wait' -s E -l conflict-exit-code -x -a '0 75' -d 'Exit status when the wait runs out (default 75)'
 
 # status.
 complete -c rlock -n '__fish_seen_subcommand_from status config' -l json -d 'Print one JSON document'

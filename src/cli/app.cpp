@@ -32,7 +32,7 @@ std::string version_text() {
 }
 
 // The commands, in the order `rlock --help` lists them.
-constexpr std::string_view k_commands[] = {"exec", "acquire", "release", "renew", "status", "config", "help"};
+constexpr std::string_view k_commands[] = {"exec", "acquire", "release", "renew", "wait", "status", "config", "help"};
 
 bool is_command(std::string_view word) {
   return std::find(std::begin(k_commands), std::end(k_commands), word) != std::end(k_commands);
@@ -324,6 +324,7 @@ Outcome run_parsed(int argc, char** argv) {
   if (all || chosen == "acquire") add_acquire_command(app, globals, action);
   if (all || chosen == "release") add_release_command(app, globals, action);
   if (all || chosen == "renew") add_renew_command(app, globals, action);
+  if (all || chosen == "wait") add_wait_command(app, globals, action);
   if (all || chosen == "status") add_status_command(app, globals, action);
   if (all || chosen == "config") add_config_command(app, globals, action);
   if (all || chosen == "help") add_help_command(app);

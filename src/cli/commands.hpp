@@ -99,6 +99,7 @@ void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& actio
 void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& action);
+void add_wait_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_status_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_config_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 

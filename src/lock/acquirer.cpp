@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -204,6 +205,46 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
     }
     guard.disarm();
     return Lease::claiming(store, std::move(request), handoff->fence, now, safe_until, clock);
+  }
+}
+
+bool wait_until_free(LockStore& store, const std::string& name, const WaitPolicy& policy, const BusyObserver& on_busy,
+                     const Clock& clock) {
+  const TimePoint start = clock();
+  const bool try_once = policy.max_wait && policy.max_wait->count() == 0;
+  std::optional<TimePoint> give_up_at;
+  if (policy.max_wait) give_up_at = start + *policy.max_wait;
+  // A watcher's own ticket: its list is one no waiter pops, and no release hands it the lock.
+  const std::string ticket = random_token();
+  bool contacted = false;
+  std::optional<TimePoint> outage_since;
+  Millis backoff{50};
+  for (;;) {
+    LockInfo lock;
+    WatchWake woken = WatchWake::timeout;
+    try {
+      lock = store.watch(name, ticket);
+      contacted = true;
+      outage_since.reset();
+      backoff = Millis(50);
+      if (!lock.held()) return true;
+      TimePoint now = clock();
+      if (on_busy) on_busy(lock, std::chrono::duration_cast<Millis>(now - start));
+      if (try_once || (give_up_at && now >= *give_up_at)) return false;
+      Millis sleep = std::min(until_lease_end(lock), policy.max_sleep);
+      if (give_up_at) sleep = std::min(sleep, std::chrono::duration_cast<Millis>(*give_up_at - now) + Millis(1));
+      woken = store.wait_for_release(name, ticket, sleep, policy.interrupt_fd);
+    } catch (const UnavailableError&) {
+      TimePoint now = clock();
+      if (!outage_since) outage_since = now;
+      bool out_of_time = (give_up_at && now >= *give_up_at) || now - *outage_since >= policy.outage_patience;
+      if (!contacted || try_once || out_of_time) throw;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, Millis(1000));
+      continue;
+    }
+    // 'free' was pushed by the release that freed it: it was free then, whoever took it since.
+    if (woken == WatchWake::freed) return true;
   }
 }
 

@@ -46,4 +46,15 @@ using BusyObserver = std::function<void(const LockInfo& lock, Millis waited)>;
 std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const WaitPolicy& policy,
                              const BusyObserver& on_busy = {}, const Clock& clock = steady_now);
 
+// Waits until the lock `name` is free, without taking it, joining its line or taking a
+// hand-off meant for a waiter (LockStore::watch): true once it is free (at once when it is
+// free now), false when policy.max_wait ran out (zero: look once). Woken by the release that
+// frees it, like a waiter; otherwise it looks again when the holder's lease would end (every
+// second for a holder without rlock metadata, whose release wakes nobody), at most every
+// policy.max_sleep. A lock handed from holder to waiter is never free in between: a watcher
+// beside a line sees it free only when the line is empty. An outage within
+// policy.outage_patience is ridden out; Interrupted propagates from the blocking wait.
+bool wait_until_free(LockStore& store, const std::string& name, const WaitPolicy& policy,
+                     const BusyObserver& on_busy = {}, const Clock& clock = steady_now);
+
 } // namespace rlock::lock

@@ -5,6 +5,8 @@
 // send and a receive half, so that it can go out to N stores and be collected by one deadline.
 #pragma once
 
+#include "util/error.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -169,6 +171,13 @@ struct ForceResult {
   LockInfo lock; // who held it as the store found it
 };
 
+// What ended a watcher's wait (LockStore::wait_for_release).
+enum class WatchWake {
+  timeout, // nothing woke it
+  freed,   // a release freed the lock
+  recheck, // the lock changed (a release shortened its lease): look again
+};
+
 class LockStore {
  public:
   virtual ~LockStore() = default;
@@ -265,6 +274,21 @@ class LockStore {
 
   // Removes a waiter's ticket (given up, interrupted, or acquired elsewhere).
   virtual void leave_queue(std::string_view name, std::string_view ticket) = 0;
+
+  // Watching (`rlock wait`): waiting for a lock to be free without taking it, joining its
+  // line or taking a hand-off. watch() reads the lock as inspect() does and, when it is held,
+  // registers `ticket` as a watcher in the same atomic step, so that a release after the read
+  // wakes wait_for_release(): none is missed. A registration lapses by itself (about
+  // k_max_fallback after it was made). A store that cannot watch throws UsageError.
+  virtual LockInfo watch(std::string_view /*name*/, std::string_view /*ticket*/) {
+    throw UsageError("this lock store cannot wait for a lock to be free (rlock wait)");
+  }
+  // Blocks until a release wakes the watcher `ticket`, or `timeout` passes; a readable
+  // `interrupt_fd` throws Interrupted, as for wait_for_wake.
+  virtual WatchWake wait_for_release(std::string_view /*name*/, std::string_view /*ticket*/, Millis /*timeout*/,
+                                     int /*interrupt_fd*/) {
+    throw UsageError("this lock store cannot wait for a lock to be free (rlock wait)");
+  }
 };
 
 } // namespace rlock::lock

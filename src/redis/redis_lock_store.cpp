@@ -81,14 +81,14 @@ const LineArgs& line_args() {
 
 // The keys and the tail of the arguments of the scripts that may let a lock go to the next
 // waiter (release, force_release, leave), in their KEYS and ARGV order: lock, meta, line,
-// line:expiry, wake, fence; handoff_ttl_ms and the line's timing.
+// line:expiry, wake, fence, watchers; handoff_ttl_ms and the line's timing.
 struct LetGoArgs {
-  std::array<std::string, 6> keys;
+  std::array<std::string, 7> keys;
   std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
 
   LetGoArgs(const KeySchema& schema, std::string_view name)
-      : keys{schema.lock(name),        schema.meta(name), schema.line(name),
-             schema.line_expiry(name), schema.wake(name), schema.fence(name)} {}
+      : keys{schema.lock(name), schema.meta(name),  schema.line(name),    schema.line_expiry(name),
+             schema.wake(name), schema.fence(name), schema.watchers(name)} {}
   Args key_args() const { return Args(keys.begin(), keys.end()); }
   // `first` (the script's own arguments), then handoff_ttl_ms and the timing.
   Args args(Args first) const {
@@ -163,6 +163,8 @@ std::string KeySchema::wake(std::string_view name) const { return lock(name) + "
 std::string KeySchema::wake(std::string_view name, std::string_view ticket) const {
   return fmt::format("{}:{}", wake(name), ticket);
 }
+
+std::string KeySchema::watchers(std::string_view name) const { return lock(name) + ":watchers"; }
 
 std::string KeySchema::scan_pattern() const {
   std::string pattern;
@@ -643,10 +645,8 @@ std::vector<std::string> RedisLockStore::list_names() {
   return names;
 }
 
-// Each waiter blocks on its own list: a release pushes the hand-off to the first ticket in
-// line (line.lua), whatever order the waiters blocked in.
-bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
-                                   int interrupt_fd) {
+std::optional<std::string> RedisLockStore::pop_wake(std::string_view name, std::string_view ticket,
+                                                    lock::Millis timeout, int interrupt_fd) {
   std::string wake_key = m_keys.wake(name, ticket);
   Connection& node = m_topology.node_for(wake_key, retry_budget());
   // BLPOP takes seconds with a fractional part; 0 would mean forever, so never send it.
@@ -659,11 +659,42 @@ bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticke
     if (topology_moved(error.kind)) m_topology.refresh(error);
     throw_error_reply(error, fmt::format("waiting on {}", wake_key));
   }
-  m_claim.clear();
-  if (reply.view().is_nil()) return false;
+  if (reply.view().is_nil()) return std::nullopt;
   ReplyView popped = reply.view()[1];
-  if (popped.is_string()) m_claim = std::string(popped.string());
+  return popped.is_string() ? std::string(popped.string()) : std::string();
+}
+
+// Each waiter blocks on its own list: a release pushes the hand-off to the first ticket in
+// line (line.lua), whatever order the waiters blocked in.
+bool RedisLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                                   int interrupt_fd) {
+  m_claim.clear();
+  std::optional<std::string> popped = pop_wake(name, ticket, timeout, interrupt_fd);
+  if (!popped) return false;
+  m_claim = std::move(*popped);
   return true;
+}
+
+// How long a watcher's registration counts (watch.lua): past the longest it sleeps before
+// looking again (lock::k_max_fallback), with the first waiter's slack.
+constexpr lock::Millis k_watch_registration = lock::k_max_fallback + lock::k_line.head_slack;
+
+lock::LockInfo RedisLockStore::watch(std::string_view name, std::string_view ticket) {
+  std::string lock_key = m_keys.lock(name);
+  const std::string registration = std::to_string(k_watch_registration.count());
+  Reply reply = run(scripts::k_watch,
+                    {lock_key, m_keys.meta(name), m_keys.line_expiry(name), m_keys.watchers(name), m_keys.wake(name)},
+                    {ticket, registration}, fmt::format("watching {}", lock_key), std::nullopt);
+  return holder_from(reply.view(), 0);
+}
+
+// A watcher's list gets 'free' from a release that freed the lock, 'recheck' from one that
+// shortened it (watchers.lua).
+lock::WatchWake RedisLockStore::wait_for_release(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                                                 int interrupt_fd) {
+  std::optional<std::string> popped = pop_wake(name, ticket, timeout, interrupt_fd);
+  if (!popped) return lock::WatchWake::timeout;
+  return *popped == "free" ? lock::WatchWake::freed : lock::WatchWake::recheck;
 }
 
 std::optional<lock::Handoff> RedisLockStore::handoff() const {

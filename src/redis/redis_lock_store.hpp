@@ -26,7 +26,8 @@ class KeySchema {
   // PREFIX{NAME}:wake, and PREFIX{NAME}:wake:TICKET, a waiter's own hand-off list.
   std::string wake(std::string_view name) const;
   std::string wake(std::string_view name, std::string_view ticket) const;
-  std::string scan_pattern() const; // matches lock keys only
+  std::string watchers(std::string_view name) const; // PREFIX{NAME}:watchers: zset ticket→lapse (rlock wait)
+  std::string scan_pattern() const;                  // matches lock keys only
   // The lock name in a lock key, or empty if the key is not one.
   std::string name_of(std::string_view key) const;
 
@@ -75,6 +76,9 @@ class RedisLockStore final : public lock::LockStore {
   std::vector<std::string> list_names() override;
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;
+  lock::LockInfo watch(std::string_view name, std::string_view ticket) override;
+  lock::WatchWake wait_for_release(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                                   int interrupt_fd) override;
 
   // What a quorum of stores (QuorumLockStore) asks of each node besides the LockStore
   // operations, each in a send and a receive half with the rules of send_renew/receive_renew
@@ -100,6 +104,10 @@ class RedisLockStore final : public lock::LockStore {
             std::optional<Deadline> deadline);
   // The reply to the script sent last (m_sent_node), read by `read_by`, with the same retries
   // as run() until `give_up_at`: `send_again` sends the script again (and may move `read_by`).
+  // BLPOP on `ticket`'s own list (a waiter's or a watcher's) for up to `timeout`: the popped
+  // value, or nothing on timeout.
+  std::optional<std::string> pop_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                                      int interrupt_fd);
   Reply receive_retrying(std::string_view context, Deadline give_up_at, const std::optional<Deadline>& read_by,
                          const std::function<void()>& send_again);
   // How one operation's retries went so far.

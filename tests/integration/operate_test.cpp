@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <unistd.h>
 
 namespace rlock::test {
@@ -122,6 +123,111 @@ TEST_CASE("--expect-token and --expect-holder: bad use is a usage error that cha
     CHECK(result.exit_code == 64);
     check_error_line(result);
     CHECK(redis.command({"GET", lock_key("job")}) == token);
+  }
+}
+
+TEST_CASE("wait on a free lock exits 0 at once and writes nothing") {
+  RedisServer redis;
+  const RunResult result = run_rlock(at(redis, {"wait", "job"}));
+  INFO(result.describe());
+  CHECK(result.exit_code == 0);
+  CHECK(result.out.empty());
+  CHECK(redis.command({"DBSIZE"}) == "0");
+}
+
+TEST_CASE("wait on a held lock: 75 when --wait runs out, -E changes it, the lock and its line untouched") {
+  RedisServer redis;
+  const std::string token = acquire_lease(redis, "job", "60s");
+  for (const auto& [options, code] : std::vector<std::pair<std::vector<std::string>, int>>{
+           {{"-w", "0"}, 75}, {{"-w", "200ms"}, 75}, {{"--wait", "200ms", "-E", "3"}, 3}}) {
+    std::vector<std::string> args{"wait", "job"};
+    args.insert(args.end(), options.begin(), options.end());
+    const RunResult result = run_rlock(at(redis, args));
+    INFO(result.describe());
+    CHECK(result.exit_code == code);
+    CHECK(contains(result.err, host_name())); // says who holds it
+  }
+  CHECK(redis.command({"GET", lock_key("job")}) == token);
+  CHECK_FALSE(key_exists(redis, lock_key("job") + ":line"));
+}
+
+TEST_CASE("wait is woken by the release, never joins the line, and does not take the lock") {
+  RedisServer redis;
+  const std::string token = acquire_lease(redis, "job", "60s");
+  BackgroundProcess watcher(with_rlock(at(redis, {"wait", "job", "-w", "30s"})));
+  // Registered as a watcher (its own set), not as a waiter.
+  REQUIRE(wait_until(
+      [&] {
+        return redis.command({"ZCARD", lock_key("job") + ":watchers"}) == "1" || !watcher.running();
+      },
+      10s));
+  CHECK(watcher.running());
+  CHECK(redis.command({"ZCARD", lock_key("job") + ":line"}) == "0");
+  REQUIRE(run_rlock(at(redis, {"release", "job", "--token", token})).exit_code == 0);
+  // The lease had 60 s left and the wait 30 s: only the release can have ended it.
+  CHECK(watcher.wait(20s) == 0);
+  CHECK_FALSE(key_exists(redis, lock_key("job")));
+  CHECK(redis.command({"ZCARD", lock_key("job") + ":watchers"}) == "0");
+}
+
+TEST_CASE("wait beside a queued waiter: the waiter still gets the lock first") {
+  RedisServer redis;
+  TempDir dir;
+  const std::string ran = dir.file("ran");
+  const std::string token = acquire_lease(redis, "job", "60s");
+  BackgroundOptions options;
+  options.env = {"RAN=" + ran};
+  // The waiter's job takes a moment, so that a wait that ended at the holder's release would
+  // end before the job wrote its file.
+  BackgroundProcess waiter(with_rlock(at(redis, {"exec", "job", "-w", "30s", "-c", "sleep 0.5; echo ran > \"$RAN\""})),
+                           options);
+  REQUIRE(wait_until(
+      [&] {
+        return redis.command({"ZCARD", lock_key("job") + ":line"}) == "1" || !waiter.running();
+      },
+      10s));
+  BackgroundProcess watcher(with_rlock(at(redis, {"wait", "job", "-w", "30s"})));
+  REQUIRE(wait_until(
+      [&] {
+        return redis.command({"ZCARD", lock_key("job") + ":watchers"}) == "1" || !watcher.running();
+      },
+      10s));
+  CHECK(redis.command({"ZCARD", lock_key("job") + ":line"}) == "1"); // the watcher did not queue
+  REQUIRE(run_rlock(at(redis, {"release", "job", "--token", token})).exit_code == 0);
+  INFO("waiter: ", waiter.err(), "\nwatcher: ", watcher.err());
+  CHECK(watcher.wait(30s) == 0);
+  // Free only once the waiter had the lock, ran its job and released it.
+  CHECK(file_exists(ran));
+  CHECK(waiter.wait(10s) == 0);
+  CHECK_FALSE(key_exists(redis, lock_key("job")));
+}
+
+TEST_CASE("wait: a lock that expires (its holder died) is free at its lease's end") {
+  RedisServer redis;
+  acquire_lease(redis, "job", "300ms");
+  const RunResult result = run_rlock(at(redis, {"wait", "job", "-w", "20s"}));
+  INFO(result.describe());
+  CHECK(result.exit_code == 0);
+  CHECK_FALSE(key_exists(redis, lock_key("job")));
+}
+
+TEST_CASE("wait: a signal ends it with 128+N; bad input is 64") {
+  RedisServer redis;
+  acquire_lease(redis, "job", "60s");
+  BackgroundProcess watcher(with_rlock(at(redis, {"wait", "job"})));
+  REQUIRE(wait_until(
+      [&] {
+        return redis.command({"ZCARD", lock_key("job") + ":watchers"}) == "1" || !watcher.running();
+      },
+      10s));
+  watcher.signal(SIGTERM);
+  CHECK(watcher.wait(10s) == 128 + SIGTERM);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"wait"}, {"wait", "bad{name"}, {"wait", "job", "-w", "soon"}, {"wait", "job", "-E", "300"}}) {
+    const RunResult result = run_rlock(at(redis, args));
+    INFO(result.describe());
+    CHECK(result.exit_code == 64);
+    check_error_line(result);
   }
 }
 

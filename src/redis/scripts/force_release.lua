@@ -1,7 +1,7 @@
 -- rlock force-release: break a lock whoever holds it (an operator's action), or only if it is
 -- still the holder the operator saw (--expect-token, --expect-holder).
 --
--- KEYS: lock, meta, line, line_expiry, wake, fence
+-- KEYS: lock, meta, line, line_expiry, wake, fence, watchers
 -- ARGV: expect ('' anyone, 'token', 'holder'), expected_a, expected_b, handoff_ttl_ms,
 --       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
 --   'token':  expected_a is the whole token the lock key must hold;
@@ -10,11 +10,12 @@
 -- Returns {outcome, <holder block (holder_block.lua)>}: outcome 1 broken (the block says who
 -- was evicted), 0 it was free, -1 it is not the expected holder (nothing changed; the block
 -- says who holds it). Like release.lua, hands the lock to the first live waiter in line if
--- there is one. The check and the break are one script: a holder that releases, and a new one
+-- there is one, and wakes the watchers (watchers.lua) when that frees it. The check and the break are one script: a holder that releases, and a new one
 -- that takes the lock, between `status` and this script are never broken by mistake.
 -- All or nothing (guard.lua): reads and permission checks before the first write.
 -- @include guard.lua
 -- @include handoff_grant.lua
+-- @include watchers.lua
 -- @include holder_block.lua
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
@@ -22,6 +23,7 @@ local timing = line_timing(ARGV, 5)
 local current = redis.call('GET', KEYS[1])
 local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
 redis.call('ZCARD', KEYS[3])
+local watching = redis.call('ZCARD', KEYS[7])
 local block = holder_block(KEYS[1], KEYS[2], current, waiters, now)
 local function answer(outcome)
   local out = {outcome}
@@ -44,7 +46,13 @@ if waiters > 0 then
   local failed = fence_refused(KEYS[6])
   if failed then return failed end
 end
-local denied = refused(let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], waiters, ARGV[4]))
+local needs = let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], waiters, ARGV[4])
+if watching > 0 then
+  for _, command in ipairs(watchers_commands(KEYS[7], KEYS[5])) do table.insert(needs, command) end
+end
+local denied = refused(needs)
 if denied then return denied end
-let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[4], timing)
+local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[4],
+                     timing)
+if freed and watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'free', timing.promotion_slack) end
 return answer(1)

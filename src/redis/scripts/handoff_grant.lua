@@ -34,13 +34,14 @@ end
 -- let_go(lock_key, meta_key, fence_key, line, line_expiry, wake, before, now_parts, now,
 -- ttl_ms, timing): prunes the lapsed tickets and hands the lock to the first live one, or
 -- deletes the lock and its meta hash when none is left; then tells the waiters moved up to
--- first or second place (since `before`, an earlier line_first) to re-check.
+-- first or second place (since `before`, an earlier line_first) to re-check. Returns true when
+-- it deleted the lock (it is free now: the caller wakes its watchers, watchers.lua).
 local function let_go(lock_key, meta_key, fence_key, line, line_expiry, wake, before, now_parts, now, ttl_ms, timing)
   if #before == 0 then
     -- Nobody in line (the common case): just delete.
     redis.call('DEL', meta_key)
     redis.call('DEL', lock_key)
-    return
+    return true
   end
   line_prune(line, line_expiry, now, nil)
   local first = redis.call('ZRANGE', line, 0, 0)[1]
@@ -57,4 +58,5 @@ local function let_go(lock_key, meta_key, fence_key, line, line_expiry, wake, be
     redis.call('DEL', lock_key)
   end
   line_promote(line, line_expiry, wake, before, now, timing, nil)
+  return not first
 end

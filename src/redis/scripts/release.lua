@@ -1,6 +1,6 @@
 -- rlock release: compare-and-delete on the token, with hand-off to the first waiter.
 --
--- KEYS: lock, meta, line, line_expiry, wake, fence
+-- KEYS: lock, meta, line, line_expiry, wake, fence, watchers
 -- ARGV: token, min_hold_ms, handoff_ttl_ms,
 --       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
 -- Returns {1, kept_ms, keeper_pid, host} released (kept_ms > 0: shortened to honour
@@ -9,12 +9,14 @@
 -- not say them (not this token's, or not numbers).
 --
 -- When live waiters are in line (line.lua), the lock is handed to the first of them
--- (handoff_grant.lua) instead of deleted.
+-- (handoff_grant.lua) instead of deleted. A release that frees the lock wakes its watchers
+-- (watchers.lua) with 'free'; one that shortens it for --min-hold, with 'recheck'.
 -- All or nothing (guard.lua): the keys are read (and so type-checked) and the permissions
 -- asked before the first write. A meta hash that is not this token's describes nothing.
 -- @include guard.lua
 -- @include meta.lua
 -- @include handoff_grant.lua
+-- @include watchers.lua
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
   if current then return {-1} end
@@ -27,6 +29,7 @@ local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
 local queued = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
 local before = {}
 if queued > 0 then before = line_first(KEYS[3]) end
+local watching = redis.call('ZCARD', KEYS[7])
 local meta = meta_read(KEYS[2], current)
 local keeper_pid = 0
 local host = ''
@@ -55,6 +58,9 @@ else
   end
   needs = let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], waiters, ARGV[3])
 end
+if watching > 0 then
+  for _, command in ipairs(watchers_commands(KEYS[7], KEYS[5])) do table.insert(needs, command) end
+end
 local denied = refused(needs)
 if denied then return denied end
 if remaining > 0 then
@@ -73,7 +79,9 @@ if remaining > 0 then
     end
     line_promote(KEYS[3], KEYS[4], KEYS[5], before, now, timing, first)
   end
+  if watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'recheck', timing.promotion_slack) end
   return {1, remaining, keeper_pid, host}
 end
-let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], before, now_parts, now, ARGV[3], timing)
+local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], before, now_parts, now, ARGV[3], timing)
+if freed and watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'free', timing.promotion_slack) end
 return {1, 0, keeper_pid, host}
