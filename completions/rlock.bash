@@ -90,7 +90,7 @@ _rlock() {
         --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid | --min-replicas | \
-        --min-replicas-timeout | --expect-token | --expect-holder)
+        --min-replicas-timeout | --expect-token | --expect-holder | --match | --host | --older-than | --format)
         skip=1 ;;
       -*) ;;
       *) if [[ -z $command ]]; then command=$word; else name_given=1; fi ;;
@@ -99,7 +99,7 @@ _rlock() {
 
   case $prev in
     --ttl | -w | --wait | --grace | --max-hold | --min-hold | --connect-timeout | --io-timeout | --node-timeout | \
-      --min-replicas-timeout)
+      --min-replicas-timeout | --older-than)
       mapfile -t COMPREPLY < <(compgen -W "$_rlock_durations" -- "$cur")
       return ;;
     --lost-signal)
@@ -164,7 +164,7 @@ _rlock() {
     release) opts='--token --token-file --force --expect-token --expect-holder --min-replicas --min-replicas-timeout' ;;
     renew) opts='--token --token-file --ttl --min-replicas --min-replicas-timeout' ;;
     wait) opts='-w --wait -E --conflict-exit-code' ;;
-    status) opts='--json' ;;
+    status) opts='--json --match --host --older-than --format' ;;
     config)
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "--json $_rlock_global_opts" -- "$cur")

@@ -173,3 +173,7 @@ complete -c rlock -n '__fish_seen_subcommand_from wait' -s E -l conflict-exit-co
 
 # status.
 complete -c rlock -n '__fish_seen_subcommand_from status config' -l json -d 'Print one JSON document'
+complete -c rlock -n '__fish_seen_subcommand_from status' -l match -x -d 'Only the locks whose names match GLOB'
+complete -c rlock -n '__fish_seen_subcommand_from status' -l host -x -a '(__fish_print_hostnames)' -d 'Only the locks held from host H'
+complete -c rlock -n '__fish_seen_subcommand_from status' -l older-than -x -a "$rlock_durations" -d 'Only the locks held for at least DURATION'
+complete -c rlock -n '__fish_seen_subcommand_from status' -l format -x -d 'Print each held lock as TEMPLATE ({name} {host} {pid} ...)'

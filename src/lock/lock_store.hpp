@@ -263,9 +263,10 @@ class LockStore {
     }
   }
 
-  // Every lock name the store holds, sorted, each once (by an incremental walk that never
-  // blocks the server).
-  virtual std::vector<std::string> list_names() = 0;
+  // Every lock name the store holds that matches `glob`, sorted, each once (by an incremental
+  // walk that never blocks the server). `glob` is Redis's glob over the name ("*": every
+  // name; a backslash makes the next character literal); it never contains braces.
+  virtual std::vector<std::string> list_names(std::string_view glob) = 0;
 
   // Blocks until a release wakes `ticket`, or `timeout` passes. True when woken. When
   // `interrupt_fd` (a signalfd; -1: none) turns readable first, throws Interrupted carrying

@@ -432,13 +432,13 @@ lock::LockInfo QuorumLockStore::inspect(std::string_view name) {
   return lock::LockInfo{}; // no majority holds it: free
 }
 
-std::vector<std::string> QuorumLockStore::list_names() {
+std::vector<std::string> QuorumLockStore::list_names(std::string_view glob) {
   std::vector<std::string> names;
   std::size_t reached = 0;
   std::string errors;
   for (Node& node : m_nodes) {
     try {
-      std::vector<std::string> some = node.store->list_names();
+      std::vector<std::string> some = node.store->list_names(glob);
       ++reached;
       names.insert(names.end(), some.begin(), some.end());
     } catch (const Error& error) {

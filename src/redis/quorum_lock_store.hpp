@@ -67,7 +67,7 @@ class QuorumLockStore final : public lock::LockStore {
   // The holder a majority agrees on (read from one of those nodes), else free.
   lock::LockInfo inspect(std::string_view name) override;
   // Every name any reachable node holds.
-  std::vector<std::string> list_names() override;
+  std::vector<std::string> list_names(std::string_view glob) override;
   // No node wakes a quorum waiter: sleeps at most k_quorum_poll (or `timeout`), watching
   // `interrupt_fd`, and says false, for the caller to re-check (the bounded fallback).
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;

@@ -166,13 +166,14 @@ std::string KeySchema::wake(std::string_view name, std::string_view ticket) cons
 
 std::string KeySchema::watchers(std::string_view name) const { return lock(name) + ":watchers"; }
 
-std::string KeySchema::scan_pattern() const {
+std::string KeySchema::scan_pattern(std::string_view glob) const {
   std::string pattern;
   for (char c : m_prefix) {
     if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern += '\\';
     pattern += c;
   }
-  return pattern + "{*}";
+  // The name's glob goes between the braces as given: its own escapes are the user's.
+  return fmt::format("{}{{{}}}", pattern, glob);
 }
 
 std::string KeySchema::name_of(std::string_view key) const {
@@ -623,9 +624,9 @@ void RedisLockStore::inspect_batches(std::span<const std::string> names, std::si
   }
 }
 
-std::vector<std::string> RedisLockStore::list_names() {
+std::vector<std::string> RedisLockStore::list_names(std::string_view glob) {
   std::vector<std::string> names;
-  std::string pattern = m_keys.scan_pattern();
+  std::string pattern = m_keys.scan_pattern(glob);
   m_topology.each_primary([&](Connection& node) {
     std::string cursor = "0";
     do {

@@ -27,7 +27,8 @@ class KeySchema {
   std::string wake(std::string_view name) const;
   std::string wake(std::string_view name, std::string_view ticket) const;
   std::string watchers(std::string_view name) const; // PREFIX{NAME}:watchers: zset ticket→lapse (rlock wait)
-  std::string scan_pattern() const;                  // matches lock keys only
+  // Matches the lock keys (only) whose name matches `glob` (list_names).
+  std::string scan_pattern(std::string_view glob = "*") const;
   // The lock name in a lock key, or empty if the key is not one.
   std::string name_of(std::string_view key) const;
 
@@ -73,7 +74,7 @@ class RedisLockStore final : public lock::LockStore {
   std::vector<lock::LockInfo> inspect_many(std::span<const std::string> names) override;
   // Reads ahead: the next batch's scripts run on the server while `visit` works on this one.
   void inspect_batches(std::span<const std::string> names, std::size_t batch, const BatchVisitor& visit) override;
-  std::vector<std::string> list_names() override;
+  std::vector<std::string> list_names(std::string_view glob) override;
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
   void leave_queue(std::string_view name, std::string_view ticket) override;
   lock::LockInfo watch(std::string_view name, std::string_view ticket) override;

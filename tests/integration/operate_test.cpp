@@ -231,4 +231,112 @@ TEST_CASE("wait: a signal ends it with 128+N; bad input is 64") {
   }
 }
 
+TEST_CASE("status --match lists only the names that match, with glob characters literal when escaped") {
+  RedisServer redis;
+  for (const char* name : {"deploy-web", "deploy-db", "backup", "a*b", "axb"}) acquire_lease(redis, name);
+
+  const RunResult deploys = run_rlock(at(redis, {"status", "--match", "deploy-*", "--format", "{name}"}));
+  INFO(deploys.describe());
+  CHECK(deploys.exit_code == 0);
+  CHECK(deploys.out == "deploy-db\ndeploy-web\n");
+
+  // Unescaped, * matches any text; escaped, only the name with a star in it.
+  const RunResult any = run_rlock(at(redis, {"status", "--match", "a*b", "--format", "{name}"}));
+  CHECK(any.out == "a*b\naxb\n");
+  const RunResult literal = run_rlock(at(redis, {"status", "--match", "a\\*b", "--format", "{name}"}));
+  INFO(literal.describe());
+  CHECK(literal.out == "a*b\n");
+
+  const RunResult none = run_rlock(at(redis, {"status", "--match", "nothing-*"}));
+  INFO(none.describe());
+  CHECK(none.exit_code == 1);
+  const RunResult none_json = run_rlock(at(redis, {"status", "--match", "nothing-*", "--json"}));
+  CHECK(none_json.exit_code == 1);
+  CHECK(none_json.out == "{\"version\":1,\"locks\":[]}\n");
+}
+
+TEST_CASE("status --host and --older-than keep only those holders; nothing left is exit 1") {
+  RedisServer redis;
+  acquire_lease(redis, "mine");
+  acquire_lease(redis, "old");
+  // Make `old` an hour old and held from elsewhere, as the meta hash would say.
+  const std::string now_ms = redis.command({"EVAL", "local t = redis.call('TIME') return t[1] * 1000", "0"});
+  REQUIRE(redis.command({"HSET", meta_key("old"), meta_field("acquired_ms"),
+                         std::to_string(std::stoll(now_ms) - 3'600'000), meta_field("host"), "elsewhere"}) == "0");
+
+  const RunResult here = run_rlock(at(redis, {"status", "--host", host_name(), "--format", "{name}"}));
+  INFO(here.describe());
+  CHECK(here.exit_code == 0);
+  CHECK(here.out == "mine\n");
+
+  const RunResult stale = run_rlock(at(redis, {"status", "--older-than", "30m", "--format", "{name} {host}"}));
+  INFO(stale.describe());
+  CHECK(stale.exit_code == 0);
+  CHECK(stale.out == "old elsewhere\n");
+
+  const RunResult both = run_rlock(at(redis, {"status", "--older-than", "30m", "--host", host_name()}));
+  INFO(both.describe());
+  CHECK(both.exit_code == 1);
+
+  // With NAME, the filters decide the exit status too.
+  CHECK(run_rlock(at(redis, {"status", "mine", "--older-than", "30m", "-q"})).exit_code == 1);
+  CHECK(run_rlock(at(redis, {"status", "old", "--older-than", "30m", "-q"})).exit_code == 0);
+  // JSON keeps its schema; filters only choose the locks.
+  const RunResult json = run_rlock(at(redis, {"status", "--older-than", "30m", "--json"}));
+  CHECK(json.exit_code == 0);
+  CHECK(is_valid_json(json.out));
+  CHECK(contains(json.out, "\"name\":\"old\""));
+  CHECK_FALSE(contains(json.out, "\"name\":\"mine\""));
+}
+
+TEST_CASE("status --format prints one line per lock with the documented placeholders") {
+  RedisServer redis;
+  const std::string token = acquire_lease(redis, "job", "60s");
+  const std::string fence = redis.command({"HGET", meta_key("job"), meta_field("fence")});
+  const std::string pid = redis.command({"HGET", meta_key("job"), meta_field("pid")});
+  const RunResult result =
+      run_rlock(at(redis, {"status", "--format",
+                           "{name}|{host}|{pid}|{user}|{since}|{held_ms}|{ttl_ms}|{fence}|{waiters}|{kind}|{{x}}"}));
+  INFO(result.describe());
+  REQUIRE(result.exit_code == 0);
+  const auto lines = split_lines(result.out);
+  REQUIRE(lines.size() == 1);
+  const std::string& line = lines[0];
+  CHECK(line.starts_with("job|" + host_name() + "|" + pid + "|"));
+  CHECK(contains(line, "|60000|" + fence + "|0|rlock|{x}"));
+  CHECK(contains(line, "Z|")); // {since}: RFC 3339 UTC
+  // The single-lock form, and --expect-holder fed from {host}:{pid}.
+  const RunResult holder = run_rlock(at(redis, {"status", "job", "--format", "{host}:{pid}"}));
+  REQUIRE(holder.exit_code == 0);
+  const RunResult broken = run_rlock(at(redis, {"release", "job", "--force", "--expect-holder", trim(holder.out)}));
+  INFO(broken.describe());
+  CHECK(broken.exit_code == 0);
+  // A free lock prints nothing and exits 1.
+  const RunResult free = run_rlock(at(redis, {"status", "job", "--format", "{name}"}));
+  CHECK(free.exit_code == 1);
+  CHECK(free.out.empty());
+}
+
+TEST_CASE("status filters and --format: bad use is 64 with one error line") {
+  RedisServer redis;
+  acquire_lease(redis, "job");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"status", "--format", "{nope}"},
+           {"status", "--format", "{name"},
+           {"status", "--format", "name}"},
+           {"status", "--format", ""},
+           {"status", "--format", "{name}", "--json"},
+           {"status", "--match", "a{b}"},
+           {"status", "--match", ""},
+           {"status", "job", "--match", "j*"},
+           {"status", "--older-than", "soon"},
+           {"status", "--host", ""},
+       }) {
+    const RunResult result = run_rlock(at(redis, args));
+    INFO(result.describe());
+    CHECK(result.exit_code == 64);
+    check_error_line(result);
+  }
+}
+
 } // namespace rlock::test

@@ -2,6 +2,8 @@
 // A fake LockStore and a hand-driven clock for the lease and acquirer tests.
 #pragma once
 
+#include <fnmatch.h>
+
 #include "lock/lease.hpp"
 #include "lock/lock_store.hpp"
 #include "util/error.hpp"
@@ -252,11 +254,12 @@ class FakeLockStore : public LockStore {
     return inspect_now(name);
   }
 
-  std::vector<std::string> list_names() override {
+  std::vector<std::string> list_names(std::string_view glob) override {
     begin_call();
     std::vector<std::string> names;
+    const std::string pattern(glob);
     for (const auto& [name, entry] : locks) {
-      if (is_held(name)) names.push_back(name);
+      if (is_held(name) && ::fnmatch(pattern.c_str(), std::string(name).c_str(), 0) == 0) names.push_back(name);
     }
     return names;
   }
