@@ -376,4 +376,38 @@ TEST_CASE("config: --config /dev/null reads no file") {
   CHECK(json_field(shown.out, "d['settings']['prefix']['value']") == "rlock:");
 }
 
+TEST_CASE("config: several URLs are a quorum; 2, or a Sentinel/Cluster one among them, is 78; even N warns") {
+  RunResult two =
+      run_rlock({"--url", "redis://127.0.0.1:1", "--url", "redis://127.0.0.1:2", "exec", "x", "--", "true"});
+  CHECK_MESSAGE(two.exit_code == 78, two.describe());
+  check_error_line(two);
+  CHECK(contains(two.err, "at least 3"));
+
+  RunOptions spaced;
+  spaced.env.push_back("RLOCK_URL=redis://127.0.0.1:1 redis+sentinel://127.0.0.1:2/m redis://127.0.0.1:3");
+  RunResult sentinel = run_rlock({"exec", "x", "--", "true"}, spaced);
+  CHECK_MESSAGE(sentinel.exit_code == 78, sentinel.describe());
+  check_error_line(sentinel);
+  CHECK(contains(sentinel.err, "Sentinel"));
+
+  // Four nodes nobody listens on: the warning, then 69 (no majority answered), never 70.
+  RunResult even = run_rlock({"--url", "redis://127.0.0.1:1", "--url", "redis://127.0.0.1:2", "--url",
+                              "redis://127.0.0.1:3", "--url", "redis://127.0.0.1:4", "exec", "x", "--", "true"});
+  CHECK_MESSAGE(even.exit_code == 69, even.describe());
+  CHECK(contains(even.err, "an odd number is recommended"));
+  CHECK(contains(even.err, "only 0 of 4 nodes answered"));
+
+  // The config file's url and node-timeout, shown as resolved.
+  TempDir dir;
+  const std::string file = dir.path() + "/config";
+  write_file(file, "url = redis://127.0.0.1:1 redis://127.0.0.1:2 redis://127.0.0.1:3\nnode-timeout = 50ms\n", 0600);
+  RunResult shown = run_rlock({"--config", file, "config", "show"});
+  CHECK_MESSAGE(shown.exit_code == 0, shown.describe());
+  CHECK(contains(shown.out, "redis://127.0.0.1:1 redis://127.0.0.1:2 redis://127.0.0.1:3"));
+  CHECK(contains(shown.out, "50ms"));
+  RunResult bad = run_rlock({"--node-timeout", "soon", "--config", file, "exec", "x", "--", "true"});
+  CHECK_MESSAGE(bad.exit_code == 64, bad.describe());
+  check_error_line(bad);
+}
+
 } // namespace rlock::test
