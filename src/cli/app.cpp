@@ -32,7 +32,8 @@ std::string version_text() {
 }
 
 // The commands, in the order `rlock --help` lists them.
-constexpr std::string_view k_commands[] = {"exec", "acquire", "release", "renew", "wait", "status", "config", "help"};
+constexpr std::string_view k_commands[] = {"exec",   "acquire", "release", "renew", "wait",
+                                           "status", "log",     "config",  "help"};
 
 bool is_command(std::string_view word) {
   return std::find(std::begin(k_commands), std::end(k_commands), word) != std::end(k_commands);
@@ -166,6 +167,10 @@ void add_global_options(CLI::App& app, GlobalOptions& globals) {
           ->type_name("NAME"));
   add(app.add_flag_callback(
       "--tls", [&globals] { globals.tls = "yes"; }, "use TLS with a redis:// URL (as rediss:// does)"));
+  add(app.add_flag_callback(
+      "--audit", [&globals] { globals.audit = "yes"; },
+      "append each acquisition and release to the lock's audit log, PREFIX{NAME}:log (env RLOCK_AUDIT=1; "
+      "read it with 'rlock log')"));
   add(app.add_option("--cacert", globals.cacert, "verify the server against the CAs in FILE (env RLOCK_CACERT)")
           ->type_name("FILE"));
   add(app.add_option("--cacertdir", globals.cacertdir,
@@ -326,6 +331,7 @@ Outcome run_parsed(int argc, char** argv) {
   if (all || chosen == "renew") add_renew_command(app, globals, action);
   if (all || chosen == "wait") add_wait_command(app, globals, action);
   if (all || chosen == "status") add_status_command(app, globals, action);
+  if (all || chosen == "log") add_log_command(app, globals, action);
   if (all || chosen == "config") add_config_command(app, globals, action);
   if (all || chosen == "help") add_help_command(app);
   for (CLI::App* command : app.get_subcommands({})) {

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <fmt/format.h>
 #include <limits>
 #include <optional>
@@ -36,6 +37,10 @@ Session::Session(const GlobalOptions& options)
   if (quorum) {
     log::verbose("quorum of {} nodes (a majority is {}): {}", quorum->size(), quorum->quorum(), config.shown_url);
   }
+  // Who this process is, for the audit entry of a lock it breaks (release --force).
+  const std::string actor = fmt::format("{}@{}:{}", process::user_name(), process::host_name(), ::getpid());
+  if (single) single->set_audit(config.audit, actor);
+  if (quorum) quorum->set_audit(config.audit, actor);
 }
 
 std::string Session::shortfall() const { return single ? single->shortfall() : std::string(); }
@@ -72,6 +77,15 @@ lock::HolderMeta holder_meta(std::int64_t pid, const std::string& command) {
   // Recorded for anyone who can run `status` to read: never with a secret in it.
   meta.command = redact_command_line(command);
   return meta;
+}
+
+std::string utc_time(std::int64_t unix_ms) {
+  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm parts{};
+  ::gmtime_r(&seconds, &parts);
+  char buffer[32];
+  if (std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &parts) == 0) return std::to_string(unix_ms);
+  return fmt::format("{}.{:03}Z", buffer, unix_ms % 1000);
 }
 
 std::string or_unknown(std::string_view text) { return text.empty() ? "?" : printable(text); }

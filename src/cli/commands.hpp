@@ -78,6 +78,9 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
                 process::SignalFd& signals, bool supervised, bool start_on_handoff = false,
                 const std::function<bool()>& still_wanted = {}, int wanted_until_fd = -1);
 
+// `unix_ms` as RFC 3339 in UTC with milliseconds: "2026-12-03T15:20:01.123Z".
+std::string utc_time(std::int64_t unix_ms);
+
 // "held by alice@web1 pid 4242 (backup.sh) for 3m05s" — one line about who holds a lock (its
 // holders separated by "; ").
 std::string describe_holder(const lock::LockInfo& lock);
@@ -101,6 +104,7 @@ void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& ac
 void add_renew_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_wait_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_status_command(CLI::App& app, const GlobalOptions& globals, Action& action);
+void add_log_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_config_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 
 } // namespace rlock::cli

@@ -38,6 +38,7 @@ constexpr SettingSpec k_settings[] = {
     {"min-replicas", nullptr, "", "", "0", ValueKind::replicas},
     {"min-replicas-timeout", nullptr, "", "", "", ValueKind::duration},
     {"tls", &GlobalOptions::tls, "", "", "no", ValueKind::yes_no},
+    {"audit", &GlobalOptions::audit, "RLOCK_AUDIT", "", "no", ValueKind::yes_no},
     {"cacert", &GlobalOptions::cacert, "RLOCK_CACERT", "", "", ValueKind::path},
     {"cacertdir", &GlobalOptions::cacertdir, "RLOCK_CACERTDIR", "", "", ValueKind::path},
     {"cert", &GlobalOptions::cert, "RLOCK_CERT", "", "", ValueKind::path},
@@ -590,6 +591,13 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
   if (const Setting& timeout = settings.get("node-timeout"); !timeout.value.empty()) {
     config.node_timeout = duration_of(timeout);
   }
+  const Setting& audit = settings.get("audit");
+  const std::optional<bool> audit_on = yes_no_value(audit.value);
+  if (!audit_on) {
+    throw ConfigError(
+        fmt::format("{} must be yes or no (or 1 or 0), not '{}'", audit.source.describe(), printable(audit.value)));
+  }
+  config.audit = *audit_on;
 
   redis::Endpoint without_password = config.connect.endpoint;
   without_password.password.reset();

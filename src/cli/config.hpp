@@ -25,6 +25,7 @@ struct GlobalOptions {
   std::string connect_timeout;
   std::string io_timeout;
   std::string node_timeout;               // quorum mode: the most one node's answer is waited for
+  std::string audit;                      // "yes" for --audit (rlock(1), AUDIT)
   std::optional<std::string> config_file; // --config, as given (empty is an error)
   std::optional<std::string> profile;     // --profile, as given (empty is an error)
   // TLS (rlock(1), TLS): a flag is over the URL's own query keys, which are over RLOCK_CACERT & co.
@@ -121,6 +122,9 @@ struct Config {
   // (none: from the TTL, node_timeout_for()).
   std::vector<redis::ConnectOptions> quorum;
   std::optional<std::chrono::milliseconds> node_timeout;
+  // --audit, RLOCK_AUDIT or the file's `audit`: append each acquisition and release to the
+  // lock's audit log (rlock(1), AUDIT).
+  bool audit = false;
   Settings settings;
   std::string password_from; // where the password came from, for people; "" when there is none
   std::string password_file; // the file the password came from, if it came from one

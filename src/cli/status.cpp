@@ -82,15 +82,6 @@ struct StatusOptions {
   std::optional<std::string> format;      // --format TEMPLATE
 };
 
-std::string utc_time(std::int64_t unix_ms) {
-  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm parts{};
-  ::gmtime_r(&seconds, &parts);
-  char buffer[32];
-  if (std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &parts) == 0) return std::to_string(unix_ms);
-  return fmt::format("{}.{:03}Z", buffer, unix_ms % 1000);
-}
-
 std::string json_string(std::string_view text) { return fmt::format("\"{}\"", json_escape(text)); }
 
 // A number from the holder data, or null when the store could not tell (`unknown`).

@@ -479,6 +479,10 @@ void QuorumLockStore::leave_queue(std::string_view name, std::string_view ticket
   (void)ticket;
 }
 
+void QuorumLockStore::set_audit(bool record, const std::string& actor) {
+  for (Node& node : m_nodes) node.store->set_audit(record, actor);
+}
+
 void QuorumLockStore::disconnect() noexcept {
   for (Node& node : m_nodes) node.topology->disconnect();
 }

@@ -83,6 +83,9 @@ class QuorumLockStore final : public lock::LockStore {
   // The holder as `node` describes it (throws as RedisLockStore::inspect).
   lock::LockInfo inspect_node(std::size_t node, std::string_view name);
 
+  // RedisLockStore::set_audit on every node: each node keeps its own audit log.
+  void set_audit(bool record, const std::string& actor);
+
   // Drops every connection (before a fork).
   void disconnect() noexcept;
 

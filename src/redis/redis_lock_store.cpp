@@ -90,11 +90,13 @@ struct LetGoArgs {
       : keys{schema.lock(name), schema.meta(name),  schema.line(name),    schema.line_expiry(name),
              schema.wake(name), schema.fence(name), schema.watchers(name)} {}
   Args key_args() const { return Args(keys.begin(), keys.end()); }
-  // `first` (the script's own arguments), then handoff_ttl_ms and the timing.
-  Args args(Args first) const {
+  // `first` (the script's own arguments), then handoff_ttl_ms and the timing, then `last`
+  // (the audit arguments of release and force_release).
+  Args args(Args first, const Args& last = {}) const {
     const LineArgs& line = line_args();
     first.push_back(handoff_ttl);
     first.insert(first.end(), line.begin(), line.end());
+    first.insert(first.end(), last.begin(), last.end());
     return first;
   }
 };
@@ -165,6 +167,7 @@ std::string KeySchema::wake(std::string_view name, std::string_view ticket) cons
 }
 
 std::string KeySchema::watchers(std::string_view name) const { return lock(name) + ":watchers"; }
+std::string KeySchema::log(std::string_view name) const { return lock(name) + ":log"; }
 
 std::string KeySchema::scan_pattern(std::string_view glob) const {
   std::string pattern;
@@ -187,6 +190,76 @@ std::string KeySchema::name_of(std::string_view key) const {
 
 RedisLockStore::RedisLockStore(Topology& topology, std::string prefix)
     : m_topology(topology), m_keys(std::move(prefix)) {}
+
+void RedisLockStore::set_audit(bool record, std::string actor) {
+  m_audit = std::string(record ? 1 : 0, '1'); // "1" or ""
+  m_actor = std::move(actor);
+}
+
+namespace {
+
+// One entry of XRANGE's reply, {ID, {FIELD, VALUE, ...}}, as an AuditEntry.
+AuditEntry audit_entry_from(ReplyView entry) {
+  AuditEntry out;
+  if (!entry.is_array() || entry.size() < 2 || !entry[0].is_string()) return out;
+  out.id = std::string(entry[0].string());
+  std::int64_t time_ms = 0;
+  if (parse_int(std::string_view(out.id).substr(0, out.id.find('-')), time_ms)) {
+    out.time_ms = time_ms >= k_min_unix_ms && time_ms <= k_max_unix_ms ? time_ms : 0;
+  }
+  ReplyView fields = entry[1];
+  if (!fields.is_array()) return out;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (!fields[i].is_string()) continue;
+    const std::string_view name = fields[i].string();
+    ReplyView value = fields[i + 1];
+    if (name == "event") {
+      out.event = field(value);
+    } else if (name == "token") {
+      out.token = field(value);
+    } else if (name == "host") {
+      out.host = field(value);
+    } else if (name == "pid") {
+      out.pid = number(value, 1, k_max_pid);
+    } else if (name == "user") {
+      out.user = field(value);
+    } else if (name == "fence") {
+      out.fence = number(value, 1, k_max_int);
+    } else if (name == "held_ms") {
+      out.held_ms = number(value, 0, k_max_int, -1);
+    } else if (name == "by") {
+      out.by = field(value);
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+std::vector<AuditEntry> RedisLockStore::read_log(std::string_view name, std::size_t count) {
+  const std::string key = m_keys.log(name);
+  const std::string count_text = std::to_string(count);
+  const Deadline give_up_at = retry_budget();
+  const std::string doing = fmt::format("reading {}", key);
+  Retries retries;
+  for (;;) {
+    ErrorReply error;
+    try {
+      Reply reply = m_topology.node_for(key, give_up_at).command({"XREVRANGE", key, "+", "-", "COUNT", count_text});
+      ReplyView view = reply.view();
+      if (!view.is_error()) {
+        std::vector<AuditEntry> entries;
+        if (!view.is_array()) throw Error(ExitCode::internal, fmt::format("{}: XREVRANGE gave no list", doing));
+        for (std::size_t i = view.size(); i > 0; --i) entries.push_back(audit_entry_from(view[i - 1]));
+        return entries;
+      }
+      error = classify_error(view.string());
+    } catch (const TransientReplyError& refused) {
+      error = refused.reply(); // refused while logging in: nothing was sent
+    }
+    retry_or_throw(error, doing, give_up_at, retries);
+  }
+}
 
 void RedisLockStore::require_replicas(std::int64_t count, lock::Millis timeout) {
   m_wait_count = std::to_string(std::max<std::int64_t>(count, 0));
@@ -331,7 +404,7 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   m_acquire_sent_at = std::chrono::steady_clock::now();
   node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, line_key, expiry_key, wake_key},
                  {request.token, ttl, host, pid, user, command, request.ticket, claim, supervised, line[0], line[1],
-                  line[2], line[3], line[4]},
+                  line[2], line[3], line[4], m_audit},
                  std::nullopt, wait_command());
   m_sent_node = &node;
   if (&m_sent_request != &request) m_sent_request = request;
@@ -357,7 +430,7 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
       // A failover now could lose the lock: give it back before anyone relies on it.
       log::verbose("{}; giving it back", m_shortfall);
       LetGoArgs let_go(m_keys, m_sent_request.name);
-      run(scripts::k_release, let_go.key_args(), let_go.args({m_sent_request.token, "0"}),
+      run(scripts::k_release, let_go.key_args(), let_go.args({m_sent_request.token, "0"}, {m_audit}),
           fmt::format("giving back {}", m_sent_key), bounded(deadline));
       if (refused) throw wait_refused(*refused, doing);
       result.unconfirmed = m_shortfall + "; the lock was given back";
@@ -418,7 +491,8 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
   const Deadline by = bounded(deadline);
   Connection& node = m_topology.node_for(lock_key, by);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}), by, wait_command());
+  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}, {m_audit}), by,
+                 wait_command());
   m_sent_node = &node;
   m_sent_release = SentRelease{std::string(name), std::string(token), min_hold};
   m_sent_key = std::move(lock_key);
@@ -470,7 +544,7 @@ lock::ForceResult RedisLockStore::force_release(std::string_view name, const loc
   } else if (!only.host.empty()) {
     first = {"holder", only.host, pid};
   }
-  Reply reply = run(scripts::k_force_release, let_go.key_args(), let_go.args(std::move(first)),
+  Reply reply = run(scripts::k_force_release, let_go.key_args(), let_go.args(std::move(first), {m_audit, m_actor}),
                     fmt::format("force-releasing {}", let_go.keys[0]), std::nullopt);
   lock::ForceResult result;
   const std::int64_t outcome = reply.view()[0].integer();

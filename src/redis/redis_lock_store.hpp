@@ -6,9 +6,11 @@
 #include "redis/connection.hpp"
 #include "redis/topology.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rlock::redis {
 
@@ -27,6 +29,7 @@ class KeySchema {
   std::string wake(std::string_view name) const;
   std::string wake(std::string_view name, std::string_view ticket) const;
   std::string watchers(std::string_view name) const; // PREFIX{NAME}:watchers: zset ticket→lapse (rlock wait)
+  std::string log(std::string_view name) const;      // PREFIX{NAME}:log: the audit stream (audit.lua)
   // Matches the lock keys (only) whose name matches `glob` (list_names).
   std::string scan_pattern(std::string_view glob = "*") const;
   // The lock name in a lock key, or empty if the key is not one.
@@ -34,6 +37,21 @@ class KeySchema {
 
  private:
   std::string m_prefix;
+};
+
+// One entry of a lock's audit log (audit.lua), as read back: like holder data, nothing in it is
+// trusted, and a field that is not what rlock writes reads as unknown (empty, or 0).
+struct AuditEntry {
+  std::string id;           // the stream entry's ID, MILLISECONDS-SEQUENCE
+  std::int64_t time_ms = 0; // the server's clock when it was written (the ID's first part)
+  std::string event;        // acquired, claimed, released, handed-off, forced
+  std::string token;        // the token's fingerprint: the first 12 hex digits of its SHA-1
+  std::string host;
+  std::int64_t pid = 0;
+  std::string user;
+  std::int64_t fence = 0;
+  std::int64_t held_ms = -1; // releases: how long it was held; -1: unknown or not a release
+  std::string by;            // forced: who broke it, "user@host:pid"
 };
 
 // Reads the holder block of holder_block.lua that starts at reply[at]. Holder data comes back
@@ -58,6 +76,14 @@ class RedisLockStore final : public lock::LockStore {
   void require_replicas(std::int64_t count, lock::Millis timeout);
   // Why the last acquire or renewal was unconfirmed: "only 0 of 1 replicas acknowledged …".
   const std::string& shortfall() const noexcept { return m_shortfall; }
+
+  // The audit log (rlock(1), AUDIT; docs/redis-keys.md): with `record`, each acquisition and
+  // release appends an entry to PREFIX{NAME}:log (audit.lua), in the script that does it. A
+  // forced release appends one with `record` or whenever that log exists, naming `actor`
+  // ("user@host:pid", who broke the lock). Without `record` no script touches the log but that.
+  void set_audit(bool record, std::string actor);
+  // The newest `count` entries of NAME's audit log, oldest first; empty when it has none.
+  std::vector<AuditEntry> read_log(std::string_view name, std::size_t count);
 
   void send_acquire(const lock::AcquireRequest& request) override;
   lock::AcquireResult receive_acquire(std::optional<lock::TimePoint> deadline) override;
@@ -170,6 +196,8 @@ class RedisLockStore final : public lock::LockStore {
   lock::Millis m_wait_timeout{0};
   std::optional<Reply> m_wait_reply;
   std::string m_shortfall;
+  std::string m_audit; // "1": append to the audit log; "": not
+  std::string m_actor; // who this process is, for a forced release's entry
 };
 
 } // namespace rlock::redis

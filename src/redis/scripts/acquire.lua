@@ -2,7 +2,7 @@
 --
 -- KEYS: lock, meta, fence, line, line_expiry, wake
 -- ARGV: token, ttl_ms, host, pid, user, command, ticket, claim, supervised,
---       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
+--       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms, audit
 --
 -- The lock key is a plain string holding the token with a PX TTL, so that other clients
 -- (redis-py Lock, redsync) that SET NX the same key exclude us and we exclude them. It may be
@@ -18,11 +18,14 @@
 -- waiters count is the live tickets.
 -- All or nothing (guard.lua): the reads that type-check the keys and the permission checks
 -- come first; when taking, the meta hash is written whole with its TTL before the lock key.
+-- audit is '1' to append the acquisition ('acquired', or 'claimed' for a hand-off) to the
+-- audit log (audit.lua), else ''. A retry that finds the lock ours already appends nothing.
 -- @include guard.lua
 -- @include next_fence.lua
 -- @include meta.lua
 -- @include holder_block.lua
 -- @include line.lua
+-- @include audit.lua
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local current = redis.call('GET', KEYS[1])
@@ -69,6 +72,10 @@ elseif taking then
     table.insert(needs, command)
   end
 end
+local auditing = ARGV[15] == '1' and taking and not ours
+if auditing then
+  for _, command in ipairs(audit_commands(audit_key(KEYS[6]))) do table.insert(needs, command) end
+end
 local denied = refused(needs)
 if denied then return denied end
 
@@ -96,6 +103,11 @@ if taking then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   if ticket ~= '' and queued > 0 then line_remove(KEYS[4], KEYS[5], KEYS[6], ticket) end
   if queued > 0 then line_promote(KEYS[4], KEYS[5], KEYS[6], before, now, timing, ticket) end
+  if auditing then
+    local event = 'acquired'
+    if granted then event = 'claimed' end
+    audit_append(audit_key(KEYS[6]), event, ARGV[1], ARGV[3], ARGV[4], ARGV[5], fence, nil, nil)
+  end
   return {1, fence}
 end
 

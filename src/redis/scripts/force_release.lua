@@ -3,7 +3,8 @@
 --
 -- KEYS: lock, meta, line, line_expiry, wake, fence, watchers
 -- ARGV: expect ('' anyone, 'token', 'holder'), expected_a, expected_b, handoff_ttl_ms,
---       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
+--       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms,
+--       audit, by
 --   'token':  expected_a is the whole token the lock key must hold;
 --   'holder': expected_a and expected_b are the host and pid the meta hash must describe
 --             (the hash must describe the lock key's value: a foreign or stale hash is no holder).
@@ -13,10 +14,15 @@
 -- there is one, and wakes the watchers (watchers.lua) when that frees it. The check and the break are one script: a holder that releases, and a new one
 -- that takes the lock, between `status` and this script are never broken by mistake.
 -- All or nothing (guard.lua): reads and permission checks before the first write.
+-- A break is appended to the audit log (audit.lua) as 'forced', with who held the lock and
+-- `by` (who broke it: 'user@host:pid'), when audit is '1' and also whenever the log exists:
+-- breaking a lock is the event an audit is for, so a client that does not audit must not
+-- leave it out of a log that others keep.
 -- @include guard.lua
 -- @include handoff_grant.lua
 -- @include watchers.lua
 -- @include holder_block.lua
+-- @include audit.lua
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local timing = line_timing(ARGV, 5)
@@ -50,9 +56,22 @@ local needs = let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[
 if watching > 0 then
   for _, command in ipairs(watchers_commands(KEYS[7], KEYS[5])) do table.insert(needs, command) end
 end
+local log_key = audit_key(KEYS[5])
+local auditing = ARGV[10] == '1' or redis.call('PTTL', log_key) ~= -2
+if auditing then
+  for _, command in ipairs(audit_commands(log_key)) do table.insert(needs, command) end
+end
 local denied = refused(needs)
 if denied then return denied end
 local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[4],
                      timing)
 if freed and watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'free', timing.promotion_slack) end
+if auditing then
+  if block[5] == 1 then
+    audit_append(log_key, 'forced', current, block[7], block[8], block[9], block[13], audit_held_ms(block[11], now),
+                 ARGV[11])
+  else
+    audit_append(log_key, 'forced', current, nil, nil, nil, nil, nil, ARGV[11])
+  end
+end
 return answer(1)

@@ -2,7 +2,7 @@
 --
 -- KEYS: lock, meta, line, line_expiry, wake, fence, watchers
 -- ARGV: token, min_hold_ms, handoff_ttl_ms,
---       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms
+--       head_slack_ms, runner_slack_ms, far_ttl_ms, max_fallback_ms, promotion_slack_ms, audit
 -- Returns {1, kept_ms, keeper_pid, host} released (kept_ms > 0: shortened to honour
 -- --min-hold, measured on the server's clock from acquisition; the first waiter is told to
 -- re-check), {0} free, {-1} taken. keeper_pid is 0 and host empty when the meta hash does
@@ -13,10 +13,15 @@
 -- (watchers.lua) with 'free'; one that shortens it for --min-hold, with 'recheck'.
 -- All or nothing (guard.lua): the keys are read (and so type-checked) and the permissions
 -- asked before the first write. A meta hash that is not this token's describes nothing.
+-- audit is '1' to append the release to the audit log (audit.lua), 'released' or 'handed-off'
+-- (to the first waiter, whose claim appends 'claimed'); else ''. A token that no longer holds
+-- the lock appends nothing: a release sent again after its answer was lost finds the lock
+-- gone too, and the log must not tell of a loss that did not happen.
 -- @include guard.lua
 -- @include meta.lua
 -- @include handoff_grant.lua
 -- @include watchers.lua
+-- @include audit.lua
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
   if current then return {-1} end
@@ -25,12 +30,20 @@ end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local timing = line_timing(ARGV, 4)
+local auditing = ARGV[9] == '1'
 local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
 local queued = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
 local before = {}
 if queued > 0 then before = line_first(KEYS[3]) end
 local watching = redis.call('ZCARD', KEYS[7])
 local meta = meta_read(KEYS[2], current)
+
+-- The audit entry of this release: who held the lock, as its meta hash said (nothing when it
+-- did not describe this token).
+local function audit_released(wake, event, held_by, at)
+  local m = held_by or {}
+  audit_append(audit_key(wake), event, ARGV[1], m.host, m.pid, m.user, m.fence, audit_held_ms(m.acquired_ms, at), nil)
+end
 local keeper_pid = 0
 local host = ''
 local remaining = 0
@@ -61,6 +74,9 @@ end
 if watching > 0 then
   for _, command in ipairs(watchers_commands(KEYS[7], KEYS[5])) do table.insert(needs, command) end
 end
+if auditing then
+  for _, command in ipairs(audit_commands(audit_key(KEYS[5]))) do table.insert(needs, command) end
+end
 local denied = refused(needs)
 if denied then return denied end
 if remaining > 0 then
@@ -80,8 +96,14 @@ if remaining > 0 then
     line_promote(KEYS[3], KEYS[4], KEYS[5], before, now, timing, first)
   end
   if watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'recheck', timing.promotion_slack) end
+  if auditing then audit_released(KEYS[5], 'released', meta, now) end
   return {1, remaining, keeper_pid, host}
 end
 local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], before, now_parts, now, ARGV[3], timing)
 if freed and watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'free', timing.promotion_slack) end
+if auditing then
+  local event = 'handed-off'
+  if freed then event = 'released' end
+  audit_released(KEYS[5], event, meta, now)
+end
 return {1, 0, keeper_pid, host}
