@@ -8,7 +8,7 @@
 
 _rlock_global_opts='-h --help --version --url --password --password-file --sentinel-password-file --prefix
   --connect-timeout --io-timeout --node-timeout --config --profile --tls --cacert --cacertdir --cert --key --tls-server-name --sni
-  --tls-verify --insecure -v --verbose -q --quiet'
+  --tls-verify --insecure --audit -v --verbose -q --quiet'
 _rlock_durations='250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h'
 
 # Prints the held lock names, one a line, from `rlock status --json` ("name" strings, unescaped).
@@ -90,8 +90,10 @@ _rlock() {
         --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid | --min-replicas | \
-        --min-replicas-timeout | --expect-token | --expect-holder | --match | --host | --older-than | --format)
+        --min-replicas-timeout | --expect-token | --expect-holder | --match | --host | --older-than | --format | \
+        --entries)
         skip=1 ;;
+      -n) if [[ $command == log ]]; then skip=1; fi ;;
       -*) ;;
       *) if [[ -z $command ]]; then command=$word; else name_given=1; fi ;;
     esac
@@ -136,6 +138,11 @@ _rlock() {
       return ;;
     --password | --prefix | --token | -c | --shell-command)
       return ;;
+    -n | --entries)
+      if [[ $command == log ]]; then
+        mapfile -t COMPREPLY < <(compgen -W '10 20 100 1000' -- "$cur")
+        return
+      fi ;;
   esac
 
   local opts
@@ -144,14 +151,14 @@ _rlock() {
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$_rlock_global_opts" -- "$cur")
       else
-        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew wait status config help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew wait status log config help' -- "$cur")
       fi
       return ;;
     help)
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$_rlock_global_opts" -- "$cur")
       elif [[ -z $name_given ]]; then
-        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew wait status config' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'exec acquire release renew wait status log config' -- "$cur")
       fi
       return ;;
     exec)
@@ -165,6 +172,7 @@ _rlock() {
     renew) opts='--token --token-file --ttl --min-replicas --min-replicas-timeout' ;;
     wait) opts='-w --wait -E --conflict-exit-code' ;;
     status) opts='--json --match --host --older-than --format' ;;
+    log) opts='-n --entries --json' ;;
     config)
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "--json $_rlock_global_opts" -- "$cur")

@@ -6,7 +6,7 @@
 # when it is not reachable. The option lists are checked against `rlock CMD --help` by
 # tests/examples/drift_guard.sh.
 
-set -l rlock_commands exec acquire release renew wait status config help
+set -l rlock_commands exec acquire release renew wait status log config help
 set -l rlock_durations 250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h 1h30m
 
 # True before the job's "--" in `rlock exec NAME [options] -- COMMAND`.
@@ -31,8 +31,13 @@ function __rlock_wants_name
             case --url --password --password-file --sentinel-password-file --prefix --connect-timeout --io-timeout --node-timeout --config --profile --ttl \
                 --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
-                --max-hold --min-hold --token --token-file --owner-pid --min-replicas --min-replicas-timeout
+                --max-hold --min-hold --token --token-file --owner-pid --min-replicas --min-replicas-timeout \
+                --entries
                 set skip 1
+            case -n
+                if contains -- log $words
+                    set skip 1
+                end
             case '-*'
             case '*'
                 if test $seen_command = 1
@@ -105,6 +110,7 @@ complete -c rlock -n __rlock_before_dashes -l tls-server-name -x -d 'Verify and 
 complete -c rlock -n __rlock_before_dashes -l sni -x -d 'Verify and send this name instead of the host'
 complete -c rlock -n __rlock_before_dashes -l tls-verify -x -a 'full ca none' -d 'What to verify of the certificate'
 complete -c rlock -n __rlock_before_dashes -l insecure -d 'Do not verify the server certificate'
+complete -c rlock -n __rlock_before_dashes -l audit -d "Append each acquisition and release to the lock's audit log (env RLOCK_AUDIT)"
 complete -c rlock -n __rlock_before_dashes -s v -l verbose -d 'Say what rlock does on stderr'
 complete -c rlock -n __rlock_before_dashes -s q -l quiet -d 'Print nothing but errors'
 
@@ -116,13 +122,14 @@ complete -c rlock -n $no_command -a release -d 'Release a lock taken with acquir
 complete -c rlock -n $no_command -a renew -d 'Extend a lease taken with acquire --lease'
 complete -c rlock -n $no_command -a wait -d 'Wait until a lock is free, without taking it'
 complete -c rlock -n $no_command -a status -d 'Show who holds a lock, or list every held lock'
+complete -c rlock -n $no_command -a log -d "Print a lock's audit log (see --audit)"
 complete -c rlock -n $no_command -a config -d 'Show the effective settings and where each came from'
 complete -c rlock -n $no_command -a help -d 'Show the help of a command'
 
 # The lock name: the first word after the command.
-complete -c rlock -n "__fish_seen_subcommand_from exec acquire release renew wait status; and __rlock_wants_name" -a '(__rlock_lock_names)' -d 'Lock'
+complete -c rlock -n "__fish_seen_subcommand_from exec acquire release renew wait status log; and __rlock_wants_name" -a '(__rlock_lock_names)' -d 'Lock'
 complete -c rlock -n "__fish_seen_subcommand_from config; and __rlock_wants_name" -a show -d 'Print each effective setting and its source'
-complete -c rlock -n "__fish_seen_subcommand_from help; and __rlock_wants_name" -a 'exec acquire release renew wait status config' -d 'Command'
+complete -c rlock -n "__fish_seen_subcommand_from help; and __rlock_wants_name" -a 'exec acquire release renew wait status log config' -d 'Command'
 
 # exec and acquire: taking the lock.
 set -l take "__fish_seen_subcommand_from exec acquire; and __rlock_before_dashes"
@@ -177,3 +184,7 @@ complete -c rlock -n '__fish_seen_subcommand_from status' -l match -x -d 'Only t
 complete -c rlock -n '__fish_seen_subcommand_from status' -l host -x -a '(__fish_print_hostnames)' -d 'Only the locks held from host H'
 complete -c rlock -n '__fish_seen_subcommand_from status' -l older-than -x -a "$rlock_durations" -d 'Only the locks held for at least DURATION'
 complete -c rlock -n '__fish_seen_subcommand_from status' -l format -x -d 'Print each held lock as TEMPLATE ({name} {host} {pid} ...)'
+
+# log.
+complete -c rlock -n '__fish_seen_subcommand_from log' -s n -l entries -x -a '10 20 100 1000' -d 'Print the newest N entries (default 20)'
+complete -c rlock -n '__fish_seen_subcommand_from log' -l json -d 'Print one JSON object per entry, one a line'

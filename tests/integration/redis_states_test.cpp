@@ -13,10 +13,10 @@ namespace rlock::test {
 
 namespace {
 
-// The commands of the man page's MINIMAL ACL that the scripts call.
-const std::vector<std::string> k_script_commands{"get",    "set",     "del",    "incr",          "hset",  "hget",
-                                                 "hmget",  "pexpire", "pttl",   "rpush",         "zadd",  "zcard",
-                                                 "zcount", "zrem",    "zrange", "zrangebyscore", "zrank", "time"};
+// The commands of the man page's MINIMAL ACL that the scripts call (xadd: with --audit).
+const std::vector<std::string> k_script_commands{
+    "get",  "set",   "del",    "incr", "hset",   "hget",          "hmget", "pexpire", "pttl", "rpush",
+    "zadd", "zcard", "zcount", "zrem", "zrange", "zrangebyscore", "zrank", "time",    "xadd"};
 
 // Those a busy attempt that joins the line uses, and those of a release that hands over.
 const std::set<std::string> k_waiting_commands{"zadd",  "pttl", "pexpire",       "zcard", "zcount",
@@ -71,8 +71,10 @@ TEST_CASE("an ACL user without one of the scripts' commands gets 77 and leaves n
     const std::string url = url_of(redis, missing);
     const std::string ran = dir.file("ran-" + missing);
 
-    // exec: acquire, run, release; -n so that no waiting line is involved.
-    const RunResult exec = run_rlock({"--url", url, "exec", "job", "-n", "--ttl", "30s", "--", "touch", ran});
+    // exec: acquire, run, release; -n so that no waiting line is involved; --audit, so that
+    // the audit log's commands count too.
+    const RunResult exec =
+        run_rlock({"--url", url, "--audit", "exec", "job", "-n", "--ttl", "30s", "--", "touch", ran});
     INFO(exec.describe());
     CHECK((exec.exit_code == 0 || exec.exit_code == 77));
     if (exec.exit_code == 77) check_refused(exec);

@@ -166,6 +166,15 @@ TEST_CASE("the minimal ACL of the man page is enough for every command") {
   CHECK(rlock({"acquire", "kept", "--owner-pid", std::to_string(owner.pid())}).exit_code == 0);
   CHECK(rlock({"release", "kept", "--force"}).exit_code == 0);
   CHECK(rlock({"status", "kept"}).exit_code == 1);
+
+  // The audit log: written by the scripts (--audit, and a forced release while it exists),
+  // read by `rlock log`.
+  CHECK(rlock({"--audit", "exec", "audited", "--", "true"}).exit_code == 0);
+  CHECK(rlock({"acquire", "audited", "--lease"}).exit_code == 0);
+  CHECK(rlock({"release", "audited", "--force"}).exit_code == 0);
+  const RunResult log = rlock({"log", "audited"});
+  CHECK(log.exit_code == 0);
+  CHECK(split_lines(log.out).size() == 3);
 }
 
 TEST_CASE("a secret on the holder's command line is never recorded nor shown by status") {
