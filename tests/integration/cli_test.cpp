@@ -65,12 +65,12 @@ TEST_CASE("a mistyped command gets 'did you mean', an unknown one the list of co
     const RunResult result = run_rlock(at(redis, {"frobnicate", "job"}));
     check_usage_error(result);
     CHECK(contains(result.err, "unknown command 'frobnicate'"));
-    CHECK(contains(result.err, "exec, acquire, release, renew, wait, status, config, help"));
+    CHECK(contains(result.err, "exec, acquire, release, renew, wait, status, log, config, help"));
   }
   SUBCASE("no command at all") {
     const RunResult result = run_rlock(at(redis, {}));
     check_usage_error(result);
-    CHECK(contains(result.err, "exec, acquire, release, renew, wait, status, config, help"));
+    CHECK(contains(result.err, "exec, acquire, release, renew, wait, status, log, config, help"));
   }
   CHECK(redis.command({"DBSIZE"}) == "0");
 }
