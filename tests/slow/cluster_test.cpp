@@ -2,7 +2,7 @@
 // rlock on Redis Cluster (rlock(1), REDIS CLUSTER): locks in every shard from one seed, given as
 // redis+cluster:// or found by the first MOVED of a plain redis:// seed; status over all
 // primaries; a held exec and a blocked waiter across CLUSTER FAILOVER; a shard lost for good;
-// ASK while a slot migrates; TLS with announced host names.
+// ASK while a slot migrates; TLS with announced host names; the man page's ACL, --audit and log.
 #include "cluster_fixture.hpp"
 #include "helpers.hpp"
 #include "run.hpp"
@@ -416,6 +416,14 @@ TEST_CASE("cluster: the man page's minimal ACL is enough, redirects and ASK incl
   for (const std::string& name : names) {
     CHECK(rlock(url, {"exec", name, "--ttl", "300ms", "--", "sleep", "0.4"}).exit_code == 0);
     CHECK(rlock(plain, {"exec", name, "--", "true"}).exit_code == 0); // MOVED, then CLUSTER SHARDS
+  }
+  // The audit log lives in the lock's slot, beside its other keys; `log` finds it from any seed.
+  for (const std::string& name : {names[0], names[2]}) {
+    CHECK(rlock(plain, {"--audit", "exec", name, "--", "true"}).exit_code == 0);
+    CHECK(trim(cluster.command(cluster.port_of_key(lock_key(name)), {"XLEN", lock_key(name) + ":log"})) == "2");
+    const RunResult log = rlock(plain, {"log", name});
+    CHECK(log.exit_code == 0);
+    CHECK(split_lines(log.out).size() == 2);
   }
   const std::string token = trim(rlock(url, {"acquire", names[1], "--lease", "--ttl", "60s"}).out);
   CHECK(token.size() == 32);

@@ -63,6 +63,14 @@ TEST_CASE("sentinel: every command works through the master the sentinels name")
   CHECK_MESSAGE(released.exit_code == 0, released.describe());
   CHECK_FALSE(key_exists(sentinels.master(), lock_key("split")));
 
+  // The audit log: written on the master, read through the sentinels.
+  RunResult audited = run_rlock(via(sentinels, {"--audit", "exec", "audited", "--", "true"}));
+  CHECK_MESSAGE(audited.exit_code == 0, audited.describe());
+  CHECK(key_exists(sentinels.master(), lock_key("audited") + ":log"));
+  RunResult log = run_rlock(via(sentinels, {"log", "audited"}));
+  CHECK_MESSAGE(log.exit_code == 0, log.describe());
+  CHECK(split_lines(log.out).size() == 2);
+
   // Lettuce's spelling of the same place.
   std::string lettuce = fmt::format("redis-sentinel://127.0.0.1:{},127.0.0.1:{}?sentinelMasterId=mymaster",
                                     sentinels.sentinel_ports()[0], sentinels.sentinel_ports()[1]);
