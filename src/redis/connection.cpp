@@ -8,8 +8,12 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
+#include <utility>
 
 namespace rlock::redis {
 
@@ -64,6 +68,7 @@ Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 
 void Connection::disconnect() noexcept {
+  m_connect_error = nullptr;
   m_transport.reset();
   m_reader.reset();
   m_first_bytes.clear();
@@ -76,24 +81,125 @@ void Connection::drop() noexcept {
   m_failing = true;
 }
 
-void Connection::connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count) {
+Deadline Connection::connect_deadline(Deadline deadline) const {
+  return std::min(deadline, std::chrono::steady_clock::now() + m_options.connect_timeout);
+}
+
+std::size_t Connection::adopt(Transport transport, std::string& login) {
   const Endpoint& endpoint = m_options.endpoint;
-  Deadline connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + m_options.connect_timeout);
-  m_transport.emplace(Transport::connect(endpoint, connect_deadline));
+  m_transport.emplace(std::move(transport));
   m_reader.emplace();
   log::verbose("connected to {}", endpoint.redacted());
+  std::size_t count = 0;
   if (endpoint.password) {
     if (endpoint.user.empty()) {
-      append_command(handshake, {"AUTH", *endpoint.password});
+      append_command(login, {"AUTH", *endpoint.password});
     } else {
-      append_command(handshake, {"AUTH", endpoint.user, *endpoint.password});
+      append_command(login, {"AUTH", endpoint.user, *endpoint.password});
     }
-    ++handshake_count;
+    ++count;
   }
   if (endpoint.db != 0) {
     std::string db = std::to_string(endpoint.db);
-    append_command(handshake, {"SELECT", db});
-    ++handshake_count;
+    append_command(login, {"SELECT", db});
+    ++count;
+  }
+  return count;
+}
+
+void Connection::check_login(const Reply& reply, std::size_t index, std::size_t count) {
+  if (!reply.view().is_error()) return;
+  ErrorReply error = classify_error(reply.view().string());
+  disconnect();
+  // A server out of connections or still loading refuses AUTH as it refuses anything.
+  if (is_transient(error.kind)) {
+    throw_error_reply(error, fmt::format("logging in to {}", m_options.endpoint.redacted()));
+  }
+  if (index + 1 == count && m_options.endpoint.db != 0 && error.kind != ReplyClass::auth &&
+      !error.text.starts_with("ERR AUTH")) {
+    throw ConfigError(fmt::format("Redis refused SELECT {}: {}", m_options.endpoint.db, error.text));
+  }
+  throw AuthError(fmt::format("Redis at {} refused the credentials: {}", m_options.endpoint.redacted(), error.text));
+}
+
+void Connection::connect_all(const std::vector<Connection*>& connections, Deadline deadline) {
+  struct Pending {
+    Connection* connection;
+    Deadline until;
+    std::optional<Transport::Dial> dial; // set while connecting
+    std::size_t logins = 0;              // login commands sent
+    std::size_t answered = 0;            // …and their replies read
+    bool done = false;
+  };
+  std::vector<Pending> pending;
+  const auto fail = [](Pending& one) {
+    one.connection->drop();
+    one.connection->m_connect_error = std::current_exception();
+    one.done = true;
+  };
+  // Once connected: the login goes out at once (a few bytes on a fresh socket), its replies
+  // are read as they come.
+  const auto connected = [](Pending& one, Transport transport) {
+    one.dial.reset();
+    std::string login;
+    one.logins = one.connection->adopt(std::move(transport), login);
+    if (one.logins > 0) one.connection->m_transport->write_all(login, one.until);
+    one.done = one.logins == 0;
+  };
+  for (Connection* connection : connections) {
+    if (connection->m_transport || connection->m_connect_error) continue;
+    Pending& one = pending.emplace_back(Pending{connection, connection->connect_deadline(deadline), {}, 0, 0, false});
+    try {
+      one.dial.emplace(Transport::dial(connection->m_options.endpoint));
+    } catch (const Error&) {
+      fail(one);
+    }
+  }
+  std::vector<pollfd> fds;
+  std::vector<Pending*> polled;
+  for (;;) {
+    fds.clear();
+    polled.clear();
+    Deadline first = Deadline::max();
+    bool ready_now = false; // decrypted bytes poll(2) cannot see
+    for (Pending& one : pending) {
+      if (one.done) continue;
+      if (one.dial) {
+        fds.push_back({one.dial->fd(), one.dial->events(), 0});
+      } else {
+        fds.push_back({one.connection->m_transport->fd(), POLLIN, 0});
+        ready_now = ready_now || one.connection->m_transport->pending();
+      }
+      polled.push_back(&one);
+      first = std::min(first, one.until);
+    }
+    if (polled.empty()) return;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(first - std::chrono::steady_clock::now());
+    int timeout = ready_now ? 0 : static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1'000'000'000));
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SystemError("poll", errno);
+    const Deadline now = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < polled.size(); ++i) {
+      Pending& one = *polled[i];
+      const bool ready = fds[i].revents != 0 || (!one.dial && one.connection->m_transport->pending());
+      try {
+        if (ready && one.dial) {
+          if (std::optional<Transport> transport = one.dial->advance()) connected(one, std::move(*transport));
+        } else if (ready) {
+          // A reply arrives whole in practice; a part of one is waited for until `until`.
+          Connection& connection = *one.connection;
+          connection.check_login(connection.read_reply(one.until), one.answered, one.logins);
+          one.done = ++one.answered == one.logins;
+        } else if (now >= one.until) {
+          if (one.dial) one.dial->time_out();
+          throw UnavailableError(
+              fmt::format("timed out waiting for a reply from {}", one.connection->m_transport->peer()));
+        }
+      } catch (const Error&) {
+        fail(one);
+      }
+    }
   }
 }
 
@@ -176,28 +282,14 @@ Reply Connection::read_one(Deadline deadline, int interrupt_fd) {
 
 void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
   std::string out;
-  std::size_t handshake_count = 0;
   try {
-    if (!m_transport) connect(deadline, out, handshake_count);
-    // AUTH and SELECT get their own round trip: pipelined with the commands, a refused AUTH
-    // would still let the commands run, as the default user, perhaps on database 0.
-    if (handshake_count > 0) m_transport->write_all(out, deadline);
-    for (std::size_t i = 0; i < handshake_count; ++i) {
-      Reply reply = read_reply(deadline);
-      if (reply.view().is_error()) {
-        ErrorReply error = classify_error(reply.view().string());
-        disconnect();
-        // A server out of connections or still loading refuses AUTH as it refuses anything.
-        if (is_transient(error.kind)) {
-          throw_error_reply(error, fmt::format("logging in to {}", m_options.endpoint.redacted()));
-        }
-        if (i + 1 == handshake_count && m_options.endpoint.db != 0 && error.kind != ReplyClass::auth &&
-            !error.text.starts_with("ERR AUTH")) {
-          throw ConfigError(fmt::format("Redis refused SELECT {}: {}", m_options.endpoint.db, error.text));
-        }
-        throw AuthError(
-            fmt::format("Redis at {} refused the credentials: {}", m_options.endpoint.redacted(), error.text));
-      }
+    if (m_connect_error) std::rethrow_exception(std::exchange(m_connect_error, nullptr));
+    if (!m_transport) {
+      std::size_t logins = adopt(Transport::connect(m_options.endpoint, connect_deadline(deadline)), out);
+      // AUTH and SELECT get their own round trip: pipelined with the commands, a refused AUTH
+      // would still let the commands run, as the default user, perhaps on database 0.
+      if (logins > 0) m_transport->write_all(out, deadline);
+      for (std::size_t i = 0; i < logins; ++i) check_login(read_reply(deadline), i, logins);
     }
     out.clear();
     bool asking = m_ask_next;

@@ -8,6 +8,7 @@
 #include "redis/url.hpp"
 
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,13 @@ class Connection {
 
   void disconnect() noexcept;
 
+  // Connects (and logs in) every one of `connections` that is not connected, all at once: the
+  // connects, TLS handshakes and AUTH/SELECT round trips share one poll(2), so a server that
+  // does not answer costs the others nothing. Each is bounded by `deadline` and its own
+  // connect timeout, as a connect on its next call would be. A failure is kept and thrown by
+  // that connection's next call, as if it had failed to connect there.
+  static void connect_all(const std::vector<Connection*>& connections, Deadline deadline);
+
   // Cluster: the next write sends ASKING before its commands (an ASK redirect is for one
   // command, on the node it names), and its reply is read and dropped. Once per call.
   void ask_next() noexcept { m_ask_next = true; }
@@ -100,7 +108,13 @@ class Connection {
     std::vector<std::string> then; // the command sent right after it, if any
   };
 
-  void connect(Deadline deadline, std::string& handshake, std::size_t& handshake_count);
+  // Takes a connected transport; the login commands (AUTH, SELECT) it needs go into `login`,
+  // their number returned.
+  std::size_t adopt(Transport transport, std::string& login);
+  // The deadline of a connect begun now for a call due by `deadline`.
+  Deadline connect_deadline(Deadline deadline) const;
+  // Throws unless `reply`, to the login command `index` of `count`, accepted it.
+  void check_login(const Reply& reply, std::size_t index, std::size_t count);
   // Connects if need be, then writes the commands in one write.
   void send(const std::vector<Args>& commands, Deadline deadline);
   // The next reply to a command of ours (the replies to ASKING skipped).
@@ -125,6 +139,7 @@ class Connection {
   bool m_ask_next = false;             // ask_next(): ASKING goes before the next write's commands
   std::size_t m_skip_replies = 0;      // replies to ASKING not read yet
   bool m_failing = false;              // failing()
+  std::exception_ptr m_connect_error;  // connect_all() failed here: for the next call to throw
 };
 
 // Throws the Error an error reply deserves, as classified by classify_error (reply_class.hpp):

@@ -4,9 +4,9 @@
 // Design. Every step goes out to all nodes before any answer is read (the send halves of
 // RedisLockStore), then each answer is read by one deadline for the step: a stopped or slow
 // node costs the step at most --node-timeout, not one timeout per node, and no thread is needed.
-// (Connecting is still one node after the other: a node that must be connected to again, as one
-// that stopped answering was, may cost its connect timeout, min(--connect-timeout,
-// --node-timeout), before the step's answers are read.)
+// Connecting works the same way: before a step's sends, every node not connected (the first
+// time, or again after it stopped answering) is connected to and logged in at once, in one
+// poll(2) (Connection::connect_all), each within min(--connect-timeout, --node-timeout).
 // An acquire counts only when a majority granted it within the validity time measured from the
 // first send (the lease layer measures its safety deadline from that same instant), and a failed
 // one is released on every node, not just the ones that said yes: a node whose answer was lost
@@ -65,6 +65,13 @@ lock::TimePoint QuorumLockStore::node_deadline(lock::TimePoint read_by, std::opt
   return std::max(read_by, grace);
 }
 
+void QuorumLockStore::connect_nodes(lock::TimePoint by) {
+  std::vector<Connection*> connections;
+  connections.reserve(m_nodes.size());
+  for (Node& node : m_nodes) connections.push_back(&node.topology->node_for({}, by));
+  Connection::connect_all(connections, by);
+}
+
 std::string QuorumLockStore::failed_nodes() const {
   std::string out;
   for (const Node& node : m_nodes) {
@@ -78,6 +85,7 @@ void QuorumLockStore::send_acquire(const lock::AcquireRequest& request) {
   m_sent_request = request;
   m_sent_request.ticket.clear(); // no waiting line: see the design note
   m_sent_at = std::chrono::steady_clock::now();
+  connect_nodes(step_deadline(std::nullopt));
   for (Node& node : m_nodes) {
     node.error.clear();
     node.in_flight = false;
@@ -91,8 +99,8 @@ void QuorumLockStore::send_acquire(const lock::AcquireRequest& request) {
 }
 
 lock::AcquireResult QuorumLockStore::receive_acquire(std::optional<lock::TimePoint> deadline) {
-  // From the end of the sends: a node that must be connected to first (one that stopped
-  // answering was disconnected) may have spent its connect timeout in send_acquire.
+  // From the end of the sends: the nodes that had to be connected to first (one that stopped
+  // answering was disconnected) may have spent up to a connect timeout in send_acquire.
   const lock::TimePoint read_by = step_deadline(deadline);
   const lock::Millis ttl = m_sent_request.ttl;
   std::vector<std::size_t> granted;
@@ -184,6 +192,7 @@ lock::AcquireResult QuorumLockStore::receive_acquire(std::optional<lock::TimePoi
 
 void QuorumLockStore::release_everywhere(std::string_view name, std::string_view token) {
   const lock::TimePoint by = step_deadline(std::nullopt);
+  connect_nodes(by);
   for (Node& node : m_nodes) {
     node.in_flight = false;
     try {
@@ -207,6 +216,7 @@ void QuorumLockStore::release_everywhere(std::string_view name, std::string_view
 void QuorumLockStore::send_renew(const lock::RenewRequest& request, std::optional<lock::TimePoint> deadline) {
   m_sent_renew = request;
   const lock::TimePoint by = step_deadline(deadline);
+  connect_nodes(by);
   for (Node& node : m_nodes) {
     node.error.clear();
     node.in_flight = false;
@@ -286,6 +296,7 @@ void QuorumLockStore::send_release(std::string_view name, std::string_view token
   m_release_name = name;
   m_release_token = token;
   const lock::TimePoint by = step_deadline(deadline);
+  connect_nodes(by);
   for (Node& node : m_nodes) {
     node.error.clear();
     node.in_flight = false;
@@ -350,6 +361,7 @@ lock::ForceResult QuorumLockStore::force_release(std::string_view name, const lo
   std::optional<lock::ForceResult> other;
   std::size_t reached = 0;
   std::string errors;
+  connect_nodes(step_deadline(std::nullopt));
   for (Node& node : m_nodes) {
     try {
       lock::ForceResult result = node.store->force_release(name, only);
@@ -375,6 +387,7 @@ lock::ForceResult QuorumLockStore::force_release(std::string_view name, const lo
 std::vector<QuorumLockStore::NodeToken> QuorumLockStore::read_tokens(std::string_view name) {
   std::vector<NodeToken> tokens(m_nodes.size());
   const lock::TimePoint by = step_deadline(std::nullopt);
+  connect_nodes(by);
   for (std::size_t i = 0; i < m_nodes.size(); ++i) {
     m_nodes[i].in_flight = false;
     try {
@@ -436,6 +449,7 @@ std::vector<std::string> QuorumLockStore::list_names(std::string_view glob) {
   std::vector<std::string> names;
   std::size_t reached = 0;
   std::string errors;
+  connect_nodes(step_deadline(std::nullopt));
   for (Node& node : m_nodes) {
     try {
       std::vector<std::string> some = node.store->list_names(glob);

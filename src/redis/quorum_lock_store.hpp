@@ -101,6 +101,10 @@ class QuorumLockStore final : public lock::LockStore {
   lock::TimePoint step_deadline(std::optional<lock::TimePoint> limit) const;
   // The deadline for reading one node's answer of a step due by `read_by` (see the .cpp).
   lock::TimePoint node_deadline(lock::TimePoint read_by, std::optional<lock::TimePoint> limit) const;
+  // Connects (and logs in to) every node not connected, all at once, by `by` at the latest
+  // (Connection::connect_all): a node that does not answer costs the others nothing. A node
+  // that failed says so at its next send.
+  void connect_nodes(lock::TimePoint by);
   // Releases `name` for `token` on every node, waiting for the answers until a step deadline.
   void release_everywhere(std::string_view name, std::string_view token);
   // "a (why), b (why)": the nodes of the current step that failed.

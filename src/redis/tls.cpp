@@ -413,8 +413,8 @@ void TlsStream::fail(int ssl_result, int ret, const char* doing) {
   throw UnavailableError(fmt::format("connection to {} closed by the server", m_peer));
 }
 
-std::unique_ptr<TlsStream> TlsStream::handshake(int fd, const TlsSettings& settings, const std::string& host,
-                                                const std::string& peer, Deadline deadline, const Wait& wait) {
+std::unique_ptr<TlsStream> TlsStream::begin(int fd, const TlsSettings& settings, const std::string& host,
+                                            const std::string& peer) {
   const Context& context = context_for(settings);
   SSL* ssl = ::SSL_new(context.ctx.get());
   if (ssl == nullptr) throw Error(ExitCode::internal, fmt::format("cannot set up TLS: {}", openssl_reason()));
@@ -447,26 +447,33 @@ std::unique_ptr<TlsStream> TlsStream::handshake(int fd, const TlsSettings& setti
       }
     }
   }
-  ::ERR_clear_error();
-  for (;;) {
-    int ret = ::SSL_connect(ssl);
-    if (ret == 1) break;
-    int result = ::SSL_get_error(ssl, ret);
-    if (result == SSL_ERROR_WANT_READ || result == SSL_ERROR_WANT_WRITE) {
-      if (!wait(result == SSL_ERROR_WANT_READ ? Want::read : Want::write, deadline)) {
-        if (state->facts.first_bytes.empty()) {
-          throw UnavailableError(
-              fmt::format("no TLS answer from {} within the connect timeout: is it a plaintext port?", peer));
-        }
-        throw UnavailableError(fmt::format("timed out in the TLS handshake with {}", peer));
-      }
-      continue;
-    }
-    stream->fail(result, ret, "handshaking with");
-  }
-  log::verbose("TLS {} with {} ({}, verify {})", ::SSL_get_version(ssl), peer, ::SSL_get_cipher_name(ssl),
-               to_string(settings.verify));
+  stream->m_verify = settings.verify;
   return stream;
+}
+
+bool TlsStream::step(Want& want) {
+  want = Want::none;
+  ::ERR_clear_error();
+  int ret = ::SSL_connect(m_ssl);
+  if (ret == 1) {
+    log::verbose("TLS {} with {} ({}, verify {})", ::SSL_get_version(m_ssl), m_peer, ::SSL_get_cipher_name(m_ssl),
+                 to_string(m_verify));
+    return true;
+  }
+  int result = ::SSL_get_error(m_ssl, ret);
+  if (result == SSL_ERROR_WANT_READ || result == SSL_ERROR_WANT_WRITE) {
+    want = result == SSL_ERROR_WANT_READ ? Want::read : Want::write;
+    return false;
+  }
+  fail(result, ret, "handshaking with");
+}
+
+void TlsStream::timed_out() const {
+  if (m_state->facts.first_bytes.empty()) {
+    throw UnavailableError(
+        fmt::format("no TLS answer from {} within the connect timeout: is it a plaintext port?", m_peer));
+  }
+  throw UnavailableError(fmt::format("timed out in the TLS handshake with {}", m_peer));
 }
 
 std::size_t TlsStream::write(std::string_view bytes, Want& want) {

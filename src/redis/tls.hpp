@@ -4,7 +4,6 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,21 +53,27 @@ std::vector<std::string> system_trust_store_candidates();
 class TlsStream {
  public:
   enum class Want { none, read, write };
-  // Blocks until the socket is ready for `want`; returns false when the deadline passed.
-  using Wait = std::function<bool(Want want, Deadline deadline)>;
 
-  // Handshakes as a client to `host` (the name or IP literal dialled), with `peer` naming it
-  // in messages. Throws ConfigError (78) for bad files, failed verification or a non-TLS
+  // Sets up a client session to `host` (the name or IP literal dialled) over `fd`, with `peer`
+  // naming it in messages; step() runs the handshake. Throws ConfigError for bad files or
+  // names.
+  static std::unique_ptr<TlsStream> begin(int fd, const TlsSettings& settings, const std::string& host,
+                                          const std::string& peer);
+  // Moves the handshake on as far as the socket allows: true once it is done (verified);
+  // false with `want` set when the socket must be waited on first (several handshakes can so
+  // share one poll(2)). Throws ConfigError (78) for a failed verification or a non-TLS
   // answer, AuthError (77) when the server wants or refuses the client certificate,
-  // UnavailableError (69) when it does not answer or goes away.
-  static std::unique_ptr<TlsStream> handshake(int fd, const TlsSettings& settings, const std::string& host,
-                                              const std::string& peer, Deadline deadline, const Wait& wait);
+  // UnavailableError (69) when it goes away.
+  bool step(Want& want);
+  // Throws the UnavailableError for a handshake whose deadline passed (no answer at all: a
+  // plaintext port, perhaps).
+  [[noreturn]] void timed_out() const;
   ~TlsStream();
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
 
   // Writes some of `bytes`; returns how many, or 0 with `want` set when the socket must be
-  // waited on first. Throws as handshake() does for failures the server signals.
+  // waited on first. Throws as step() does for failures the server signals.
   std::size_t write(std::string_view bytes, Want& want);
   // Reads some bytes into `out`; returns false on EOF. Appends nothing and sets `want` when
   // the socket must be waited on first.
@@ -89,6 +94,7 @@ class TlsStream {
   std::unique_ptr<State> m_state;
   std::string m_peer;
   bool m_app_data_seen = false;
+  TlsVerify m_verify = TlsVerify::full; // for the log line
 };
 
 // Whether the host is an IPv4 or IPv6 literal (verified as an IP address, sent without SNI).

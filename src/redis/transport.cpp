@@ -29,22 +29,6 @@ int remaining_ms(Deadline deadline) {
   return static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1'000'000'000));
 }
 
-// Waits for a non-blocking connect to finish. Returns 0 or the socket's errno.
-int finish_connect(int fd, Deadline deadline) {
-  for (;;) {
-    pollfd pfd{fd, POLLOUT, 0};
-    int timeout = remaining_ms(deadline);
-    int n = ::poll(&pfd, 1, timeout);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) return ETIMEDOUT;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
-    return err;
-  }
-}
-
 // Takes the pending signal off a signalfd: its number, or 0 if none was pending after all.
 int read_signal(int signal_fd) {
   signalfd_siginfo info{};
@@ -63,56 +47,50 @@ std::string describe_errno(int err) {
 
 } // namespace
 
-Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
+Transport::Dial Transport::dial(const Endpoint& endpoint) {
+  std::vector<Dial::Address> addresses;
   if (endpoint.kind == Endpoint::Kind::unix_socket) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (endpoint.path.size() >= sizeof addr.sun_path) {
+    Dial::Address address;
+    auto* addr = reinterpret_cast<sockaddr_un*>(&address.addr);
+    addr->sun_family = AF_UNIX;
+    if (endpoint.path.size() >= sizeof addr->sun_path) {
       throw ConfigError(fmt::format("unix socket path is too long: {}", endpoint.path));
     }
-    std::memcpy(addr.sun_path, endpoint.path.c_str(), endpoint.path.size() + 1);
-    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) throw SystemError(fmt::format("cannot open a socket for unix://{}", endpoint.path), errno);
-    int err = 0;
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-      err = errno == EINPROGRESS || errno == EAGAIN ? finish_connect(fd.get(), deadline) : errno;
-    }
-    if (err != 0) {
-      throw UnavailableError(fmt::format("could not connect to unix://{}: {}", endpoint.path, describe_errno(err)));
-    }
-    return Transport(std::move(fd), endpoint.path);
+    std::memcpy(addr->sun_path, endpoint.path.c_str(), endpoint.path.size() + 1);
+    address.length = sizeof(sockaddr_un);
+    address.family = AF_UNIX;
+    addresses.push_back(address);
+    Dial dial(endpoint, endpoint.path, std::move(addresses));
+    dial.connect_next();
+    return dial;
   }
 
   std::string peer = endpoint.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", endpoint.host, endpoint.port)
                                                                   : fmt::format("{}:{}", endpoint.host, endpoint.port);
   // A numeric address needs no resolver: skipping getaddrinfo saves its NSS and netlink work
   // on every run (rlock is started once per job, so start-up time is its speed).
-  sockaddr_storage numeric{};
-  socklen_t numeric_len = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&numeric);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&numeric);
+  Dial::Address numeric;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&numeric.addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&numeric.addr);
   if (::inet_pton(AF_INET, endpoint.host.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(static_cast<std::uint16_t>(endpoint.port));
-    numeric_len = sizeof(sockaddr_in);
+    numeric.length = sizeof(sockaddr_in);
+    numeric.family = AF_INET;
   } else if (::inet_pton(AF_INET6, endpoint.host.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(static_cast<std::uint16_t>(endpoint.port));
-    numeric_len = sizeof(sockaddr_in6);
+    numeric.length = sizeof(sockaddr_in6);
+    numeric.family = AF_INET6;
   }
-  addrinfo numeric_info{};
-  numeric_info.ai_family = numeric.ss_family;
-  numeric_info.ai_socktype = SOCK_STREAM;
-  numeric_info.ai_addr = reinterpret_cast<sockaddr*>(&numeric);
-  numeric_info.ai_addrlen = numeric_len;
-
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-  addrinfo* found = &numeric_info;
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(nullptr, &::freeaddrinfo);
-  if (numeric_len == 0) {
+  if (numeric.length != 0) {
+    addresses.push_back(numeric);
+  } else {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+    addrinfo* found = nullptr;
     std::string port = std::to_string(endpoint.port);
     int rc = ::getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &found);
     if (rc == EAI_MEMORY || (rc == EAI_SYSTEM && is_resource_shortage(errno))) {
@@ -121,39 +99,98 @@ Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
     if (rc != 0) {
       throw UnavailableError(fmt::format("could not resolve {}: {}", endpoint.host, ::gai_strerror(rc)));
     }
-    addresses.reset(found);
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, &::freeaddrinfo);
+    for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+      if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+      Dial::Address address;
+      std::memcpy(&address.addr, ai->ai_addr, ai->ai_addrlen);
+      address.length = ai->ai_addrlen;
+      address.family = ai->ai_family;
+      addresses.push_back(address);
+    }
   }
-  int last_err = ECONNREFUSED;
-  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+  Dial dial(endpoint, std::move(peer), std::move(addresses));
+  dial.connect_next();
+  return dial;
+}
+
+Transport::Dial::Dial(const Endpoint& endpoint, std::string peer, std::vector<Address> addresses)
+    : m_endpoint(&endpoint), m_peer(std::move(peer)), m_addresses(std::move(addresses)) {}
+
+void Transport::Dial::connect_next() {
+  const bool unix_socket = m_endpoint->kind == Endpoint::Kind::unix_socket;
+  m_fd = Fd();
+  while (m_next < m_addresses.size()) {
+    const Address& address = m_addresses[m_next++];
+    Fd fd(::socket(address.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
       // No descriptor left is this process's problem, not the server's: 71, not 69.
-      if (is_resource_shortage(errno)) throw SystemError(fmt::format("cannot open a socket to {}", peer), errno);
-      last_err = errno;
+      if (is_resource_shortage(errno) || unix_socket) {
+        throw SystemError(fmt::format("cannot open a socket to {}", unix_socket ? "unix://" + m_peer : m_peer), errno);
+      }
+      m_last_err = errno;
       continue;
     }
-    int err = 0;
-    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) < 0) {
-      err = errno == EINPROGRESS ? finish_connect(fd.get(), deadline) : errno;
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.length) == 0 ||
+        errno == EINPROGRESS || (unix_socket && errno == EAGAIN)) {
+      // Done or under way: poll(2) says which (a connected socket is writable at once).
+      m_fd = std::move(fd);
+      return;
     }
-    if (err != 0) {
-      last_err = err;
-      if (err == ETIMEDOUT) break;
-      continue;
-    }
-    int one = 1;
-    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    Transport transport(std::move(fd), peer);
-    if (endpoint.tls.enabled) {
-      transport.m_tls =
-          TlsStream::handshake(transport.fd(), endpoint.tls, endpoint.host, peer, deadline,
-                               [&transport](TlsStream::Want want, Deadline until) {
-                                 return transport.poll_for(want == TlsStream::Want::write ? POLLOUT : POLLIN, until);
-                               });
-    }
-    return transport;
+    m_last_err = errno;
   }
-  throw UnavailableError(fmt::format("could not connect to {}: {}", peer, describe_errno(last_err)));
+  if (unix_socket) {
+    throw UnavailableError(fmt::format("could not connect to unix://{}: {}", m_peer, describe_errno(m_last_err)));
+  }
+  throw UnavailableError(fmt::format("could not connect to {}: {}", m_peer, describe_errno(m_last_err)));
+}
+
+short Transport::Dial::events() const noexcept {
+  if (m_tls && m_want == TlsStream::Want::read) return POLLIN;
+  return POLLOUT;
+}
+
+std::optional<Transport> Transport::Dial::advance() {
+  if (!m_tls) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0) {
+      m_last_err = err;
+      // The kernel gave up on this address (no answer): the next one would not do better.
+      if (err == ETIMEDOUT) m_next = m_addresses.size();
+      connect_next();
+      return std::nullopt;
+    }
+    if (m_endpoint->kind == Endpoint::Kind::tcp) {
+      int one = 1;
+      ::setsockopt(m_fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (m_endpoint->tls.enabled) m_tls = TlsStream::begin(m_fd.get(), m_endpoint->tls, m_endpoint->host, m_peer);
+  }
+  if (m_tls && !m_tls->step(m_want)) return std::nullopt;
+  Transport transport(std::move(m_fd), m_peer);
+  transport.m_tls = std::move(m_tls);
+  return transport;
+}
+
+void Transport::Dial::time_out() const {
+  if (m_tls) m_tls->timed_out();
+  const bool unix_socket = m_endpoint->kind == Endpoint::Kind::unix_socket;
+  throw UnavailableError(
+      fmt::format("could not connect to {}{}: {}", unix_socket ? "unix://" : "", m_peer, describe_errno(ETIMEDOUT)));
+}
+
+Transport Transport::connect(const Endpoint& endpoint, Deadline deadline) {
+  Dial dial = Transport::dial(endpoint);
+  for (;;) {
+    pollfd pfd{dial.fd(), dial.events(), 0};
+    int n = ::poll(&pfd, 1, remaining_ms(deadline));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SystemError("poll", errno);
+    if (n == 0) dial.time_out();
+    if (std::optional<Transport> done = dial.advance()) return std::move(*done);
+  }
 }
 
 bool Transport::poll_for(short events, Deadline deadline, int interrupt_fd) {

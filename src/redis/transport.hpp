@@ -6,11 +6,15 @@
 #include "redis/url.hpp"
 #include "util/fd.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <sys/socket.h>
+#include <vector>
 
 namespace rlock::redis {
 
@@ -21,10 +25,14 @@ using Deadline = std::chrono::steady_clock::time_point;
 // missing it throws UnavailableError. Callers never see whether the bytes are encrypted.
 class Transport {
  public:
+  class Dial;
+
   // Connects to the endpoint and, for TLS, handshakes and verifies (`deadline` bounds both).
   // Throws UnavailableError (refused, unreachable, timed out), and for TLS also ConfigError
-  // and AuthError as TlsStream::handshake says.
+  // and AuthError as TlsStream::step says.
   static Transport connect(const Endpoint& endpoint, Deadline deadline);
+  // The same connect, begun and left in progress: the caller polls several at once.
+  static Dial dial(const Endpoint& endpoint);
 
   void write_all(std::string_view bytes, Deadline deadline);
 
@@ -36,6 +44,8 @@ class Transport {
   int fd() const noexcept { return m_fd.get(); }
   const std::string& peer() const noexcept { return m_peer; }
   bool tls() const noexcept { return m_tls != nullptr; }
+  // Decrypted bytes already read off the socket, which poll(2) on fd() cannot see.
+  bool pending() const noexcept { return m_tls && m_tls->pending(); }
 
  private:
   Transport(Fd fd, std::string peer) : m_fd(std::move(fd)), m_peer(std::move(peer)) {}
@@ -47,6 +57,39 @@ class Transport {
   Fd m_fd;
   std::string m_peer;               // for messages: "127.0.0.1:6379" or the socket path
   std::unique_ptr<TlsStream> m_tls; // declared after m_fd: freed before the socket closes
+};
+
+// A connect in progress (Transport::dial): the socket's non-blocking connect, then the TLS
+// handshake when the endpoint asks for one, each address the name resolves to in turn. The
+// caller polls fd() for events() and calls advance() when poll(2) says it is ready, and
+// time_out() when its deadline passes first. Throws as Transport::connect does.
+class Transport::Dial {
+ public:
+  int fd() const noexcept { return m_fd.get(); }
+  short events() const noexcept;
+  // Moves the connect on: the Transport once it is connected (and, for TLS, verified).
+  std::optional<Transport> advance();
+  [[noreturn]] void time_out() const;
+
+ private:
+  friend class Transport;
+  struct Address {
+    sockaddr_storage addr{};
+    socklen_t length = 0;
+    int family = 0;
+  };
+  Dial(const Endpoint& endpoint, std::string peer, std::vector<Address> addresses);
+  // Starts connecting to the next address; throws when none is left.
+  void connect_next();
+
+  const Endpoint* m_endpoint; // outlives the dial
+  std::string m_peer;
+  std::vector<Address> m_addresses;
+  std::size_t m_next = 0;
+  int m_last_err = ECONNREFUSED;
+  Fd m_fd;
+  std::unique_ptr<TlsStream> m_tls; // the handshake under way; freed before the socket closes
+  TlsStream::Want m_want = TlsStream::Want::none;
 };
 
 } // namespace rlock::redis
