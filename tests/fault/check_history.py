@@ -58,7 +58,10 @@ import sys
 NS = 1_000_000_000
 MS = 1_000_000
 
-UNSAFE_KINDS = ("stop", "pexpire", "restart-volatile")
+# node-wipe-granting (run_checker.py --topology quorum --break-crash-recovery): a node that
+# granted a running lease restarted empty at once, against the crash-recovery rule; like
+# restart-volatile, it may hand any lock to a second holder, and the fence must order them.
+UNSAFE_KINDS = ("stop", "pexpire", "restart-volatile", "node-wipe-granting")
 # Failovers (run_checker.py --topology sentinel|cluster) break leases from outside only when
 # the promoted replica lacked writes the old master had acknowledged: the driver reads that
 # from Redis and records it as lost_writes in each fault event (see topology.py).

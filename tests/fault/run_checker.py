@@ -102,6 +102,10 @@ ALL_KINDS = ("kill", "stop", "pexpire", "restart-durable-short", "restart-durabl
 # the proxy's faults (delay, blackhole, reset, late-reply) and the single node's restarts give
 # way to failovers; the holder faults stay (see topology.py).
 TOPOLOGY_KINDS = ("kill", "stop", "pexpire", "failover", "kill-master", "pause-master")
+# --topology quorum: five independent masters, each given to rlock with its own --url; the node
+# faults stop and restart one or two of them at once (see topology.QuorumTopology). pexpire
+# expires the key on every node.
+QUORUM_KINDS = ("kill", "stop", "pexpire") + topology.QuorumTopology.kinds
 # The late-reply nemesis' own lock, taken only by its probes (see fault_late_reply).
 PROBE_LOCK = "faultprobe"
 PROBES_PER_FAULT = 2
@@ -236,6 +240,12 @@ class Driver:
         if self.args.tls:
             return f"rediss://127.0.0.1:{self.proxy_port}?cacert={self.run_dir}/certs/ca.crt"
         return f"redis://127.0.0.1:{self.proxy_port}"
+
+    def url_args(self) -> list[str]:
+        """rlock's --url option(s): one per node for --topology quorum."""
+        if self.topo is not None and hasattr(self.topo, "url_args"):
+            return self.topo.url_args()
+        return ["--url", self.rlock_url()]
 
     # --- bookkeeping --------------------------------------------------------------------
     def event(self, **fields):
@@ -376,7 +386,7 @@ class Driver:
             work_us = int(self.rng.uniform(1.5, 3.0) * self.ttl * 1e6)
         else:
             work_us = self.work_rng.randint(0, args.work_us)
-        argv = [args.rlock, "--url", self.rlock_url(), "exec", slot.lock,
+        argv = [args.rlock, *self.url_args(), "exec", slot.lock,
                 "--ttl", f"{self.ttl_ms}ms", "-w", f"{int(args.wait * 1000)}ms",
                 "--grace", f"{int(args.grace * 1000)}ms", *args.rlock_arg, "--",
                 args.worker, "--dir", self.run_dir, "--worker", str(slot.index), "--iter", str(iteration),
@@ -503,11 +513,18 @@ class Driver:
         elif kind == "pexpire":
             # Connected beforehand, so that the fault's window is the command alone.
             key = f"{self.args.prefix}{{{lock}}}"
-            port = self.topo.key_owner(lock) if self.topo is not None else self.redis_port
-            with socket.create_connection(("127.0.0.1", port), timeout=2.0) as conn:
+            if self.topo is not None and hasattr(self.topo, "key_ports"):
+                ports = self.topo.key_ports(lock)
+            else:
+                ports = [self.topo.key_owner(lock) if self.topo is not None else self.redis_port]
+            conns = [socket.create_connection(("127.0.0.1", port), timeout=2.0) for port in ports]
+            try:
                 t_start = now()
-                reply = redis_command(conn, "PEXPIRE", key, "1").decode()
+                reply = " ".join(redis_command(conn, "PEXPIRE", key, "1").decode() for conn in conns)
                 t_heal = now()
+            finally:
+                for conn in conns:
+                    conn.close()
             self.record_fault(kind, t_start, t_heal, reply=reply, **target)
         elif kind == "stop":
             pids = [proc.pid, job["pid"]]
@@ -659,7 +676,7 @@ class Driver:
                 yield from self.fault_holder(kind)
             elif kind == "late-reply":
                 yield from self.fault_late_reply(kind)
-            elif kind in topology.Topology.kinds:
+            elif self.topo is not None and kind in self.topo.kinds + getattr(self.topo, "broken_kinds", ()):
                 yield from self.topo.fault(kind)
             else:
                 yield from self.fault_global(kind)
@@ -980,10 +997,15 @@ def main(argv=None) -> int:
                         help="a job's work time is random in [0, N] microseconds (default 500)")
     parser.add_argument("--faults", default=None,
                         help="comma-separated fault kinds (default: all the topology's): single: " + ",".join(ALL_KINDS)
-                        + "; sentinel, cluster: " + ",".join(TOPOLOGY_KINDS))
-    parser.add_argument("--topology", choices=("single", "sentinel", "cluster"), default="single",
+                        + "; sentinel, cluster: " + ",".join(TOPOLOGY_KINDS) + "; quorum: " + ",".join(QUORUM_KINDS))
+    parser.add_argument("--topology", choices=("single", "sentinel", "cluster", "quorum"), default="single",
                         help="single: one redis-server behind the fault proxy (default); sentinel: a master, 2 "
-                             "replicas and 3 sentinels; cluster: 3 masters and 3 replicas")
+                             "replicas and 3 sentinels; cluster: 3 masters and 3 replicas; quorum: 5 independent "
+                             "masters, one --url each")
+    parser.add_argument("--break-crash-recovery", action="store_true",
+                        help="--topology quorum: add the node-wipe-granting fault, which restarts a node that "
+                             "granted a running job's lease empty at once (against rlock(1)'s crash-recovery "
+                             "rule): overlaps it causes are excused, and the fence must order them")
     parser.add_argument("--no-failover-excuse", action="store_true",
                         help="count every overlap under a failover as a violation, even one that lost writes "
                              "(for runs with --rlock-arg=--min-replicas=N, which promise that)")
@@ -1025,8 +1047,13 @@ def main(argv=None) -> int:
         # deposed master at the head of the promoted replica's waiting line; they lapse by the
         # line's timing, and the waiters behind them may sleep until their -w runs out (see
         # README.md): on a topology, progress is due within --wait plus 10s.
-        args.progress_timeout = max(10.0, 5 * args.ttl) if args.topology == "single" else max(5 * args.ttl, args.wait + 10)
-    kinds = ALL_KINDS if args.topology == "single" else TOPOLOGY_KINDS
+        args.progress_timeout = (max(10.0, 5 * args.ttl) if args.topology in ("single", "quorum")
+                                 else max(5 * args.ttl, args.wait + 10))
+    kinds = {"single": ALL_KINDS, "quorum": QUORUM_KINDS}.get(args.topology, TOPOLOGY_KINDS)
+    if args.break_crash_recovery:
+        if args.topology != "quorum":
+            parser.error("--break-crash-recovery is for --topology quorum")
+        kinds = kinds + topology.QuorumTopology.broken_kinds
     if args.faults is None:
         args.faults = ",".join(kinds)
     args.faults = [k.strip() for k in args.faults.split(",") if k.strip() and k.strip() != "none"]

@@ -201,6 +201,29 @@ def case_pexpire_excused(h):
     return end + 400
 
 
+def quorum_split(h, kind, later_fence=11):
+    # A node that granted the running holder's lease restarted empty (--topology quorum): a
+    # waiter takes a majority while the holder runs; the holder's renewal then finds the lock
+    # taken and stops it (76).
+    end = sequential(h, 3)
+    h.job(1, end, end + 400, 10, outcome="terminated", admit_ms=end + 1)
+    h.fault(kind, end + 50, end + 55, lock=None)
+    h.job(2, end + 100, end + 110, later_fence)
+    return end + 500
+
+
+def case_quorum_wipe_excused(h):
+    return quorum_split(h, "node-wipe-granting")
+
+
+def case_quorum_wipe_fence_backwards(h):
+    return quorum_split(h, "node-wipe-granting", later_fence=9)
+
+
+def case_quorum_rule_kept(h):
+    return quorum_split(h, "node-restart-volatile")
+
+
 def late_reply(h, end, took_effect=True, gone_after_ms=600, status=69):
     h.fault("late-reply", end, end + 700, lock=None)
     t_spawn = (end + 10) * MS
@@ -275,6 +298,11 @@ CASES = [
     ("overlap across a lossy failover of another shard", case_failover_other_shard, False, "held the lock at once"),
     ("holder of a lossy failover not stopped after the heal", case_failover_lost_too_long, False, "ran on"),
     ("lossy failover under --no-failover-excuse", case_failover_no_excuse, False, "held the lock at once"),
+    ("legit overlap: quorum node that granted the lease restarted empty at once", case_quorum_wipe_excused, True, None),
+    ("quorum node restarted empty at once, fence not higher", case_quorum_wipe_fence_backwards, False,
+     "fence went backwards"),
+    ("overlap across a quorum node restart that kept the crash-recovery rule", case_quorum_rule_kept, False,
+     "held the lock at once"),
     ("planted overlap of two ok jobs", case_overlap, False, "held the lock at once"),
     ("lost lease noticed after the next holder started", case_overlap_terminated, False, "held the lock at once"),
     ("stale write accepted", case_stale_accepted, False, "stale write"),

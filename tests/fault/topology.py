@@ -741,3 +741,198 @@ class ClusterTopology(Topology):
 
 
 TOPOLOGIES = {"sentinel": SentinelTopology, "cluster": ClusterTopology}
+
+
+class QuorumTopology(Topology):
+    """--topology quorum: five independent masters (appendonly yes, appendfsync always), rlock
+    given each with its own --url (the Redlock of rlock(1), QUORUM). The node faults, each on
+    one or two nodes at once (a majority of three always stays), healed node by node:
+
+      node-stop              SIGSTOP for 0.2-2.5 TTL, then SIGCONT: a hung or cut-off node.
+      node-restart-durable   SIGKILL, restarted from its AOF after 0-1.5 TTL: loses nothing.
+      node-restart-volatile  SIGKILL, its data deleted, restarted empty only after 1.2-2 TTL:
+                             the crash-recovery rule of rlock(1) (restart a node that lost its
+                             data only after the longest TTL), so no lease it granted is alive.
+      node-stop-restart      one node stopped and another restarted (with or without its data,
+                             by the same rule), the windows overlapping.
+
+    None of them may let two jobs overlap: a majority of the nodes that granted a lease still
+    hold it. With --break-crash-recovery one more kind breaks the rule on purpose:
+
+      node-wipe-granting     two nodes stopped, a long job takes the lock on the other three,
+                             then one of those three is restarted empty at once and the two
+                             resumed: a majority without the holder's key formed again. A
+                             waiter may take the lock while the holder runs; what must hold is
+                             the fence (check_history.py excuses the overlap, like a restart
+                             that lost the data on one node, and checks that the newer holder's
+                             fence is higher and that the resource refused the older holder's
+                             later writes)."""
+
+    name = "quorum"
+    kinds = ("node-stop", "node-restart-durable", "node-restart-volatile", "node-stop-restart")
+    broken_kinds = ("node-wipe-granting",)
+    size = 5
+
+    def __init__(self, driver, sleep_cls, until_cls):
+        super().__init__(driver, sleep_cls, until_cls)
+        self.stopped: list[Node] = []  # SIGSTOPped by the nemesis, not resumed yet
+
+    def start(self):
+        ports = free_ports(self.size)
+        self.nodes = [Node(f"node{i}", ports[i], self.base) for i in range(self.size)]
+        for node in self.nodes:
+            with open(node.conf, "w") as f:
+                f.write(self.data_config(node))
+            self.spawn(node)
+        self.wait_ping(self.nodes)
+        self.d.say("quorum: nodes " + " ".join(str(n.port) for n in self.nodes))
+
+    def data_config(self, node: Node) -> str:
+        return (f"port {node.port}\nbind 127.0.0.1\nprotected-mode no\ndir {node.dir}\ndaemonize no\n"
+                "appendonly yes\nappendfsync always\nsave \"\"\n")
+
+    def url(self) -> str:
+        return " ".join(f"redis://127.0.0.1:{n.port}" for n in self.nodes)
+
+    def url_args(self) -> list[str]:
+        args = []
+        for node in self.nodes:
+            args += ["--url", f"redis://127.0.0.1:{node.port}"]
+        return args
+
+    def describe(self) -> dict:
+        return {"nodes": [n.port for n in self.nodes]}
+
+    def key_ports(self, lock) -> list[int]:
+        """Where a pexpire fault expires the key: every node, a clock jump on all of them
+        (on fewer than a majority the next renewal sets it again)."""
+        return [n.port for n in self.nodes]
+
+    def key_owner(self, lock) -> int:
+        return self.nodes[0].port
+
+    def healthy(self) -> bool:
+        for node in self.nodes:
+            if not self.alive(node) or node in self.stopped:
+                self.state = f"{node.name} is down"
+                return False
+            if call(node.port, "PING", timeout=0.5) != "PONG":
+                self.state = f"{node.name} does not answer PING"
+                return False
+        return True
+
+    def heal(self):
+        for node in list(self.stopped):
+            self.d.kill_proc(node.proc, signal.SIGCONT)
+            self.stopped.remove(node)
+        super().heal()
+
+    # --- node actions ---------------------------------------------------------------------
+    def stop(self, node: Node):
+        self.d.kill_proc(node.proc, signal.SIGSTOP)
+        self.stopped.append(node)
+
+    def resume(self, node: Node):
+        self.d.kill_proc(node.proc, signal.SIGCONT)
+        self.stopped.remove(node)
+
+    def crash(self, node: Node, keep_data: bool):
+        self.d.kill_proc(node.proc, signal.SIGKILL, by="nemesis")
+        self.d.wait_gone(node.proc)
+        self.down.append(node)
+        if not keep_data:
+            for name in os.listdir(node.dir):
+                if name not in ("redis.conf", "redis.log"):
+                    path = os.path.join(node.dir, name)
+                    if os.path.isdir(path):
+                        for sub in os.listdir(path):
+                            os.unlink(os.path.join(path, sub))
+                        os.rmdir(path)
+                    else:
+                        os.unlink(path)
+
+    def restart(self, node: Node):
+        self.spawn(node)
+        self.down.remove(node)
+        self.wait_ping([node])
+
+    # --- the nemesis ----------------------------------------------------------------------
+    def fault(self, kind):
+        d = self.d
+        ready = yield self.until(lambda: d.stopping or self.healthy_now(), 30)
+        if d.stopping:
+            return
+        if not ready:
+            d.abort_reason = f"the quorum did not settle before a {kind} fault: {self.state}"
+            return
+        if kind == "node-wipe-granting":
+            yield from self.fault_wipe_granting(kind)
+            return
+        yield from d.arrange_long_jobs([d.rng.choice([s for s in d.slots if s.lock == lock]) for lock in d.locks])
+        if d.stopping:
+            return
+        yield self.Sleep(d.rng.uniform(0.1, 0.4) * d.ttl)
+        ttl = d.ttl
+        count = 2 if kind == "node-stop-restart" else d.rng.choice((1, 2))
+        targets = d.rng.sample(self.nodes, count)
+        # (node, action, how long it lasts)
+        plan = []
+        for i, node in enumerate(targets):
+            action = kind
+            if kind == "node-stop-restart":
+                action = "node-stop" if i == 0 else d.rng.choice(("node-restart-durable", "node-restart-volatile"))
+            if action == "node-stop":
+                plan.append((node, action, d.rng.uniform(0.2, 2.5) * ttl))
+            elif action == "node-restart-durable":
+                plan.append((node, action, d.rng.uniform(0.0, 1.5) * ttl))
+            else:
+                plan.append((node, action, d.rng.uniform(1.2, 2.0) * ttl))
+        d.fault_active = True
+        t_start = time.monotonic_ns()
+        for node, action, _ in plan:
+            if action == "node-stop":
+                self.stop(node)
+            else:
+                self.crash(node, keep_data=action == "node-restart-durable")
+        for node, action, lasts in sorted(plan, key=lambda p: p[2]):
+            left = t_start + int(lasts * NS) - time.monotonic_ns()
+            if left > 0:
+                yield self.Sleep(left / NS)
+            if action == "node-stop":
+                self.resume(node)
+            else:
+                self.restart(node)
+        d.record_fault(kind, t_start, time.monotonic_ns(), lock=None,
+                       nodes=[{"port": n.port, "action": a, "ms": int(s * 1000)} for n, a, s in plan])
+
+    def fault_wipe_granting(self, kind):
+        """Breaks the crash-recovery rule (see the class comment): the overlap it may cause is
+        for the fence to order."""
+        d = self.d
+        lock = d.rng.choice(d.locks)
+        slot = d.rng.choice([s for s in d.slots if s.lock == lock])
+        stopped = d.rng.sample(self.nodes, 2)
+        granting = [n for n in self.nodes if n not in stopped]
+        d.fault_active = True
+        for node in stopped:
+            self.stop(node)
+        # The long job starts after the stop: it takes the lock on the three others only.
+        ok = yield from d.arrange_long_jobs([slot])
+        if not ok:
+            for node in stopped:
+                self.resume(node)
+            d.fault_active = False
+            d.say(f"{kind}: no long job came up on {lock}; skipped")
+            return
+        yield self.Sleep(d.rng.uniform(0.2, 0.4) * d.ttl)
+        victim = d.rng.choice(granting)
+        t_start = time.monotonic_ns()
+        self.crash(victim, keep_data=False)
+        self.restart(victim)
+        for node in stopped:
+            self.resume(node)
+        d.record_fault(kind, t_start, time.monotonic_ns(), lock=None, wiped=victim.port,
+                       resumed=[n.port for n in stopped], holder_slot=slot.index, holder_iter=slot.long_iter)
+
+
+TOPOLOGIES["quorum"] = QuorumTopology
