@@ -54,6 +54,13 @@ deposed master becoming a replica). Under a failover that lost nothing, any over
 violation, as under every other fault. The proxy faults and the single node's restarts are left
 out: rlock dials the nodes the topology announces, not the proxy.
 
+ON A QUORUM (--topology quorum; topology.QuorumTopology)
+Five independent masters, one --url each. The node faults stop (SIGSTOP) or restart (with the
+AOF, or emptied, then only after 1.2-2 TTL: rlock(1)'s crash-recovery rule) one or two nodes at
+once; none excuses an overlap. --break-crash-recovery adds node-wipe-granting, a node that
+granted a running lease restarted empty at once: its overlaps are excused, and the fence must
+order them.
+
 HOW
 The driver starts redis-server (appendonly yes, appendfsync always) on a free loopback port
 in a temporary directory, rlock-fault-proxy in front of it, and --workers slots, each running
