@@ -90,6 +90,8 @@ process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std
   // password, and the prefix.
   spawn.set_env.emplace_back("RLOCK_URL", session.config.job_url);
   spawn.set_env.emplace_back("RLOCK_PREFIX", session.config.prefix);
+  // An audited lock's job audits what its own rlock does (a nested lock, a forced release).
+  if (session.config.audit) spawn.set_env.emplace_back("RLOCK_AUDIT", "1");
   // A password from a file reaches the job as the file's name, which is no secret: the job
   // can log in as rlock did (it runs as the same user), and nothing else learns the password.
   if (!session.config.password_file.empty()) {

@@ -169,6 +169,34 @@ TEST_CASE("RLOCK_AUDIT=1 and the config file's audit turn it on; a bad value is 
   CHECK_FALSE(key_exists(redis, lock_key("bad")));
 }
 
+TEST_CASE("exec --audit passes RLOCK_AUDIT=1 to its job, whose own rlock then records too") {
+  RedisServer redis;
+  const RunResult ran = run_rlock(at(redis, {"--audit", "exec", "outer", "--", "sh", "-c",
+                                             "echo \"audit=$RLOCK_AUDIT\"; \"$0\" exec inner -- true", rlock_bin()}));
+  INFO(ran.describe());
+  CHECK(ran.exit_code == 0);
+  CHECK(contains(ran.out, "audit=1"));
+  CHECK(stream_events(redis, "inner") == std::vector<std::string>{"acquired", "released"});
+  const RunResult plain =
+      run_rlock(at(redis, {"exec", "outer", "--", "sh", "-c", "echo \"audit=${RLOCK_AUDIT-unset}\""}));
+  CHECK(contains(plain.out, "audit=unset"));
+}
+
+TEST_CASE("quorum mode: every node keeps its own log") {
+  RedisServer a;
+  RedisServer b;
+  RedisServer c;
+  const RunResult ran =
+      run_rlock({"--url", a.url(), "--url", b.url(), "--url", c.url(), "--audit", "exec", "job", "--", "true"});
+  INFO(ran.describe());
+  REQUIRE(ran.exit_code == 0);
+  for (const RedisServer* node : {&a, &b, &c}) {
+    CHECK(stream_events(*node, "job") == std::vector<std::string>{"acquired", "released"});
+    const RunResult one = log_of(*node, {"job"});
+    CHECK(one.exit_code == 0);
+  }
+}
+
 TEST_CASE("the log is capped: about 1000 entries, the oldest trimmed") {
   RedisServer redis;
   // 1500 old entries, written at once by one script; then one audited exec.

@@ -30,8 +30,8 @@ extern char** environ;
 namespace rlock::test {
 
 const std::vector<std::string> k_rlock_env_vars = {
-    "RLOCK_URL",    "REDIS_URL",  "RLOCK_PASSWORD", "REDISCLI_AUTH", "RLOCK_TOKEN",
-    "RLOCK_PREFIX", "RLOCK_NAME", "RLOCK_FENCE",    "RLOCK_CONFIG",  "RLOCK_PROFILE",
+    "RLOCK_URL",  "REDIS_URL",   "RLOCK_PASSWORD", "REDISCLI_AUTH", "RLOCK_TOKEN", "RLOCK_PREFIX",
+    "RLOCK_NAME", "RLOCK_FENCE", "RLOCK_CONFIG",   "RLOCK_PROFILE", "RLOCK_AUDIT",
 };
 
 namespace {
