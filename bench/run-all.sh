@@ -19,7 +19,7 @@ echo "servers: $(redis-server --version | awk '{print $1, $2, $3}') on 127.0.0.1
   "${ETCD_ENDPOINT:+; etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p') on $ETCD_ENDPOINT}"
 [[ -z ${ETCD_MISSING:-} ]] || echo "note: $ETCD_MISSING"
 
-for script in uncontended handoff idle-waiters throughput roundtrips tls topology; do
+for script in uncontended handoff idle-waiters throughput roundtrips tls topology quorum; do
   "$BENCH_SRC/$script.sh" || echo "warning: $script.sh failed" >&2
 done
 
@@ -93,6 +93,18 @@ if [[ -n $(get topology.single.ms) ]]; then
       r=$(get "topology.handoff.$way.ratio")
       printf '%s|%sx|%s|%s|%sx|%s|%sx\n' "$way" "$(get "topology.$way.ratio")" "$(get "topology.$way.trips")" \
         "$(get "topology.handoff.$way.p50")" "$r" "$(verdict "$r" '<=' 1.10)" "$(get "topology.handoff.$way.plain")"
+    done
+  } | column -t -s'|'
+fi
+if [[ -n $(get quorum.single.ms) ]]; then
+  bench_section "summary (issue 17: a quorum of independent masters; target q5 <= 1.30x single Redis, uncontended)"
+  {
+    printf '%s|%s|%s|%s|%s\n' "way" "exec ms" "exec / single" "pair ratio" "verdict"
+    for way in single q3 q5; do
+      r=$(get "quorum.$way.ratio")
+      v=""
+      [[ $way == q5 ]] && v=$(verdict "$r" '<=' 1.30)
+      printf '%s|%s|%sx|%sx|%s\n' "$way" "$(get "quorum.$way.ms")" "$r" "$(get "quorum.$way.pair")" "$v"
     done
   } | column -t -s'|'
 fi
