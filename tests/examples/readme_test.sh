@@ -51,13 +51,17 @@ note "the rest of the block, as one script"
 printf '%s\n' "$script" >"$work/readme.sh"
 rc=0
 (cd "$work/cwd" && /bin/sh "$work/readme.sh") >"$work/out" 2>&1 || rc=$?
-# The block ends with `rlock status --json`, which exits 1 when nothing is held (and so here).
-[ "$rc" -eq 1 ] || fail "the README's block exited $rc (expected 1, from its last status): $(cat "$work/out")"
+# The block ends with `rlock log deploy`, which exits 0: the audited exec before it recorded.
+[ "$rc" -eq 0 ] || fail "the README's block exited $rc (expected 0, from its last log): $(cat "$work/out")"
 expected="./deploy.sh held
 ./migrate.sh held
+./deploy.sh held
 ./deploy.sh held"
 [ "$(cat "$work/log")" = "$expected" ] || fail "the jobs did not each run under their lock: $(cat "$work/log")"
-[ "$(tail -n 1 "$work/out")" = '{"version":1,"locks":[]}' ] || fail "the last status --json: $(tail -n 1 "$work/out")"
+grep -qx '{"version":1,"locks":\[\]}' "$work/out" || fail "no empty status --json: $(cat "$work/out")"
+# The audit log of deploy: the audited exec's acquisition and release, nothing before it.
+[ "$(grep -cE ' (acquired|released) ' "$work/out")" -eq 2 ] || fail "rlock log deploy: $(cat "$work/out")"
+tail -n 1 "$work/out" | grep -q ' released ' || fail "the last line is not the release: $(tail -n 1 "$work/out")"
 grep -qE '^[0-9]+$' "$work/cwd/.deploy.token.fence" || fail "no fence beside the token file"
 for lock in deploy db-migrate report; do lock_is_free "$lock" || fail "$lock is still held after the block"; done
 echo "PASS: README examples"
