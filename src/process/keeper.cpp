@@ -10,6 +10,7 @@
 // after, before any wait.
 #include "process/keeper.hpp"
 
+#include "process/resident.hpp"
 #include "util/fd.hpp"
 #include "util/log.hpp"
 
@@ -56,6 +57,7 @@ bool is_keeper(pid_t pid) { return name_of(pid) == k_keeper_name; }
 KeeperEnd keep(const ProcessHandle& owner, SignalFd& signals, KeeperHooks& hooks) {
   const int owner_fd = owner.exit_fd();
   Clock::time_point next_deadline = Clock::now();
+  bool touched = true; // see supervise(): pages mapped since the last shedding
   for (;;) {
     bool stop = false;
     while (auto info = signals.read()) {
@@ -69,7 +71,12 @@ KeeperEnd keep(const ProcessHandle& owner, SignalFd& signals, KeeperHooks& hooks
       std::optional<Clock::time_point> next = hooks.on_deadline();
       if (!next) return KeeperEnd::nothing_to_keep;
       next_deadline = *next;
+      touched = true;
       continue; // the hook may have taken a while: look at signals and the owner again
+    }
+    if (touched) { // a keeper lives as long as its lease: keep it small between renewals
+      touched = false;
+      shed_startup_pages();
     }
     signals.wait(std::min(next_deadline, now + (owner_fd >= 0 ? Clock::duration(k_max_wait) : k_owner_check_interval)),
                  owner_fd);
