@@ -30,7 +30,10 @@ bool mentions(std::string_view text, std::string_view part) {
 } // namespace
 
 ClusterTopology::ClusterTopology(ConnectOptions options, Start start)
-    : m_options(std::move(options)), m_by_slot(start == Start::cluster), m_slots(k_cluster_slots, nullptr) {
+    : m_options(std::move(options)), m_by_slot(start == Start::cluster) {
+  // The slot table (128 KiB) only once routing is by slot: a plain redis:// URL, which is
+  // detected here and is most often no cluster, never pays for it.
+  if (m_by_slot) m_slots.assign(k_cluster_slots, nullptr);
   if (start == Start::detect) {
     m_seed_connection = std::make_unique<Connection>(m_options);
     m_seed = m_seed_connection.get();
@@ -110,7 +113,7 @@ std::optional<std::vector<SlotRange>> ClusterTopology::read_map(Connection& conn
 }
 
 void ClusterTopology::apply(const std::vector<SlotRange>& ranges) {
-  std::fill(m_slots.begin(), m_slots.end(), nullptr);
+  m_slots.assign(k_cluster_slots, nullptr);
   for (const SlotRange& range : ranges) {
     Connection& primary = node(range.primary.host, range.primary.port, range.primary.name);
     for (int slot = range.first; slot <= range.last; ++slot) m_slots[static_cast<std::size_t>(slot)] = &primary;
@@ -190,6 +193,7 @@ void ClusterTopology::route_by_slot(std::string_view why) {
   log::verbose("{} is a Redis Cluster node ({}): routing each lock to its slot's primary from now on",
                m_options.endpoint.redacted(), why);
   m_by_slot = true;
+  if (m_slots.empty()) m_slots.assign(k_cluster_slots, nullptr);
   m_stale = true;
   if (m_options.endpoint.kind == Endpoint::Kind::tcp) {
     // The seed is reached as a node of the map by its own connection.
