@@ -4,14 +4,18 @@
 # holder's job ends there are always waiters blocked on the lock. Each job notes
 # CLOCK_MONOTONIC when it starts and just before it exits; a hand-off is the gap from one
 # job's end to the next job's start (release, wake, acquire, fork+exec). Also checks that no
-# two jobs overlapped. flock (and etcdctl lock) run the same loop.
+# two jobs overlapped. flock (and etcdctl lock) run the same loop. BENCH_HANDOFF_WORKERS
+# changes the number of workers (4; 2 keeps exactly one waiter queued at each hand-off).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_setup "$@"
 
-workers=4 per_worker=60 hold_ms=5
+workers=${BENCH_HANDOFF_WORKERS:-4} per_worker=60 hold_ms=5
 ((BENCH_QUICK)) && per_worker=25
+label=""
+((workers == 4)) || label=".w$workers"
+
 work=$BENCH_DIR/work/handoff
 mkdir -p "$work"
 tool=$BENCH_DIR/bin/benchtool
@@ -38,7 +42,7 @@ run_loop() {
   line=$("$tool" handoff "$out") || echo "error: $name: two jobs overlapped: mutual exclusion broken" >&2
   printf '%-8s %s\n' "$name" "$line"
   for k in p50 p90 p99; do
-    bench_result "handoff.$name.$k" "$(sed -n "s/.*${k}_ms=\([0-9.]*\).*/\1/p" <<<"$line")"
+    bench_result "handoff$label.$name.$k" "$(sed -n "s/.*${k}_ms=\([0-9.]*\).*/\1/p" <<<"$line")"
   done
 }
 

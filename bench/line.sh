@@ -9,6 +9,9 @@
 #                 calls the clients sent (INFO commandstats delta; target <= 0.01)
 #   commands      the same counting every command, those the scripts run included
 #   drain         seconds from the holder's end until the last waiter's job ran
+#   handoff       p50/p90 of the gaps between one waiter's job ending and the next one's
+#                 starting while the line drains (every hand-off with the rest still queued)
+# BENCH_LINE_WAITERS and BENCH_LINE_WINDOW (seconds) change the defaults (200, 35).
 # Issue 20's run before the line kept arrival order: 198 of 200 out of place, 0.067/s.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -16,7 +19,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_setup "$@"
 
 waiters=200 window=35
-((BENCH_QUICK)) && waiters=40 window=35
+((BENCH_QUICK)) && waiters=40
+waiters=${BENCH_LINE_WAITERS:-$waiters}
+window=${BENCH_LINE_WINDOW:-$window}
+tool=$BENCH_DIR/bin/benchtool
 work=$BENCH_DIR/work/line
 mkdir -p "$work"
 cli=(redis-cli -p "$REDIS_PORT")
@@ -37,16 +43,19 @@ queued() {
   echo $(($("${cli[@]}" zcard "rlock:{$name}:line") + $("${cli[@]}" zcard "rlock:{$name}:waiters")))
 }
 
-# run_line LABEL BINARY
+# run_line LABEL BINARY: each waiter's job is `benchtool hold FILE`, which notes when it
+# started and ended (CLOCK_MONOTONIC) in its own file: sorted by start, they give the order of
+# service, and the gaps between them the hand-offs.
 run_line() {
-  local label=$1 bin=$2 name="bench-line-$1" order="$work/order-$1"
-  : >"$order"
+  local label=$1 bin=$2 name="bench-line-$1-$window" sections="$work/sections-$1-$window"
+  rm -rf "$sections"
+  mkdir -p "$sections"
   bench_spawn "$bin" --url "$REDIS_URL_BENCH" exec "$name" -- sleep 3600
   local holder=$BENCH_LAST_PID
   bench_wait_for 10 "$bin" --url "$REDIS_URL_BENCH" status "$name" -q || bench_die "$label: the holder did not take the lock"
   local pids=() i
   for ((i = 0; i < waiters; ++i)); do
-    bench_spawn "$bin" --url "$REDIS_URL_BENCH" exec "$name" -- sh -c "echo $i >> '$order'"
+    bench_spawn "$bin" --url "$REDIS_URL_BENCH" exec "$name" -- "$tool" hold "$sections/$i"
     pids+=("$BENCH_LAST_PID")
     local want=$((i + 1))
     arrived() { [[ $(queued "$name") -ge $want ]]; }
@@ -64,17 +73,28 @@ run_line() {
   local t0 t1
   t0=$(date +%s%N)
   bench_stop "$holder"
-  served() { [[ $(wc -l <"$order") -ge $waiters ]]; }
-  bench_wait_for 120 served || bench_log "bench: $label: only $(wc -l <"$order") of $waiters waiters ran"
+  ran() { find "$sections" -type f | wc -l; }
+  served() { [[ $(ran) -ge $waiters ]]; }
+  bench_wait_for 120 served || bench_log "bench: $label: only $(ran) of $waiters waiters ran"
   t1=$(date +%s%N)
   for pid in "${pids[@]}"; do bench_stop "$pid"; done
-  local misplaced
-  misplaced=$(awk '$1 != NR - 1 { n++ } END { print n + 0 }' "$order")
-  printf '%-8s waiters=%d window=%ss out_of_place=%d requests=%s/s commands=%s/s (per waiter) drain=%.2fs\n' \
+  local misplaced handoff p50 p90
+  # The waiters' numbers in the order their jobs started; out of place: not at its arrival's.
+  misplaced=$(for f in "$sections"/*; do printf '%s %s\n' "$(cut -d' ' -f1 "$f")" "${f##*/}"; done |
+    sort -n | awk '$2 != NR - 1 { n++ } END { print n + 0 }')
+  handoff=$(cat "$sections"/* | "$tool" handoff /dev/stdin) || bench_log "bench: $label: two jobs overlapped"
+  p50=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' <<<"$handoff")
+  p90=$(sed -n 's/.*p90_ms=\([0-9.]*\).*/\1/p' <<<"$handoff")
+  printf '%-8s waiters=%d window=%ss out_of_place=%d requests=%s/s commands=%s/s (per waiter) drain=%.2fs handoff_p50=%sms p90=%sms\n' \
     "$label" "$waiters" "$window" "$misplaced" "$rate" "$commands" \
-    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e9 }')"
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e9 }')" "$p50" "$p90"
   bench_result "line.$label.out_of_place" "$misplaced"
   bench_result "line.$label.requests_per_waiter" "$rate"
+  bench_result "line.$label.$window.out_of_place" "$misplaced"
+  bench_result "line.$label.$window.requests_per_waiter" "$rate"
+  bench_result "line.$label.$window.commands_per_waiter" "$commands"
+  bench_result "line.$label.$window.handoff.p50" "$p50"
+  bench_result "line.$label.$window.handoff.p90" "$p90"
 }
 
 bench_section "waiting line: $waiters waiters behind a holder for ${window}s, then handed down the line"

@@ -142,4 +142,5 @@ bench_section "summary ($names names)"
     "<= 1.2x" "$(verdict "$one_ratio" 1.2)"
 } | column -t -s'|'
 bench_result status.one.ratio "$one_ratio"
+bench_result status.names "$names"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
