@@ -29,7 +29,7 @@ function __rlock_wants_name
             case --
                 return 1
             case --url --password --password-file --sentinel-password-file --prefix --connect-timeout --io-timeout --node-timeout --config --profile --ttl \
-                --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify \
+                --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify --events --metrics-textfile \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
                 --max-hold --min-hold --token --token-file --owner-pid --min-replicas --min-replicas-timeout \
                 --entries
@@ -111,6 +111,8 @@ complete -c rlock -n __rlock_before_dashes -l sni -x -d 'Verify and send this na
 complete -c rlock -n __rlock_before_dashes -l tls-verify -x -a 'full ca none' -d 'What to verify of the certificate'
 complete -c rlock -n __rlock_before_dashes -l insecure -d 'Do not verify the server certificate'
 complete -c rlock -n __rlock_before_dashes -l audit -d "Append each acquisition and release to the lock's audit log (env RLOCK_AUDIT)"
+complete -c rlock -n __rlock_before_dashes -l events -r -F -a '-' -d 'Append one JSON line per lock event to FILE, or stdout for -'
+complete -c rlock -n __rlock_before_dashes -l metrics-textfile -r -F -d 'Replace FILE with Prometheus metrics of the run at exit'
 complete -c rlock -n __rlock_before_dashes -s v -l verbose -d 'Say what rlock does on stderr'
 complete -c rlock -n __rlock_before_dashes -s q -l quiet -d 'Print nothing but errors'
 

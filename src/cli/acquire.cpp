@@ -55,21 +55,47 @@ bool stop_meant_for(const signalfd_siginfo& info, const lock::Lease& lease, cons
   return info.ssi_ptr == keeper_stop_tag("token", lease.token()) || info.ssi_ptr == keeper_stop_tag("name", name);
 }
 
+// The `reason` and `detail` of the keeper's lost event.
+std::pair<std::string_view, std::string_view> keeper_loss(lock::Lease::Status status) {
+  switch (status) {
+  case lock::Lease::Status::lost_free: return {"free", "the renewal found it gone (expired, or force-released)"};
+  case lock::Lease::Status::lost_taken: return {"taken", "the renewal found it held by another token"};
+  default: return {"expired", "the lease's safety deadline passed before a renewal was confirmed"};
+  }
+}
+
 // The keeper's life (process::keep): renew while the owner lives; release when it exits or
-// on a stop meant for this lock (stop_meant_for).
+// on a stop meant for this lock (stop_meant_for). Tells `telemetry` of renewals and of the end.
 int run_keeper(lock::Lease& lease, const std::string& name, const process::ProcessHandle& owner,
-               process::SignalFd& signals) {
+               process::SignalFd& signals, Telemetry& telemetry) {
   process::KeeperHooks hooks;
-  hooks.on_deadline = [&lease]() -> std::optional<lock::TimePoint> {
+  hooks.on_deadline = [&lease, &telemetry]() -> std::optional<lock::TimePoint> {
+    const lock::TimePoint renewed_from = lease.confirmed_from();
     if (lease.renew_if_due() != lock::Lease::Status::held) return std::nullopt;
+    if (lease.confirmed_from() != renewed_from) telemetry.renewed();
     return lease.next_due();
   };
   hooks.is_stop = [&lease, &name](const signalfd_siginfo& info) { return stop_meant_for(info, lease, name); };
-  if (process::keep(owner, signals, hooks) == process::KeeperEnd::nothing_to_keep) return to_int(ExitCode::lost);
+  const process::KeeperEnd end = process::keep(owner, signals, hooks);
+  if (end == process::KeeperEnd::nothing_to_keep) {
+    const auto [reason, detail] = keeper_loss(lease.status());
+    telemetry.lost(reason, detail);
+    return to_int(ExitCode::lost);
+  }
+  const std::string_view why = end == process::KeeperEnd::owner_exited ? "owner_exited" : "stopped";
   try {
-    lease.release();
-  } catch (const Error&) {
+    const lock::ReleaseResult released = lease.release();
+    if (released.outcome == lock::TokenCheck::ok) {
+      telemetry.released(std::nullopt, why);
+    } else if (end == process::KeeperEnd::owner_exited) {
+      telemetry.lost(released.outcome == lock::TokenCheck::free ? "free" : "taken",
+                     "found at release, after the owner exited");
+    } else {
+      telemetry.ended(); // `rlock release` gave it back and said so; it stopped this keeper
+    }
+  } catch (const Error& error) {
     // The lease expires on its own within its TTL.
+    telemetry.released(std::nullopt, why, error.what());
   }
   return 0;
 }
@@ -91,6 +117,81 @@ std::string json_line(const std::string& name, const lock::Lease& lease, pid_t k
                   json_escape(name), lease.token(), lease.fence(), lease.ttl().count(), token_variable(name));
   if (keeper > 0) out += fmt::format(R"(,"keeper_pid":{})", keeper);
   return out + "}\n";
+}
+
+// acquire once the session is set up: takes the lock, forks the keeper, prints the token.
+Outcome acquire_lock(Session& session, Telemetry& telemetry, const AcquireOptions& options,
+                     std::optional<process::ProcessHandle>& owner, pid_t owner_pid, process::SignalFd& signals) {
+  // A keeper that will be killed with its owner's namespace cannot release at the owner's
+  // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
+  TakeOptions take = options.take;
+  if (const lock::Millis ttl = take.ttl_ms(session.config.ttl);
+      !options.lease_only && process::owner_exit_ends_namespace(owner_pid) && ttl > k_contained_ttl) {
+    take.ttl = k_contained_ttl;
+    log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
+                 "lease instead of --ttl {}",
+                 owner_pid, format_duration(k_contained_ttl), format_duration(ttl));
+  }
+  require_replicas(session, take.replicas, take.ttl_ms(session.config.ttl));
+  std::int64_t meta_pid = options.lease_only ? ::getppid() : owner_pid;
+  // Nobody is left to hold the lock for once the owner is gone: stop waiting then.
+  std::function<bool()> still_wanted;
+  if (owner) still_wanted = [&owner] { return owner->alive(); };
+  Taken taken = take_lock(session, options.name, take,
+                          holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
+                          /*supervised=*/!options.lease_only, /*start_on_handoff=*/false, still_wanted,
+                          owner ? owner->exit_fd() : -1, &telemetry);
+  if (!taken.lease) return {taken.exit_code};
+  lock::Lease& lease = *taken.lease;
+
+  if (!options.token_file.empty()) write_token_file(options.token_file, lease.token(), lease.fence());
+
+  pid_t keeper = 0;
+  if (!options.lease_only) {
+    // This run's metrics now, before the keeper could write its own at its end.
+    telemetry.finish(0);
+    keeper = ::fork();
+    if (keeper < 0) throw SystemError("fork (keeper)", errno);
+    if (keeper == 0) {
+      process::become_keeper();
+      telemetry.become_keeper();
+      // The parent still talks on the inherited socket; the keeper opens its own.
+      session.disconnect();
+      return {run_keeper(lease, options.name, *owner, signals, telemetry)};
+    }
+    // Record the keeper so that `release` can stop it at once. Best effort: the keeper holds
+    // the lock now, so the token must reach the caller whatever happens here; an unrecorded
+    // keeper still ends at its next renewal after a release.
+    try {
+      lease.record_keeper(keeper);
+    } catch (const Error& error) {
+      log::warn("could not record the keeper (pid {}): {}", keeper, error.what());
+    }
+    log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner_pid);
+  }
+  std::string line = options.export_form ? export_lines(options.name, lease)
+                     : options.json      ? json_line(options.name, lease, keeper)
+                                         : lease.token() + "\n";
+  if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    int err = errno;
+    // A token file delivered it already; a stdout closed on purpose (`>&-`) is then fine.
+    if (!options.token_file.empty() && err == EBADF) {
+      // nothing to say
+    } else if (!options.token_file.empty()) {
+      log::warn("could not print the token ({}); it is in {}", std::strerror(err), printable(options.token_file));
+    } else {
+      // Nobody got the token: give the lock back (the lease's destructor releases it as this
+      // error unwinds) rather than leave it held by no one's script, and end the keeper, our
+      // own child, not yet reaped: its pid cannot name another process.
+      if (keeper > 0) ::kill(keeper, SIGTERM);
+      throw Error(ExitCode::os_error,
+                  fmt::format("cannot print the token to stdout ({}), so the lock was released; keep stdout "
+                              "open, or give --token-file FILE",
+                              err == EBADF ? "it is closed" : std::strerror(err)));
+    }
+  }
+  lease.detach();
+  return {};
 }
 
 Outcome run_acquire(const GlobalOptions& globals, const AcquireOptions& options) {
@@ -127,73 +228,8 @@ Outcome run_acquire(const GlobalOptions& globals, const AcquireOptions& options)
   process::SignalBlock block;
   process::SignalFd signals(block.signals());
   Session session(globals);
-
-  // A keeper that will be killed with its owner's namespace cannot release at the owner's
-  // exit: keep its lease short, so that the lock outlives the container by seconds, not a TTL.
-  TakeOptions take = options.take;
-  if (const lock::Millis ttl = take.ttl_ms(session.config.ttl);
-      !options.lease_only && process::owner_exit_ends_namespace(owner_pid) && ttl > k_contained_ttl) {
-    take.ttl = k_contained_ttl;
-    log::verbose("pid {} is this pid namespace's init or its child: the keeper dies with it, so it renews a {} "
-                 "lease instead of --ttl {}",
-                 owner_pid, format_duration(k_contained_ttl), format_duration(ttl));
-  }
-  require_replicas(session, take.replicas, take.ttl_ms(session.config.ttl));
-  std::int64_t meta_pid = options.lease_only ? ::getppid() : owner_pid;
-  // Nobody is left to hold the lock for once the owner is gone: stop waiting then.
-  std::function<bool()> still_wanted;
-  if (owner) still_wanted = [&owner] { return owner->alive(); };
-  Taken taken = take_lock(
-      session, options.name, take, holder_meta(meta_pid, command_line_of(static_cast<pid_t>(meta_pid))), signals,
-      /*supervised=*/!options.lease_only, /*start_on_handoff=*/false, still_wanted, owner ? owner->exit_fd() : -1);
-  if (!taken.lease) return {taken.exit_code};
-  lock::Lease& lease = *taken.lease;
-
-  if (!options.token_file.empty()) write_token_file(options.token_file, lease.token(), lease.fence());
-
-  pid_t keeper = 0;
-  if (!options.lease_only) {
-    keeper = ::fork();
-    if (keeper < 0) throw SystemError("fork (keeper)", errno);
-    if (keeper == 0) {
-      process::become_keeper();
-      // The parent still talks on the inherited socket; the keeper opens its own.
-      session.disconnect();
-      return {run_keeper(lease, options.name, *owner, signals)};
-    }
-    // Record the keeper so that `release` can stop it at once. Best effort: the keeper holds
-    // the lock now, so the token must reach the caller whatever happens here; an unrecorded
-    // keeper still ends at its next renewal after a release.
-    try {
-      lease.record_keeper(keeper);
-    } catch (const Error& error) {
-      log::warn("could not record the keeper (pid {}): {}", keeper, error.what());
-    }
-    log::verbose("keeper pid {} holds '{}' for pid {}", keeper, printable(options.name), owner_pid);
-  }
-  std::string line = options.export_form ? export_lines(options.name, lease)
-                     : options.json      ? json_line(options.name, lease, keeper)
-                                         : lease.token() + "\n";
-  if (::write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    int err = errno;
-    // A token file delivered it already; a stdout closed on purpose (`>&-`) is then fine.
-    if (!options.token_file.empty() && err == EBADF) {
-      // nothing to say
-    } else if (!options.token_file.empty()) {
-      log::warn("could not print the token ({}); it is in {}", std::strerror(err), printable(options.token_file));
-    } else {
-      // Nobody got the token: give the lock back (the lease's destructor releases it as this
-      // error unwinds) rather than leave it held by no one's script, and end the keeper, our
-      // own child, not yet reaped: its pid cannot name another process.
-      if (keeper > 0) ::kill(keeper, SIGTERM);
-      throw Error(ExitCode::os_error,
-                  fmt::format("cannot print the token to stdout ({}), so the lock was released; keep stdout "
-                              "open, or give --token-file FILE",
-                              err == EBADF ? "it is closed" : std::strerror(err)));
-    }
-  }
-  lease.detach();
-  return {};
+  Telemetry telemetry(session.config, "acquire", options.name);
+  return telemetry.report([&] { return acquire_lock(session, telemetry, options, owner, owner_pid, signals); });
 }
 
 } // namespace

@@ -186,6 +186,14 @@ void add_global_options(CLI::App& app, GlobalOptions& globals) {
           ->type_name("MODE")
           ->check(CLI::IsMember({"full", "ca", "none"})));
   add(app.add_flag("--insecure", globals.insecure, "do not verify the server's certificate (--tls-verify none)"));
+  add(app.add_option("--events", globals.events,
+                     "append one JSON line per lock event (waiting, acquired, renewed, lost, released) to FILE, "
+                     "or to stdout for '-' (env RLOCK_EVENTS)")
+          ->type_name("FILE|-"));
+  add(app.add_option("--metrics-textfile", globals.metrics_textfile,
+                     "at exit, replace FILE atomically with Prometheus metrics of the run: wait and hold seconds, "
+                     "outcome, exit status, fence (env RLOCK_METRICS_TEXTFILE)")
+          ->type_name("FILE"));
   add(app.add_flag("-v,--verbose", globals.verbose, "say what rlock does, in plain lines on stderr"));
   add(app.add_flag("-q,--quiet", globals.quiet, "print nothing but errors"));
 }

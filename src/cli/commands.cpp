@@ -197,7 +197,8 @@ std::string waits_for_itself(const lock::LockInfo& lock) {
 
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
                 process::SignalFd& signals, bool supervised, bool start_on_handoff,
-                const std::function<bool()>& still_wanted, int wanted_until_fd) {
+                const std::function<bool()>& still_wanted, int wanted_until_fd, Telemetry* telemetry) {
+  if (telemetry != nullptr) telemetry->begin_wait();
   lock::AcquireRequest request;
   request.name = name;
   request.token = random_token();
@@ -242,12 +243,16 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
             throw WaitingForItself{std::move(reason)};
           }
           last_holder = holder;
-          if (!policy.max_wait || policy.max_wait->count() > 0) display.update(holder, waited);
+          if (!policy.max_wait || policy.max_wait->count() > 0) {
+            display.update(holder, waited);
+            if (telemetry != nullptr) telemetry->waiting(holder);
+          }
         });
   } catch (const WaitingForItself& nested) {
     display.clear();
     log::error(fmt::format("cannot take '{}': {}", printable(name), nested.reason));
     taken.exit_code = options.conflict_exit_code;
+    if (telemetry != nullptr) telemetry->busy(taken.exit_code);
     return taken;
   } catch (const Interrupted& interrupted) {
     display.clear();
@@ -274,8 +279,10 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
       log::info("lock '{}' is busy: {}", printable(name), describe_holder(last_holder));
     }
     taken.exit_code = options.conflict_exit_code;
+    if (telemetry != nullptr) telemetry->busy(taken.exit_code);
     return taken;
   }
+  if (telemetry != nullptr) telemetry->acquired(taken.lease->fence(), taken.lease->ttl());
   log::verbose("{} '{}' (fence {}, ttl {})", taken.lease->claim_pending() ? "handed over, claiming" : "acquired",
                printable(name), taken.lease->fence(), format_duration(taken.lease->ttl()));
   return taken;

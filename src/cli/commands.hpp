@@ -4,6 +4,7 @@
 
 #include "cli/config.hpp"
 #include "cli/options.hpp"
+#include "cli/telemetry.hpp"
 #include "lock/acquirer.hpp"
 #include "lock/lock_store.hpp"
 #include "process/signals.hpp"
@@ -73,10 +74,12 @@ struct Taken {
 // With `still_wanted`, it is asked after every attempt while waiting; once it says no, the
 // wait ends with Error(busy) ("nobody is left to hold it for"). `wanted_until_fd` turns
 // readable when it would say no (an owner's pidfd): the wait then ends at once. Without one,
-// still_wanted is asked at least every second.
+// still_wanted is asked at least every second. `telemetry`, when given, hears of the wait
+// (waiting, once), then of the lock acquired or busy.
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
                 process::SignalFd& signals, bool supervised, bool start_on_handoff = false,
-                const std::function<bool()>& still_wanted = {}, int wanted_until_fd = -1);
+                const std::function<bool()>& still_wanted = {}, int wanted_until_fd = -1,
+                Telemetry* telemetry = nullptr);
 
 // `unix_ms` as RFC 3339 in UTC with milliseconds: "2026-12-03T15:20:01.123Z".
 std::string utc_time(std::int64_t unix_ms);

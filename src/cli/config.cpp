@@ -46,6 +46,8 @@ constexpr SettingSpec k_settings[] = {
     {"tls-server-name", &GlobalOptions::tls_server_name, "RLOCK_TLS_SERVER_NAME", "", "", ValueKind::text},
     // No variable can weaken verification (rlock(1), TLS): only a flag, the URL itself or the file.
     {"tls-verify", &GlobalOptions::tls_verify, "", "", "full", ValueKind::tls_verify},
+    {"events", &GlobalOptions::events, "RLOCK_EVENTS", "", "", ValueKind::output},
+    {"metrics-textfile", &GlobalOptions::metrics_textfile, "RLOCK_METRICS_TEXTFILE", "", "", ValueKind::path},
 };
 
 // The TLS settings besides `tls` itself, which only a TLS connection uses.
@@ -163,12 +165,6 @@ std::optional<LoadedFile> load_config_file(const std::string& path, bool must_ex
   return LoadedFile{parse_config_file(text, path), (info.st_mode & (S_IRGRP | S_IROTH)) != 0};
 }
 
-std::string directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // Checks every entry of every section, used or not, so that a mistake shows the first time the
 // file is read rather than the day its profile is; makes relative paths relative to the file.
 void check_entries(LoadedFile& loaded) {
@@ -214,6 +210,8 @@ void check_entries(LoadedFile& loaded) {
         }
         break;
       case ValueKind::path:
+      case ValueKind::output:
+        if (spec->kind == ValueKind::output && entry.value == "-") break;
         if (!entry.value.starts_with('/')) entry.value = directory_of(file.path) + "/" + entry.value;
         break;
       case ValueKind::yes_no:

@@ -36,7 +36,9 @@ struct GlobalOptions {
   std::string cert;
   std::string key;
   std::string tls_server_name;
-  std::string tls_verify; // full, ca or none
+  std::string tls_verify;       // full, ca or none
+  std::string events;           // --events FILE|-: lifecycle events, one JSON line each
+  std::string metrics_textfile; // --metrics-textfile FILE: Prometheus textfile-collector metrics
   bool verbose = false;
   bool quiet = false;
 };
@@ -59,8 +61,9 @@ struct Source {
   std::string describe() const;
 };
 
-// How a setting's text is checked, and what a relative path in the file is relative to.
-enum class ValueKind { text, url, path, duration, prefix, yes_no, tls_verify, replicas };
+// How a setting's text is checked, and what a relative path in the file is relative to
+// (`output`: a path, or "-" for standard output).
+enum class ValueKind { text, url, path, output, duration, prefix, yes_no, tls_verify, replicas };
 
 // One setting that a flag, a variable and the configuration file can give. Its name is the long
 // option's, the file's key and what `rlock config show` prints. Adding a setting is one line

@@ -60,6 +60,15 @@ std::string loss_reason(const lock::Lease& lease, const Session& session) {
   }
 }
 
+// The `reason` of a lost event: how the lease was found lost.
+std::string_view loss_word(lock::Lease::Status status) {
+  switch (status) {
+  case lock::Lease::Status::lost_free: return "free";
+  case lock::Lease::Status::lost_taken: return "taken";
+  default: return "expired";
+  }
+}
+
 // The command to run: after '--', or `/bin/sh -c STRING`.
 std::vector<std::string> job_argv(const ExecOptions& options, const std::vector<std::string>& command) {
   if (!options.shell_command.empty()) {
@@ -107,11 +116,11 @@ process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std
   return spawn;
 }
 
-// Releases after the job (or shortens to --min-hold). Returns 76 when the lease turns out to
-// have been lost, else nothing; a Redis that cannot be reached is a warning, as the lease
-// expires on its own.
+// Releases after the job (or shortens to --min-hold) and tells `telemetry` (released, with
+// `exit_status`, or lost). Returns 76 when the lease turns out to have been lost, else nothing;
+// a Redis that cannot be reached is a warning, as the lease expires on its own.
 std::optional<int> release_after_job(lock::Lease& lease, const std::string& name, lock::Millis min_hold,
-                                     const process::ExitStatus& job) {
+                                     const process::ExitStatus& job, Telemetry& telemetry, int exit_status) {
   // The job ended while the lease was certainly ours: it ran under the lock throughout.
   const bool ended_within_lease = lock::steady_now() < lease.safety_deadline();
   try {
@@ -123,6 +132,7 @@ std::optional<int> release_after_job(lock::Lease& lease, const std::string& name
       // answered CLUSTERDOWN, TRYAGAIN… until then): a free lock says nothing against the job.
       log::warn("lock '{}' had expired by the time its release got through; the job ({}) ended within its lease",
                 printable(name), job.describe());
+      telemetry.released(exit_status);
       return std::nullopt;
     }
     if (released.outcome != lock::TokenCheck::ok) {
@@ -131,15 +141,18 @@ std::optional<int> release_after_job(lock::Lease& lease, const std::string& name
                              printable(name),
                              released.outcome == lock::TokenCheck::free ? "free" : "held by another token",
                              job.describe()));
+      telemetry.lost(released.outcome == lock::TokenCheck::free ? "free" : "taken", "found at release, after the job");
       return to_int(ExitCode::lost);
     }
     if (released.kept_for.count() > 0) {
       log::verbose("'{}' stays locked for {} more, to honour --min-hold {} (counted from the acquisition)",
                    printable(name), format_duration(released.kept_for), format_duration(min_hold));
     }
+    telemetry.released(exit_status);
   } catch (const UnavailableError& error) {
     log::warn("could not release '{}': {}; it expires on its own within {}", printable(name), error.what(),
               format_duration(lease.ttl()));
+    telemetry.released(exit_status, {}, error.what());
   }
   return std::nullopt;
 }
@@ -218,32 +231,22 @@ std::optional<int> keep_after_job(Session& session, lock::Lease& lease, const pr
   return std::nullopt;
 }
 
-Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
-  lock::validate_name(options.name);
-  std::vector<std::string> argv = job_argv(options, command);
-  (void)options.take.wait_policy(); // checked before connecting
+// exec once the session is set up: takes (or adopts) the lock, runs the job under it, releases.
+Outcome exec_job(Session& session, Telemetry& telemetry, const ExecOptions& options,
+                 const std::vector<std::string>& argv, const std::optional<std::string>& token,
+                 process::SignalBlock& block, process::SignalFd& signals) {
   const StopPolicy& stop_policy = options.stop;
-  if (options.release_after && !options.adopting()) {
-    throw UsageError("--release goes with --token, --token-file or --adopt (exec always releases a lock it took)");
-  }
-  if (options.adopting() && !options.release_after && stop_policy.min_hold.count() > 0) {
-    throw UsageError("--min-hold shortens the release; an adopted lease is kept unless --release is given");
-  }
-  const std::optional<std::string> token = options.adopting() ? std::optional(adopted_token(options)) : std::nullopt;
-
-  process::SignalBlock block;
-  process::SignalFd signals(block.signals());
-  Session session(globals);
   require_replicas(session, options.take.replicas, options.take.ttl_ms(session.config.ttl));
   std::optional<lock::Lease> adopted;
   Taken taken;
   if (token) {
     adopted.emplace(adopt_lease(session, options, *token));
+    telemetry.acquired(adopted->fence(), adopted->ttl(), /*adopted=*/true);
   } else {
     // A lock handed over by a release comes with its claim still on the way: the job starts
     // meanwhile, and the supervisor's first renew_if_due() reads the answer (or stops the job).
     taken = take_lock(session, options.name, options.take, holder_meta(::getpid(), shell_join(argv)), signals,
-                      /*supervised=*/true, /*start_on_handoff=*/true);
+                      /*supervised=*/true, /*start_on_handoff=*/true, {}, -1, &telemetry);
     if (!taken.lease) return {taken.exit_code};
   }
   lock::Lease& lease = token ? *adopted : *taken.lease;
@@ -271,10 +274,14 @@ Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const
           stop_policy.signal, stop_policy.grace, to_int(ExitCode::max_hold),
           fmt::format("the job ran longer than --max-hold {}", format_duration(*stop_policy.max_hold))};
     }
-    if (lease.renew_if_due() != lock::Lease::Status::held) {
-      return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::lost),
-                                  loss_reason(lease, session)};
+    const bool claiming = lease.claim_pending();
+    const lock::TimePoint renewed_from = lease.confirmed_from();
+    if (const lock::Lease::Status status = lease.renew_if_due(); status != lock::Lease::Status::held) {
+      std::string reason = loss_reason(lease, session);
+      telemetry.lost(loss_word(status), reason);
+      return process::StopRequest{stop_policy.signal, stop_policy.grace, to_int(ExitCode::lost), std::move(reason)};
     }
+    if (!claiming && lease.confirmed_from() != renewed_from) telemetry.renewed();
     return hold_until ? std::min(lease.next_due(), *hold_until) : lease.next_due();
   };
   process::SupervisorResult result = process::supervise(child, signals, hooks);
@@ -293,13 +300,35 @@ Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const
     log::error(fmt::format("{}; {}", stop.reason, how));
   }
   if (keep_adopted.lease != nullptr) {
+    telemetry.ended();
     if (auto lost = keep_after_job(session, lease, result.job)) return {*lost};
-  } else if (auto lost = release_after_job(lease, options.name, stop_policy.min_hold, result.job)) {
+  } else if (auto lost = release_after_job(lease, options.name, stop_policy.min_hold, result.job, telemetry,
+                                           result.exit_code())) {
     return {*lost};
   }
   const bool died_of_terminal_signal =
       child.held_terminal() && result.job.signaled && (result.job.value == SIGINT || result.job.value == SIGQUIT);
   return {result.exit_code(), died_of_terminal_signal ? result.job.value : 0};
+}
+
+Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
+  lock::validate_name(options.name);
+  std::vector<std::string> argv = job_argv(options, command);
+  (void)options.take.wait_policy(); // checked before connecting
+  const StopPolicy& stop_policy = options.stop;
+  if (options.release_after && !options.adopting()) {
+    throw UsageError("--release goes with --token, --token-file or --adopt (exec always releases a lock it took)");
+  }
+  if (options.adopting() && !options.release_after && stop_policy.min_hold.count() > 0) {
+    throw UsageError("--min-hold shortens the release; an adopted lease is kept unless --release is given");
+  }
+  const std::optional<std::string> token = options.adopting() ? std::optional(adopted_token(options)) : std::nullopt;
+
+  process::SignalBlock block;
+  process::SignalFd signals(block.signals());
+  Session session(globals);
+  Telemetry telemetry(session.config, "exec", options.name);
+  return telemetry.report([&] { return exec_job(session, telemetry, options, argv, token, block, signals); });
 }
 
 } // namespace

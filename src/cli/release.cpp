@@ -106,6 +106,7 @@ Outcome run_force_release(const GlobalOptions& globals, const TokenOptions& opti
     expected = fmt::format("{}:{}", printable(only.host), only.pid);
   }
   Session session(globals);
+  Telemetry telemetry(session.config, "release", options.name);
   lock::ForceResult result = session.store.force_release(options.name, only);
   if (result.outcome == lock::ForceResult::Outcome::free) {
     if (!expected.empty()) {
@@ -120,6 +121,7 @@ Outcome run_force_release(const GlobalOptions& globals, const TokenOptions& opti
                                             printable(options.name), describe_holder(result.lock), expected));
   }
   log::info("released '{}' by force; evicted: {}", printable(options.name), describe_holder(result.lock));
+  telemetry.released_by_force(result.lock);
   for (const lock::HolderInfo& holder : result.lock.holders) {
     lock::ReleaseResult keeper;
     keeper.keeper_pid = holder.keeper_pid;
@@ -137,10 +139,32 @@ Outcome run_release(const GlobalOptions& globals, const TokenOptions& options) {
   }
   std::string token = options.resolve_token("release");
   Session session(globals);
+  Telemetry telemetry(session.config, "release", options.name);
   require_replicas(session, options.replicas, session.config.ttl, /*renews=*/false);
+  // The events tell the fence and how long the lock was held: the store knows, just before.
+  std::optional<std::int64_t> fence;
+  std::optional<std::int64_t> held_ms;
+  if (telemetry.events_enabled()) {
+    try {
+      const lock::LockInfo before = session.store.inspect(options.name);
+      if (before.holders.size() == 1) {
+        const lock::HolderInfo& holder = before.holders.front();
+        if (holder.fence > 0) fence = holder.fence;
+        if (holder.acquired_at_ms > 0 && before.server_now_ms >= holder.acquired_at_ms) {
+          held_ms = before.server_now_ms - holder.acquired_at_ms;
+        }
+      }
+    } catch (const Error& error) {
+      log::verbose("could not look at '{}' before releasing it: {}", printable(options.name), error.what());
+    }
+  }
   // A release whose answer is lost is sent once more: one that did not happen leaves an orphan.
   lock::ReleaseResult result = lock::release_token(session.store, options.name, token, lock::Millis(0));
-  if (result.outcome != lock::TokenCheck::ok) throw lost_error(session, options.name, result.outcome, "release");
+  if (result.outcome != lock::TokenCheck::ok) {
+    telemetry.lost(result.outcome == lock::TokenCheck::free ? "free" : "taken", "found at release");
+    throw lost_error(session, options.name, result.outcome, "release");
+  }
+  telemetry.released_by_token(fence, held_ms);
   stop_keeper(result, keeper_stop_tag("token", token));
   log::verbose("released '{}'", printable(options.name));
   return {};

@@ -64,8 +64,10 @@ KeeperEnd keep(const ProcessHandle& owner, SignalFd& signals, KeeperHooks& hooks
       if (static_cast<int>(info->ssi_signo) == SIGCHLD) continue;
       if (!hooks.is_stop || hooks.is_stop(*info)) stop = true;
     }
-    if (!owner.alive()) return KeeperEnd::owner_exited;
+    // A stop first: `rlock release` stops the keeper before its script goes on to exit, and
+    // the keeper must not take the lock it gave back for one lost at the owner's exit.
     if (stop) return KeeperEnd::stop_requested;
+    if (!owner.alive()) return KeeperEnd::owner_exited;
     const auto now = Clock::now();
     if (now >= next_deadline) {
       std::optional<Clock::time_point> next = hooks.on_deadline();

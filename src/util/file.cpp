@@ -42,4 +42,43 @@ std::string read_regular_file(const std::string& path, const char* what, std::si
   }
 }
 
+std::string directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+void replace_file_atomically(const std::string& path, std::string_view content) {
+  const std::string directory = directory_of(path);
+  const auto slash = path.rfind('/');
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::string temporary = fmt::format("{}/.{}.{}.tmp", directory, base, ::getpid());
+  // A leftover of a pid that ran before (killed between its write and its rename) is ours now.
+  (void)::unlink(temporary.c_str());
+  Fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0666));
+  if (!fd) throw SystemError(fmt::format("creating {}", printable(temporary)), errno);
+  struct Remove {
+    const std::string& path;
+    bool armed = true;
+    ~Remove() {
+      if (armed) (void)::unlink(path.c_str());
+    }
+  } remove{temporary};
+  while (!content.empty()) {
+    const ssize_t n = ::write(fd.get(), content.data(), content.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw SystemError(fmt::format("writing {}", printable(temporary)), n < 0 ? errno : EIO);
+    content.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (::fsync(fd.get()) != 0) throw SystemError(fmt::format("fsync of {}", printable(temporary)), errno);
+  if (::close(fd.release()) != 0) throw SystemError(fmt::format("closing {}", printable(temporary)), errno);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    throw SystemError(fmt::format("renaming {} to {}", printable(temporary), printable(path)), errno);
+  }
+  remove.armed = false;
+  // The rename is durable once the directory is: best effort (some file systems refuse).
+  Fd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir) (void)::fsync(dir.get());
+}
+
 } // namespace rlock

@@ -98,6 +98,28 @@ std::string json_escape(std::string_view text) {
   return out;
 }
 
+std::string prometheus_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x80) {
+      out += c;
+    } else if (std::size_t length = utf8_sequence_length(text, i); length > 0) {
+      out.append(text.substr(i, length));
+      i += length - 1;
+    } else {
+      out += "\xef\xbf\xbd"; // U+FFFD
+    }
+  }
+  return out;
+}
+
 std::string printable(std::string_view text) {
   std::string out(text);
   for (char& c : out) {

@@ -19,6 +19,10 @@ std::string shell_join(const std::vector<std::string>& argv);
 // UTF-8 become U+FFFD, so the output is always valid JSON.
 std::string json_escape(std::string_view text);
 
+// Escapes for a label value of the Prometheus text exposition format (without the quotes):
+// backslash, double quote and newline escaped, bytes that are not UTF-8 replaced by U+FFFD.
+std::string prometheus_escape(std::string_view text);
+
 // Replaces control characters with '?' so that a hostile name cannot drive the terminal.
 std::string printable(std::string_view text);
 

@@ -406,6 +406,24 @@ TEST_CASE("settings: relative paths in the file are relative to the file") {
   CHECK(resolve_settings(options, world.sources()).value("password-file") == "/abs/pw");
 }
 
+TEST_CASE("settings: events and metrics-textfile: paths relative to the file, '-' is standard output") {
+  FakeWorld world;
+  const std::string path =
+      world.write("conf/config", "events = ev.jsonl\nmetrics-textfile = m.prom\n[profile out]\nevents = -\n");
+  rlock::cli::Settings settings = resolve_settings(with_config(path), world.sources());
+  CHECK(settings.value("events") == world.dir.file("conf") + "/ev.jsonl");
+  CHECK(settings.value("metrics-textfile") == world.dir.file("conf") + "/m.prom");
+  GlobalOptions options = with_config(path);
+  options.profile = "out";
+  CHECK(resolve_settings(options, world.sources()).value("events") == "-");
+  world.env["RLOCK_EVENTS"] = "env.jsonl";
+  settings = resolve_settings(options, world.sources());
+  CHECK(settings.value("events") == "env.jsonl");
+  CHECK(settings.get("events").source.describe() == "env RLOCK_EVENTS");
+  options.events = "flag.jsonl";
+  CHECK(resolve_settings(options, world.sources()).value("events") == "flag.jsonl");
+}
+
 TEST_CASE("settings: the password's order: flag, flag file, URL, RLOCK_PASSWORD, file's password-file, "
           "REDISCLI_AUTH") {
   FakeWorld world;

@@ -15,6 +15,7 @@ using rlock::edit_distance;
 using rlock::json_escape;
 using rlock::parse_int;
 using rlock::printable;
+using rlock::prometheus_escape;
 using rlock::shell_join;
 using rlock::shell_quote;
 
@@ -80,6 +81,15 @@ TEST_CASE("shell_join round-trips through /bin/sh") {
     CAPTURE(arg);
     CHECK(words_seen_by_sh(shell_quote(arg)) == std::vector<std::string>{arg});
   }
+}
+
+TEST_CASE("prometheus_escape escapes backslash, double quote and newline, and keeps the text UTF-8") {
+  CHECK(prometheus_escape("backup") == "backup");
+  CHECK(prometheus_escape("say \"hi\"") == "say \\\"hi\\\"");
+  CHECK(prometheus_escape("C:\\dir") == "C:\\\\dir");
+  CHECK(prometheus_escape("a\nb") == "a\\nb");
+  CHECK(prometheus_escape("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(prometheus_escape("bad\xff") == "bad\xef\xbf\xbd"); // not UTF-8: U+FFFD
 }
 
 TEST_CASE("json_escape escapes quotes, backslashes and control characters") {
