@@ -245,9 +245,10 @@ Reply Connection::read_one(Deadline deadline, int interrupt_fd) {
     try {
       open = m_transport->read_some(chunk, deadline, interrupt_fd);
     } catch (const Error& error) {
-      // A TLS port resets a connection that starts in plaintext.
+      // A TLS port resets a connection that starts in plaintext; silence is no such sign.
       bool maybe_tls_port = !m_transport->tls() && m_first_bytes.empty() && !m_established &&
-                            error.code() == ExitCode::unavailable && m_options.endpoint.kind == Endpoint::Kind::tcp;
+                            error.code() == ExitCode::unavailable && m_options.endpoint.kind == Endpoint::Kind::tcp &&
+                            dynamic_cast<const TimedOutError*>(&error) == nullptr;
       drop();
       if (maybe_tls_port)
         throw UnavailableError(fmt::format("{}; the server may require TLS (rediss://)", error.what()));

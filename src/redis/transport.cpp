@@ -209,7 +209,7 @@ bool Transport::poll_for(short events, Deadline deadline, int interrupt_fd) {
 }
 
 void Transport::wait_for(short events, Deadline deadline, const char* doing, int interrupt_fd) {
-  if (!poll_for(events, deadline, interrupt_fd)) throw UnavailableError(fmt::format("timed out {} {}", doing, m_peer));
+  if (!poll_for(events, deadline, interrupt_fd)) throw TimedOutError(fmt::format("timed out {} {}", doing, m_peer));
 }
 
 void Transport::write_all(std::string_view bytes, Deadline deadline) {

@@ -4,6 +4,7 @@
 
 #include "redis/tls.hpp"
 #include "redis/url.hpp"
+#include "util/error.hpp"
 #include "util/fd.hpp"
 
 #include <cerrno>
@@ -19,6 +20,13 @@
 namespace rlock::redis {
 
 using Deadline = std::chrono::steady_clock::time_point;
+
+// A deadline missed while waiting on the socket: the peer said nothing, which tells nothing of
+// what it is (unlike a reset, which a TLS port gives a plaintext client).
+class TimedOutError : public UnavailableError {
+ public:
+  using UnavailableError::UnavailableError;
+};
 
 // A connected stream socket (TCP or unix), non-blocking and close-on-exec, with TLS over it
 // when the endpoint's TLS settings say so. Every call takes a deadline on the steady clock;
