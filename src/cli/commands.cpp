@@ -117,10 +117,17 @@ std::string describe_one(const lock::HolderInfo& holder, std::int64_t server_now
 
 std::string describe_holder(const lock::LockInfo& lock) {
   if (!lock.held()) return "free";
-  if (lock.handoff) return "being handed to the next waiter";
+  if (lock.kind == lock::LockKind::mutex && lock.handoff) return "being handed to the next waiter";
   std::string out;
   for (const lock::HolderInfo& holder : lock.holders) {
-    out += (out.empty() ? "" : "; ") + describe_one(holder, lock.server_now_ms);
+    out += (out.empty() ? "" : "; ") + (holder.reserved ? std::string("a permit being handed to a waiter")
+                                                        : describe_one(holder, lock.server_now_ms));
+  }
+  if (lock.kind == lock::LockKind::semaphore) {
+    return fmt::format("{}/{} held: {}", lock.holders.size(), lock.limit, out);
+  }
+  if (lock.kind == lock::LockKind::shared) {
+    return fmt::format("{} reader{}: {}", lock.holders.size(), lock.holders.size() == 1 ? "" : "s", out);
   }
   return out;
 }
@@ -198,6 +205,10 @@ std::string waits_for_itself(const lock::LockInfo& lock) {
 Taken take_lock(Session& session, const std::string& name, const TakeOptions& options, lock::HolderMeta meta,
                 process::SignalFd& signals, bool supervised, bool start_on_handoff,
                 const std::function<bool()>& still_wanted, int wanted_until_fd, Telemetry* telemetry) {
+  if (session.quorum && (options.limit || options.shared)) {
+    throw UsageError(fmt::format("{} is not supported in quorum mode (several --url): a quorum holds mutexes only",
+                                 options.limit ? "--limit" : "--shared"));
+  }
   if (telemetry != nullptr) telemetry->begin_wait();
   lock::AcquireRequest request;
   request.name = name;
@@ -206,6 +217,8 @@ Taken take_lock(Session& session, const std::string& name, const TakeOptions& op
   if (session.quorum && !session.config.node_timeout) session.quorum->set_node_timeout(node_timeout_for(request.ttl));
   request.meta = std::move(meta);
   request.supervised = supervised;
+  request.limit = options.limit;
+  request.shared = options.shared;
   lock::WaitPolicy policy = options.wait_policy();
   policy.outage_patience = lock::Millis(30'000);
   policy.start_on_handoff = start_on_handoff;

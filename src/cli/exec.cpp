@@ -322,6 +322,9 @@ Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const
   if (options.adopting() && !options.release_after && stop_policy.min_hold.count() > 0) {
     throw UsageError("--min-hold shortens the release; an adopted lease is kept unless --release is given");
   }
+  if ((options.take.limit || options.take.shared) && stop_policy.min_hold.count() > 0) {
+    throw UsageError("--min-hold does not go with --limit or --shared: a permit is released when its job ends");
+  }
   const std::optional<std::string> token = options.adopting() ? std::optional(adopted_token(options)) : std::nullopt;
 
   process::SignalBlock block;

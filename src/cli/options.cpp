@@ -88,10 +88,26 @@ void TakeOptions::add_to(CLI::App& command) {
       ->type_name("N")
       ->check(CLI::Range(0, 255));
   replicas.add_to(command);
+  command
+      .add_option_function<std::string>(
+          "--limit",
+          [this](const std::string& text) {
+            std::int64_t value = 0;
+            if (!parse_int(require_value(text, "--limit"), value) || value < 1 || value > k_max_limit) {
+              throw UsageError(fmt::format("--limit takes a number of holders from 1 to {}, not '{}'", k_max_limit,
+                                           printable(text)));
+            }
+            limit = value;
+          },
+          "a semaphore: at most N holders at once, each with its own permit (see SEMAPHORES AND SHARED LOCKS)")
+      ->type_name("N");
+  command.add_flag("--shared", shared,
+                   "a shared (read) lock: readers share NAME, a plain acquire of it is exclusive; arrival order kept");
 }
 
 lock::WaitPolicy TakeOptions::wait_policy() const {
   if (no_wait && wait) throw UsageError("--no-wait and --wait contradict each other");
+  if (limit && shared) throw UsageError("--limit and --shared contradict each other");
   lock::WaitPolicy policy;
   if (no_wait) policy.max_wait = lock::Millis(0);
   if (wait) policy.max_wait = *wait;

@@ -54,6 +54,9 @@ struct ReplicaOptions {
   void add_to(CLI::App& command);
 };
 
+// The most --limit allows: every permit script reads all of a name's permits.
+inline constexpr std::int64_t k_max_limit = 1000;
+
 // Options shared by exec and acquire: how long to wait, how long the lease runs.
 struct TakeOptions {
   std::optional<lock::Millis> ttl;  // --ttl; none: the configured ttl (config file, else 30s)
@@ -61,10 +64,12 @@ struct TakeOptions {
   bool no_wait = false;
   int conflict_exit_code = 75;
   ReplicaOptions replicas;
+  std::optional<std::int64_t> limit; // --limit N: a semaphore of N permits
+  bool shared = false;               // --shared: a reader of a shared lock
 
   void add_to(CLI::App& command);
   lock::Millis ttl_ms(lock::Millis configured) const { return ttl.value_or(configured); }
-  // Throws UsageError for --no-wait with --wait.
+  // Throws UsageError for --no-wait with --wait, and for --limit with --shared.
   lock::WaitPolicy wait_policy() const;
 };
 

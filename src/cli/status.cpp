@@ -89,31 +89,52 @@ std::string json_number(std::int64_t value, std::int64_t unknown = 0) {
   return value == unknown ? "null" : std::to_string(value);
 }
 
-// One lock as a JSON object; the schema is documented in the man page (JSON OUTPUT). Version 1
-// describes a mutex: the holder's fields are the lock's.
+const char* mode_name(lock::LockKind kind) {
+  switch (kind) {
+  case lock::LockKind::semaphore: return "semaphore";
+  case lock::LockKind::shared: return "shared";
+  case lock::LockKind::mutex: break;
+  }
+  return "mutex";
+}
+
+// One holder's JSON fields (no braces): holder_kind, remaining_ms, and what rlock's metadata says.
+std::string holder_json(const lock::LockInfo& lock, const lock::HolderInfo& info) {
+  std::string out;
+  const bool handoff = info.reserved || (lock.kind == lock::LockKind::mutex && lock.handoff);
+  const char* state = handoff ? "handoff" : info.has_metadata ? "rlock" : "foreign";
+  out += fmt::format("\"holder_kind\":\"{}\"", state);
+  out += fmt::format(",\"remaining_ms\":{}", info.remaining_ms);
+  if (info.has_metadata) {
+    out += fmt::format(",\"host\":{},\"pid\":{},\"user\":{},\"command\":{}", json_string(info.meta.host),
+                       json_number(info.meta.pid), json_string(info.meta.user),
+                       json_string(redact_command_line(info.meta.command)));
+    bool known_since = info.acquired_at_ms > 0;
+    out += fmt::format(
+        ",\"acquired_at\":{},\"acquired_at_ms\":{},\"held_ms\":{}",
+        known_since ? json_string(utc_time(info.acquired_at_ms)) : "null", json_number(info.acquired_at_ms),
+        known_since ? std::to_string(std::max<std::int64_t>(lock.server_now_ms - info.acquired_at_ms, 0)) : "null");
+    out += fmt::format(",\"ttl_ms\":{},\"fence\":{},\"renewals\":{}", json_number(info.ttl_ms), json_number(info.fence),
+                       json_number(info.renewals, -1));
+    if (info.keeper_pid > 0) out += fmt::format(",\"keeper_pid\":{}", info.keeper_pid);
+  }
+  return out;
+}
+
+// One lock as a JSON object; the schema is documented in the man page (JSON OUTPUT). The
+// fields of version 1 describe the first holder (a mutex's only one; of permits, the one that
+// lapses first); `mode`, `limit` and `holders` list them all.
 std::string to_json(const std::string& name, const lock::LockInfo& lock) {
   std::string out = fmt::format("{{\"name\":{},\"held\":{}", json_string(name), lock.held() ? "true" : "false");
   out += fmt::format(",\"waiters\":{}", lock.waiters);
-  if (lock.held()) {
-    const lock::HolderInfo& info = lock.holders.front();
-    const char* state = lock.handoff ? "handoff" : info.has_metadata ? "rlock" : "foreign";
-    out += fmt::format(",\"holder_kind\":\"{}\"", state);
-    out += fmt::format(",\"remaining_ms\":{}", info.remaining_ms);
-    if (info.has_metadata) {
-      out += fmt::format(",\"host\":{},\"pid\":{},\"user\":{},\"command\":{}", json_string(info.meta.host),
-                         json_number(info.meta.pid), json_string(info.meta.user),
-                         json_string(redact_command_line(info.meta.command)));
-      bool known_since = info.acquired_at_ms > 0;
-      out += fmt::format(
-          ",\"acquired_at\":{},\"acquired_at_ms\":{},\"held_ms\":{}",
-          known_since ? json_string(utc_time(info.acquired_at_ms)) : "null", json_number(info.acquired_at_ms),
-          known_since ? std::to_string(std::max<std::int64_t>(lock.server_now_ms - info.acquired_at_ms, 0)) : "null");
-      out += fmt::format(",\"ttl_ms\":{},\"fence\":{},\"renewals\":{}", json_number(info.ttl_ms),
-                         json_number(info.fence), json_number(info.renewals, -1));
-      if (info.keeper_pid > 0) out += fmt::format(",\"keeper_pid\":{}", info.keeper_pid);
-    }
+  out += fmt::format(",\"mode\":\"{}\",\"limit\":{}", mode_name(lock.kind),
+                     lock.kind == lock::LockKind::shared ? "null" : std::to_string(lock.limit));
+  if (lock.held()) out += "," + holder_json(lock, lock.holders.front());
+  out += ",\"holders\":[";
+  for (std::size_t i = 0; i < lock.holders.size(); ++i) {
+    out += fmt::format("{}{{{}}}", i == 0 ? "" : ",", holder_json(lock, lock.holders[i]));
   }
-  return out + "}";
+  return out + "]}";
 }
 
 // One holder's lines of to_text.
@@ -154,10 +175,20 @@ std::string to_text(const std::string& name, const lock::LockInfo& lock) {
     if (lock.waiters > 0) out += fmt::format(" ({} waiting)", lock.waiters);
     return out + "\n";
   }
-  if (lock.handoff) return fmt::format("{}: {}\n", shown, describe_holder(lock));
   std::string out;
+  if (lock.kind == lock::LockKind::semaphore) {
+    out +=
+        fmt::format("{}: {}/{} held (a semaphore, --limit {})\n", shown, lock.holders.size(), lock.limit, lock.limit);
+  } else if (lock.kind == lock::LockKind::shared) {
+    out += fmt::format("{}: {} reader{} (shared)\n", shown, lock.holders.size(), lock.holders.size() == 1 ? "" : "s");
+  } else if (lock.handoff) {
+    return fmt::format("{}: {}\n", shown, describe_holder(lock));
+  }
   for (const lock::HolderInfo& info : lock.holders) {
-    if (!info.has_metadata) {
+    if (info.reserved) {
+      out += fmt::format("{}: a permit kept for the first waiter (hand-off, {} left)\n", shown,
+                         format_duration(lock::Millis(info.remaining_ms)));
+    } else if (!info.has_metadata) {
       lock::LockInfo one = lock;
       one.holders = {info};
       out += fmt::format("{}: {}\n", shown, describe_holder(one));
@@ -165,7 +196,9 @@ std::string to_text(const std::string& name, const lock::LockInfo& lock) {
       out += holder_text(shown, lock, info);
     }
   }
-  if (lock.holders.back().has_metadata) out += fmt::format("  waiters:  {}\n", lock.waiters);
+  if (lock.holders.back().has_metadata || lock.kind != lock::LockKind::mutex) {
+    out += fmt::format("  waiters:  {}\n", lock.waiters);
+  }
   return out;
 }
 

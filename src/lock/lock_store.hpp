@@ -68,13 +68,21 @@ struct HolderInfo {
   std::int64_t fence = 0;
   std::int64_t renewals = 0; // -1: unknown
   std::int64_t keeper_pid = 0;
+  // A semaphore's permit that a release keeps for the first waiter until it claims it (no
+  // metadata yet).
+  bool reserved = false;
 };
+
+// What holds a name: one holder (a mutex, or a writer), up to `limit` holders each with its
+// own permit (a semaphore, --limit N), or any number of readers (--shared).
+enum class LockKind { mutex, semaphore, shared };
 
 // What the store knows about one lock: who holds it (a mutex has at most one holder, a lock
 // with a limit up to that many) and how many wait. No holders: the lock is free.
 struct LockInfo {
-  std::vector<HolderInfo> holders;
-  std::int64_t limit = 1;         // how many may hold it at once
+  std::vector<HolderInfo> holders; // a name held by permits: by when each lapses, first first
+  LockKind kind = LockKind::mutex;
+  std::int64_t limit = 1;         // how many may hold it at once (0: any number of readers)
   bool handoff = false;           // a release is passing the lock to the first waiter
   std::int64_t server_now_ms = 0; // server clock when this was read
   std::int64_t waiters = 0;
@@ -94,9 +102,14 @@ struct AcquireRequest {
   // order their tickets first joined the line, whatever they did since (re-checks, a
   // reconnect); a dead waiter's ticket lapses by k_line's timing.
   std::string ticket;
-  // At most this many holders at once (a semaphore); empty: a mutex, one holder. A store that
-  // holds mutexes only refuses any other limit.
+  // At most this many holders at once (a semaphore, each with its own permit); empty: a mutex,
+  // one holder. A name held or waited for as another kind (a mutex, another limit) is refused
+  // with ConfigError ("limit conflict: stored 3, given 5"); a store without semaphores
+  // refuses any limit.
   std::optional<std::int64_t> limit;
+  // A reader of a shared lock: readers share it, a plain (mutex) acquire of the same name is
+  // the exclusive writer; arrival order is kept between them. Not with `limit`.
+  bool shared = false;
   // Whether a supervisor (exec, or the keeper of acquire) will hold the lock, counting on each
   // of its renewals to run for the whole TTL: a renewal of a supervised lease (by the job, with
   // the same token) then never shortens it, keeping the longer of the asked TTL and the rest.

@@ -103,7 +103,47 @@ struct LetGoArgs {
 
 } // namespace
 
+namespace {
+
+// The fields of one permit in permits.lua's block: remaining_ms, has_meta, reserved, host,
+// pid, user, command, acquired_ms, ttl_ms, fence, renewals, keeper_pid.
+constexpr std::size_t k_permit_fields = 12;
+
+// permits.lua's block (a name held by permits), which starts at reply[at]:
+// {2, pttl_ms, waiters, server_now_ms, limit, count, <count permits>}.
+lock::LockInfo permits_from(ReplyView reply, std::size_t at) {
+  lock::LockInfo info;
+  info.waiters = std::max<std::int64_t>(reply[at + 2].integer(), 0);
+  info.server_now_ms = std::max<std::int64_t>(reply[at + 3].integer(), 0);
+  info.limit = std::max<std::int64_t>(reply[at + 4].integer(), 0);
+  info.kind = info.limit == 0 ? lock::LockKind::shared : lock::LockKind::semaphore;
+  const std::size_t count = static_cast<std::size_t>(std::max<std::int64_t>(reply[at + 5].integer(), 0));
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t first = at + 6 + i * k_permit_fields;
+    if (reply.size() < first + k_permit_fields) break;
+    lock::HolderInfo& holder = info.holders.emplace_back();
+    holder.remaining_ms = std::max<std::int64_t>(reply[first].integer(), 0);
+    holder.has_metadata = reply[first + 1].integer() == 1;
+    holder.reserved = reply[first + 2].integer() == 1;
+    if (holder.reserved) info.handoff = true;
+    if (!holder.has_metadata) continue;
+    holder.meta.host = field(reply[first + 3]);
+    holder.meta.pid = number(reply[first + 4], 1, k_max_pid);
+    holder.meta.user = field(reply[first + 5]);
+    holder.meta.command = field(reply[first + 6]);
+    holder.acquired_at_ms = number(reply[first + 7], k_min_unix_ms, k_max_unix_ms);
+    holder.ttl_ms = number(reply[first + 8], 1, k_max_int);
+    holder.fence = number(reply[first + 9], 1, k_max_int);
+    holder.renewals = number(reply[first + 10], 0, k_max_int, -1);
+    holder.keeper_pid = number(reply[first + 11], 1, k_max_pid);
+  }
+  return info;
+}
+
+} // namespace
+
 lock::LockInfo holder_from(ReplyView reply, std::size_t at) {
+  if (reply[at].integer() == 2) return permits_from(reply, at);
   lock::LockInfo info;
   bool held = reply[at].integer() == 1;
   std::int64_t remaining_ms = std::max<std::int64_t>(reply[at + 1].integer(), -1); // -1: the key has no TTL
@@ -168,6 +208,8 @@ std::string KeySchema::wake(std::string_view name, std::string_view ticket) cons
 
 std::string KeySchema::watchers(std::string_view name) const { return lock(name) + ":watchers"; }
 std::string KeySchema::log(std::string_view name) const { return lock(name) + ":log"; }
+std::string KeySchema::permits(std::string_view name) const { return lock(name) + ":permits"; }
+std::string KeySchema::limit(std::string_view name) const { return lock(name) + ":limit"; }
 
 std::string KeySchema::scan_pattern(std::string_view glob) const {
   std::string pattern;
@@ -380,11 +422,6 @@ Reply RedisLockStore::receive_retrying(std::string_view context, Deadline give_u
 }
 
 void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
-  if (request.limit && *request.limit != 1) {
-    throw ConfigError(fmt::format("lock '{}': a limit of {} holders needs semaphores, which this store does not "
-                                  "hold yet",
-                                  printable(request.name), *request.limit));
-  }
   std::string lock_key = m_keys.lock(request.name);
   std::string meta_key = m_keys.meta(request.name);
   std::string fence_key = m_keys.fence(request.name);
@@ -402,6 +439,19 @@ void RedisLockStore::send_acquire(const lock::AcquireRequest& request) {
   Connection& node = m_topology.node_for(lock_key, retry_budget());
   m_sent_node = nullptr;
   m_acquire_sent_at = std::chrono::steady_clock::now();
+  if (request.limit || request.shared) {
+    const std::string limit = std::to_string(request.shared ? 0 : *request.limit);
+    node.send_eval(
+        scripts::k_sem_acquire,
+        {lock_key, m_keys.permits(request.name), fence_key, line_key, expiry_key, wake_key, m_keys.limit(request.name)},
+        {request.token, ttl, host, pid, user, command, request.ticket, claim, supervised, limit, line[0], line[1],
+         line[2], line[3], line[4]},
+        std::nullopt, wait_command());
+    m_sent_node = &node;
+    if (&m_sent_request != &request) m_sent_request = request;
+    m_sent_key = std::move(lock_key);
+    return;
+  }
   node.send_eval(scripts::k_acquire, {lock_key, meta_key, fence_key, line_key, expiry_key, wake_key},
                  {request.token, ttl, host, pid, user, command, request.ticket, claim, supervised, line[0], line[1],
                   line[2], line[3], line[4], m_audit},
@@ -424,20 +474,39 @@ lock::AcquireResult RedisLockStore::receive_acquire(std::optional<lock::TimePoin
   ReplyView view = reply.view();
   lock::AcquireResult result;
   result.sent_at = m_acquire_sent_at; // the attempt answered, after any retries here
+  const bool permit = m_sent_request.limit || m_sent_request.shared;
+  if (view[0].integer() == -2) {
+    // Another kind holds or waits for the name (sem_acquire.lua, acquire.lua).
+    std::string stored = field(view[1]);
+    std::string given = m_sent_request.shared ? "shared" : std::to_string(m_sent_request.limit.value_or(1));
+    auto describe = [](const std::string& kind) {
+      if (kind == "1") return std::string("1 (a mutex)");
+      if (kind == "shared") return std::string("shared (readers and writers)");
+      return kind;
+    };
+    throw ConfigError(fmt::format("limit conflict: stored {}, given {}, on lock '{}': its holders or waiters use it "
+                                  "as another kind; use the same --limit (or none) as they do, or another name",
+                                  describe(stored), describe(given), printable(m_sent_request.name)));
+  }
   if (view[0].integer() == 1) {
     std::optional<ErrorReply> refused;
     if (!replicas_confirmed(doing, refused)) {
       // A failover now could lose the lock: give it back before anyone relies on it.
       log::verbose("{}; giving it back", m_shortfall);
-      LetGoArgs let_go(m_keys, m_sent_request.name);
-      run(scripts::k_release, let_go.key_args(), let_go.args({m_sent_request.token, "0"}, {m_audit}),
-          fmt::format("giving back {}", m_sent_key), bounded(deadline));
+      if (permit) {
+        release_permit(m_sent_request.name, m_sent_request.token, deadline);
+      } else {
+        LetGoArgs let_go(m_keys, m_sent_request.name);
+        run(scripts::k_release, let_go.key_args(), let_go.args({m_sent_request.token, "0"}, {m_audit}),
+            fmt::format("giving back {}", m_sent_key), bounded(deadline));
+      }
       if (refused) throw wait_refused(*refused, doing);
       result.unconfirmed = m_shortfall + "; the lock was given back";
       return result;
     }
     result.acquired = true;
     result.fence = view[1].integer();
+    if (permit && !is_permit(m_sent_request.token)) m_permit_tokens.push_back(m_sent_request.token);
   } else {
     result.lock = holder_from(view, 2);
     result.lock.place = number(view[1], 0, k_max_int, -1);
@@ -453,7 +522,13 @@ void RedisLockStore::send_renew(const lock::RenewRequest& request, std::optional
   const Deadline by = bounded(deadline);
   Connection& node = m_topology.node_for(lock_key, by);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper}, by, wait_command());
+  m_sent_permit = is_permit(request.token);
+  if (m_sent_permit) {
+    node.send_eval(scripts::k_sem_renew, {lock_key, m_keys.permits(request.name), m_keys.limit(request.name)},
+                   {request.token, ttl_text, keeper}, by, wait_command());
+  } else {
+    node.send_eval(scripts::k_renew, {lock_key, meta_key}, {request.token, ttl_text, keeper}, by, wait_command());
+  }
   m_sent_node = &node;
   if (&m_sent_renew != &request) m_sent_renew = request;
   m_sent_key = std::move(lock_key);
@@ -465,6 +540,12 @@ lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> de
   const std::string doing = fmt::format("renewing {}", m_sent_key);
   Reply reply =
       receive_retrying(doing, give_up_at, give_up_at, [this, give_up_at] { send_renew(m_sent_renew, give_up_at); });
+  if (!m_sent_permit && reply.view().integer() == -1) {
+    // The name is held by another value: maybe permits (a semaphore, readers), one of them
+    // this token's.
+    if (renew_permit(m_sent_renew, deadline) == lock::TokenCheck::ok) return lock::TokenCheck::ok;
+    return lock::TokenCheck::taken;
+  }
   switch (reply.view().integer()) {
   case 1:
   case 2: { // 2: a supervised lease kept longer than asked
@@ -483,6 +564,42 @@ lock::TokenCheck RedisLockStore::receive_renew(std::optional<lock::TimePoint> de
   }
 }
 
+bool RedisLockStore::is_permit(std::string_view token) const {
+  return std::find(m_permit_tokens.begin(), m_permit_tokens.end(), token) != m_permit_tokens.end();
+}
+
+lock::TokenCheck RedisLockStore::renew_permit(const lock::RenewRequest& request,
+                                              std::optional<lock::TimePoint> deadline) {
+  std::string lock_key = m_keys.lock(request.name);
+  const std::string ttl_text = std::to_string(request.ttl.count());
+  const std::string keeper = std::to_string(request.keeper_pid);
+  Reply reply = run(scripts::k_sem_renew, {lock_key, m_keys.permits(request.name), m_keys.limit(request.name)},
+                    {request.token, ttl_text, keeper}, fmt::format("renewing {}", lock_key), bounded(deadline));
+  // A lone permit gone: nothing changed. (No WAIT here: --min-replicas renews permits taken
+  // by this store, which go through send_renew.)
+  return reply.view().integer() == 0 ? lock::TokenCheck::free : lock::TokenCheck::ok;
+}
+
+lock::ReleaseResult RedisLockStore::release_permit(std::string_view name, std::string_view token,
+                                                   std::optional<lock::TimePoint> deadline) {
+  LetGoArgs let_go(m_keys, name);
+  const std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
+  const LineArgs& line = line_args();
+  Reply reply = run(scripts::k_sem_release,
+                    {let_go.keys[0], m_keys.permits(name), m_keys.fence(name), m_keys.line(name),
+                     m_keys.line_expiry(name), m_keys.wake(name), m_keys.limit(name), m_keys.watchers(name)},
+                    {token, handoff_ttl, line[0], line[1], line[2], line[3], line[4]},
+                    fmt::format("releasing {}", let_go.keys[0]), bounded(deadline));
+  ReplyView view = reply.view();
+  lock::ReleaseResult result;
+  if (view[0].integer() != 1) return result; // free: the permit was gone
+  result.outcome = lock::TokenCheck::ok;
+  result.keeper_pid = view.size() > 2 ? number(view[2], 1, k_max_pid) : 0;
+  result.keeper_host = view.size() > 3 ? field(view[3]) : std::string();
+  std::erase(m_permit_tokens, std::string(token));
+  return result;
+}
+
 void RedisLockStore::send_release(std::string_view name, std::string_view token, lock::Millis min_hold,
                                   std::optional<lock::TimePoint> deadline) {
   LetGoArgs let_go(m_keys, name);
@@ -491,8 +608,18 @@ void RedisLockStore::send_release(std::string_view name, std::string_view token,
   const Deadline by = bounded(deadline);
   Connection& node = m_topology.node_for(lock_key, by);
   m_sent_node = nullptr;
-  node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}, {m_audit}), by,
-                 wait_command());
+  m_sent_permit = is_permit(token);
+  if (m_sent_permit) {
+    const std::string handoff_ttl = std::to_string(k_handoff_ttl_ms);
+    const LineArgs& line = line_args();
+    node.send_eval(scripts::k_sem_release,
+                   {lock_key, m_keys.permits(name), m_keys.fence(name), m_keys.line(name), m_keys.line_expiry(name),
+                    m_keys.wake(name), m_keys.limit(name), m_keys.watchers(name)},
+                   {token, handoff_ttl, line[0], line[1], line[2], line[3], line[4]}, by, wait_command());
+  } else {
+    node.send_eval(scripts::k_release, let_go.key_args(), let_go.args({token, min_hold_text}, {m_audit}), by,
+                   wait_command());
+  }
   m_sent_node = &node;
   m_sent_release = SentRelease{std::string(name), std::string(token), min_hold};
   m_sent_key = std::move(lock_key);
@@ -510,6 +637,15 @@ lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoin
     read_by = bounded(give_up_at);
   });
   ReplyView view = reply.view();
+  if (!m_sent_permit && view[0].integer() == -1) {
+    // The name is held by another value: maybe permits (a semaphore, readers), one of them
+    // this token's.
+    SentRelease sent = *m_sent_release;
+    lock::ReleaseResult permit = release_permit(sent.name, sent.token, deadline);
+    if (permit.outcome != lock::TokenCheck::ok) permit.outcome = lock::TokenCheck::taken;
+    return permit;
+  }
+  if (m_sent_permit && view[0].integer() == 1) std::erase(m_permit_tokens, m_sent_release->token);
   lock::ReleaseResult result;
   switch (view[0].integer()) {
   case 1: {
@@ -780,6 +916,16 @@ std::optional<lock::Handoff> RedisLockStore::handoff() const {
 
 void RedisLockStore::leave_queue(std::string_view name, std::string_view ticket) {
   LetGoArgs let_go(m_keys, name);
+  if ((m_sent_request.limit || m_sent_request.shared) && m_sent_request.name == name) {
+    // A waiter for a permit: a reservation made for it is passed on (sem_leave.lua).
+    const LineArgs& line = line_args();
+    run(scripts::k_sem_leave,
+        {let_go.keys[0], m_keys.permits(name), m_keys.fence(name), m_keys.line(name), m_keys.line_expiry(name),
+         m_keys.wake(name), m_keys.limit(name), m_keys.watchers(name)},
+        {ticket, let_go.handoff_ttl, line[0], line[1], line[2], line[3], line[4]}, "leaving the waiting line",
+        std::nullopt);
+    return;
+  }
   run(scripts::k_leave, let_go.key_args(), let_go.args({ticket}), "leaving the waiting line", std::nullopt);
 }
 

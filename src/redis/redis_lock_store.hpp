@@ -30,6 +30,8 @@ class KeySchema {
   std::string wake(std::string_view name, std::string_view ticket) const;
   std::string watchers(std::string_view name) const; // PREFIX{NAME}:watchers: zset ticket→lapse (rlock wait)
   std::string log(std::string_view name) const;      // PREFIX{NAME}:log: the audit stream (audit.lua)
+  std::string permits(std::string_view name) const;  // PREFIX{NAME}:permits: zset token→lapse (--limit, --shared)
+  std::string limit(std::string_view name) const;    // PREFIX{NAME}:limit: the kind holders and waiters set
   // Matches the lock keys (only) whose name matches `glob` (list_names).
   std::string scan_pattern(std::string_view glob = "*") const;
   // The lock name in a lock key, or empty if the key is not one.
@@ -170,6 +172,18 @@ class RedisLockStore final : public lock::LockStore {
   static AuthError wait_refused(const ErrorReply& refused, std::string_view doing);
   // How long transient error replies are asked again when the caller gave no deadline.
   Deadline retry_budget() const;
+  // Whether `token` took a permit (--limit, --shared) through this store: its renewals and
+  // release go straight to the permit scripts. Other tokens try the mutex's first and the
+  // permit's when the mutex's finds the name held by another value (one more round trip,
+  // for `rlock renew/release` of a permit taken by another process).
+  bool is_permit(std::string_view token) const;
+  // sem_renew.lua / sem_release.lua, run at once (with run()'s retries until `deadline`).
+  lock::TokenCheck renew_permit(const lock::RenewRequest& request, std::optional<lock::TimePoint> deadline);
+  lock::ReleaseResult release_permit(std::string_view name, std::string_view token,
+                                     std::optional<lock::TimePoint> deadline);
+  // The permit operation the last send_renew/send_release sent, if it went to a permit script.
+  bool m_sent_permit = false;
+  std::vector<std::string> m_permit_tokens; // tokens this store took permits with (few)
 
   Topology& m_topology;
   KeySchema m_keys;

@@ -65,9 +65,12 @@ TEST_CASE("a long command keeps the meta hash a listpack; status shows every fie
   CHECK(json.exit_code == 0);
   const RunResult checked = check_json(json.out, R"(
 expected = {'name', 'held', 'waiters', 'holder_kind', 'remaining_ms', 'host', 'pid', 'user', 'command',
-            'acquired_at', 'acquired_at_ms', 'held_ms', 'ttl_ms', 'fence', 'renewals'}
+            'acquired_at', 'acquired_at_ms', 'held_ms', 'ttl_ms', 'fence', 'renewals', 'mode', 'limit', 'holders'}
 assert set(lock) == expected, sorted(set(lock) ^ expected)
 assert all(value is not None for value in lock.values()), lock
+assert lock['mode'] == 'mutex' and lock['limit'] == 1 and len(lock['holders']) == 1, lock
+assert {k: v for k, v in lock.items() if k not in ('name', 'held', 'waiters', 'mode', 'limit', 'holders')} == \
+    lock['holders'][0], lock
 assert lock['holder_kind'] == 'rlock' and lock['pid'] == int(sys.argv[1]), lock
 assert lock['command'] == sys.argv[2] and lock['command'].endswith('\u2026'), lock
 assert lock['ttl_ms'] == 30000 and lock['renewals'] == 0 and lock['fence'] == int(sys.argv[3]), lock

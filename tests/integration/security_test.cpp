@@ -161,6 +161,21 @@ TEST_CASE("the minimal ACL of the man page is enough for every command") {
   CHECK(rlock({"release", "queue", "--token", holder}).exit_code == 0);
   CHECK(waiter.wait(10s) == 0);
 
+  // Semaphores and readers (their own scripts): taking, renewing, waiting with hand-off,
+  // releasing, status.
+  const std::string permit = trim(rlock({"acquire", "sem", "--limit", "1", "--lease"}).out);
+  CHECK(rlock({"renew", "sem", "--token", permit}).exit_code == 0);
+  BackgroundProcess sem_waiter({rlock_bin(), "--url", url, "exec", "sem", "--limit", "1", "-w", "20s", "--", "true"});
+  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{sem}:line"}) == "1"; }, 10s));
+  CHECK(rlock({"status", "sem", "--json"}).exit_code == 0);
+  CHECK(rlock({"release", "sem", "--token", permit}).exit_code == 0);
+  CHECK(sem_waiter.wait(10s) == 0);
+  const std::string reader = trim(rlock({"acquire", "rw", "--shared", "--lease"}).out);
+  BackgroundProcess writer({rlock_bin(), "--url", url, "exec", "rw", "-w", "20s", "--", "true"});
+  REQUIRE(wait_until([&] { return redis.command({"ZCARD", "rlock:{rw}:line"}) == "1"; }, 10s));
+  CHECK(rlock({"release", "rw", "--token", reader}).exit_code == 0);
+  CHECK(writer.wait(10s) == 0);
+
   // Breaking a lock and the keeper.
   BackgroundProcess owner({"sleep", "30"});
   CHECK(rlock({"acquire", "kept", "--owner-pid", std::to_string(owner.pid())}).exit_code == 0);

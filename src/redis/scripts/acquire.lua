@@ -13,7 +13,8 @@
 -- the releaser itself slipping in between.
 -- Fences come from next_fence.lua, or from the hand-off value being claimed.
 -- supervised is '1' when exec or a keeper will hold the lock: renew.lua then never shortens it.
--- Returns {1, fence} when taken; otherwise {0, place, <holder block>} (see holder_block.lua),
+-- Returns {1, fence} when taken; {-2, limit} when a semaphore holds the name; otherwise
+-- {0, place, <holder block>} (see holder_block.lua),
 -- place being the ticket's place in line (0: first) or -1 without a ticket. The block's
 -- waiters count is the live tickets.
 -- All or nothing (guard.lua): the reads that type-check the keys and the permission checks
@@ -29,6 +30,9 @@
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local current = redis.call('GET', KEYS[1])
+-- A semaphore's permits hold the name (permits.lua): another kind, refused with its limit
+-- (sem_acquire.lua's {-2, stored}). Readers ('shared') are a writer's to wait for: busy.
+if current and string.match(current, '^sem:%d+$') then return {-2, string.sub(current, 5)} end
 local queued = redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
 local ticket = ARGV[7]
 local claim = ARGV[8]

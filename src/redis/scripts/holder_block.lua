@@ -10,10 +10,18 @@
 -- waiter. The fields go back as stored: the client trusts none of them.
 -- Only reads, so callers that write call it first. A meta key of another type is no
 -- description of the holder, not an error: who holds the lock is the lock key's to say.
+-- A name held by permits (a semaphore, or readers: permits.lua) gets permits.lua's block,
+-- which starts with 2 instead of 1.
 -- @include meta.lua
+-- @include permits.lua
 local function holder_block(lock_key, meta_key, current, waiters, now)
   if not current then
     return {0, -2, waiters, now, 0, 0}
+  end
+  local kind, limit = permits_kind(current)
+  if kind then
+    local live = permits_read(lock_key .. ':permits', now)
+    return permits_block(lock_key, live, waiters, now, limit)
   end
   local handoff = 0
   if string.sub(current, 1, 8) == 'handoff:' then handoff = 1 end
