@@ -91,7 +91,7 @@ _rlock() {
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid | --min-replicas | \
         --min-replicas-timeout | --expect-token | --expect-holder | --match | --host | --older-than | --format | \
-        --entries)
+        --entries | --limit)
         skip=1 ;;
       -n) if [[ $command == log ]]; then skip=1; fi ;;
       -*) ;;
@@ -121,6 +121,9 @@ _rlock() {
       return ;;
     --min-replicas)
       mapfile -t COMPREPLY < <(compgen -W '0 1 2' -- "$cur")
+      return ;;
+    --limit)
+      mapfile -t COMPREPLY < <(compgen -W '2 3 4' -- "$cur")
       return ;;
     --url)
       mapfile -t COMPREPLY < <(compgen -W 'redis:// rediss:// unix://' -- "$cur")
@@ -166,11 +169,11 @@ _rlock() {
       fi
       return ;;
     exec)
-      opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code -c --shell-command --lost-signal
+      opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code --limit --shared -c --shell-command --lost-signal
         --grace --max-hold --min-hold --token --token-file --adopt --release --min-replicas
         --min-replicas-timeout --' ;;
     acquire)
-      opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code --lease --export --json --token-file
+      opts='--ttl -w --wait -n --no-wait -E --conflict-exit-code --limit --shared --lease --export --json --token-file
         --owner-pid --min-replicas --min-replicas-timeout' ;;
     release) opts='--token --token-file --force --expect-token --expect-holder --min-replicas --min-replicas-timeout' ;;
     renew) opts='--token --token-file --ttl --min-replicas --min-replicas-timeout' ;;

@@ -32,7 +32,7 @@ function __rlock_wants_name
                 --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify --events --metrics-textfile \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
                 --max-hold --min-hold --token --token-file --owner-pid --min-replicas --min-replicas-timeout \
-                --entries
+                --entries --limit
                 set skip 1
             case -n
                 if contains -- log $words
@@ -139,6 +139,8 @@ complete -c rlock -n $take -l ttl -x -a "$rlock_durations" -d 'Lease length, ren
 complete -c rlock -n $take -s w -l wait -x -a "$rlock_durations" -d 'Wait at most DURATION for the lock'
 complete -c rlock -n $take -s n -l no-wait -d 'Fail at once if the lock is busy'
 complete -c rlock -n $take -s E -l conflict-exit-code -x -a '0 75' -d 'Exit status when busy (default 75)'
+complete -c rlock -n $take -l limit -x -a '2 3 4' -d 'A semaphore: at most N holders at once'
+complete -c rlock -n $take -l shared -d 'A shared (read) lock: readers share, a plain acquire is exclusive'
 
 # exec.
 set -l exec_opts "__fish_seen_subcommand_from exec; and __rlock_before_dashes"
