@@ -246,7 +246,11 @@ std::string to_format(const std::vector<Piece>& pieces, const std::string& name,
       case Field::remaining_ms: out += std::to_string(info.remaining_ms); break;
       case Field::fence: out += meta ? format_number(info.fence) : ""; break;
       case Field::waiters: out += std::to_string(lock.waiters); break;
-      case Field::kind: out += lock.handoff ? "handoff" : meta ? "rlock" : "foreign"; break;
+      case Field::kind:
+        out += info.reserved || (lock.kind == lock::LockKind::mutex && lock.handoff) ? "handoff"
+               : meta                                                                ? "rlock"
+                                                                                     : "foreign";
+        break;
       }
     }
     out += '\n';
