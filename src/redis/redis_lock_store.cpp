@@ -672,6 +672,13 @@ lock::ReleaseResult RedisLockStore::receive_release(std::optional<lock::TimePoin
 }
 
 lock::ForceResult RedisLockStore::force_release(std::string_view name, const lock::ForceCondition& only) {
+  // force_release.lua breaks the lock key, which for permits is only their marker: it would
+  // let foreign clients in beside live permits and hand the name to a waiter as a mutex.
+  if (const lock::LockInfo held = inspect(name); held.kind != lock::LockKind::mutex) {
+    throw UsageError(fmt::format("release --force does not break a {} ('{}'): its permits lapse with their "
+                                 "leases; release a holder with its token (rlock status shows them)",
+                                 held.kind == lock::LockKind::shared ? "shared lock" : "semaphore", printable(name)));
+  }
   LetGoArgs let_go(m_keys, name);
   const std::string pid = std::to_string(only.pid); // Args views it
   Args first{"", "", ""};

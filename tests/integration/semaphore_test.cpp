@@ -252,6 +252,18 @@ TEST_CASE("status shows N/LIMIT held and every holder; --json has mode, limit an
   (void)b;
 }
 
+TEST_CASE("release --force of a semaphore is refused (64) and breaks nothing") {
+  RedisServer redis;
+  const std::string token = acquire_lease(redis, "forced", "60s", {"--limit", "2"});
+  RunResult forced = run_rlock(at(redis, {"release", "forced", "--force"}));
+  INFO(forced.describe());
+  CHECK(forced.exit_code == 64);
+  check_error_line(forced);
+  CHECK(redis.command({"GET", lock_key("forced")}) == "sem:2");
+  CHECK(count_permits(redis, "forced") == 1);
+  CHECK(run_rlock(at(redis, {"release", "forced", "--token", token})).exit_code == 0);
+}
+
 TEST_CASE("a redis-py Lock on a semaphore's key fails while a permit is held") {
   RedisServer redis;
   const std::string token = acquire_lease(redis, "py", "60s", {"--limit", "3"});
