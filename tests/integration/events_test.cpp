@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <fcntl.h>
 #include <map>
 #include <memory>
 #include <regex>
@@ -382,6 +383,38 @@ TEST_CASE("an events or metrics file that cannot be written: 78 before anything 
   // No lock was taken, nor even tried: a first acquisition would have made the fence counter.
   CHECK_FALSE(key_exists(redis, lock_key("x")));
   CHECK_FALSE(key_exists(redis, fence_key("x")));
+}
+
+TEST_CASE("events that cannot be written never hold up the lock: one warning, the same exit status") {
+  RedisServer redis;
+  TempDir dir;
+  SUBCASE("a disk that is full (/dev/full): every write fails") {
+    const RunResult result = run_rlock(
+        at(redis, {"--events", "/dev/full", "exec", "full", "--ttl", "150ms", "--", "sh", "-c", "sleep 1; exit 4"}));
+    INFO(result.describe());
+    CHECK(result.exit_code == 4);
+    const std::vector<std::string> lines = split_lines(result.err);
+    REQUIRE(lines.size() == 1); // once, not once per event
+    CHECK(lines[0].starts_with("rlock: warning: cannot write to the events file /dev/full"));
+  }
+  SUBCASE("a FIFO whose reader never reads: lines are dropped, the renewals go on") {
+    const std::string fifo = dir.file("events.fifo");
+    REQUIRE(run_program({"mkfifo", fifo}).exit_code == 0);
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(reader >= 0);
+    REQUIRE(::fcntl(reader, F_SETPIPE_SZ, 4096) >= 0); // full after a few dozen lines
+    // 3 s of renewals every 50 ms: about 60 lines, more than the pipe takes. A blocking write
+    // would stall rlock until the run times out.
+    const RunResult result =
+        run_rlock(at(redis, {"--events", fifo, "exec", "fifo", "--ttl", "150ms", "--", "sleep", "3"}));
+    ::close(reader);
+    INFO(result.describe());
+    CHECK(result.exit_code == 0);
+    const std::vector<std::string> lines = split_lines(result.err);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "it is full"));
+    CHECK_FALSE(key_exists(redis, lock_key("fifo")));
+  }
 }
 
 TEST_CASE("events on stdout ('-') with exec: whole lines beside the job's output") {
