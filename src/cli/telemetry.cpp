@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -25,13 +24,9 @@ namespace {
 
 // Now, as RFC 3339 in UTC with milliseconds: 2026-12-03T15:19:56.123Z.
 std::string rfc3339_now() {
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-  const std::time_t seconds = static_cast<std::time_t>(since_epoch.count() / 1000);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                     utc.tm_hour, utc.tm_min, utc.tm_sec, since_epoch.count() % 1000);
+  return utc_time(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 std::string json_field(std::string_view key, std::string_view text) {
