@@ -4,8 +4,9 @@
 # beside the redis-cli script doing the same work (SET NX PX, then a compare-and-delete EVAL)
 # with and without --tls, all against one redis-server with a plaintext and a TLS port, run
 # paired (A B C D … A B C D …) by benchtool ab. Ratios are to plaintext rlock. With --rlock2
-# (a build from before TLS support), its plaintext run stands beside them too: the cost TLS
-# support adds to a plaintext run.
+# (another build: one from before TLS support, or before a change to the TLS code), its plaintext
+# and TLS runs stand beside them too: the cost TLS support adds to a plaintext run, and what a
+# change did to a TLS run.
 # Targets (issue 14): rlock TLS <= 1.5x plaintext rlock, <= 0.25x the redis-cli TLS script;
 # plaintext within 2% of before.
 set -euo pipefail
@@ -46,7 +47,8 @@ echo "ratio = median / plaintext rlock's median; pair_rt = median of per-round r
 tls_url="rediss://localhost:$tls_port?cacert=$certs/ca.crt"
 cmds=(rlock "$RLOCK --url $REDIS_URL_BENCH exec bench-t -- true"
       rlock-tls "$RLOCK --url $tls_url exec bench-tt -- true")
-[[ -z $RLOCK2 ]] || cmds+=(rlock2 "$RLOCK2 --url $REDIS_URL_BENCH exec bench-t2 -- true")
+[[ -z $RLOCK2 ]] || cmds+=(rlock2 "$RLOCK2 --url $REDIS_URL_BENCH exec bench-t2 -- true"
+                            rlock2-tls "$RLOCK2 --url $tls_url exec bench-tt2 -- true")
 cmds+=(redis-cli "$BENCH_SRC/anchors/redis-cli-lock.sh $REDIS_PORT bench-tc true"
        redis-cli-tls "env REDIS_CLI_CACERT=$certs/ca.crt $BENCH_SRC/anchors/redis-cli-lock.sh $tls_port bench-tct true")
 "$BENCH_DIR/bin/benchtool" ab -n "$runs" -w "$warmup" -o "$work/stderr.log" "${cmds[@]}" | tee "$work/tls.txt"
@@ -58,7 +60,9 @@ echo "rlock-tls / rlock         = $(ratio rlock-tls rlock)   (target <= 1.5)"
 echo "rlock-tls / redis-cli-tls = $(ratio rlock-tls redis-cli-tls)   (target <= 0.25)"
 echo "redis-cli-tls / redis-cli = $(ratio redis-cli-tls redis-cli)"
 [[ -z $RLOCK2 ]] || echo "rlock / rlock2 (before)   = $(ratio rlock rlock2)   (target <= 1.02)"
+[[ -z $RLOCK2 ]] || echo "rlock-tls / rlock2-tls    = $(ratio rlock-tls rlock2-tls)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 bench_result tls.rlock_tls_over_plain "$(ratio rlock-tls rlock)"
 bench_result tls.rlock_tls_over_cli_tls "$(ratio rlock-tls redis-cli-tls)"
 [[ -z $RLOCK2 ]] || bench_result tls.plain_over_before "$(ratio rlock rlock2)"
+[[ -z $RLOCK2 ]] || bench_result tls.tls_over_before "$(ratio rlock-tls rlock2-tls)"
