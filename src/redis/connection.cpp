@@ -73,6 +73,7 @@ void Connection::disconnect() noexcept {
   m_reader.reset();
   m_first_bytes.clear();
   m_unreceived = 0;
+  m_ready.clear();
   m_skip_replies = 0;
 }
 
@@ -310,9 +311,10 @@ void Connection::send(const std::vector<Args>& commands, Deadline deadline) {
 }
 
 void Connection::drop_unreceived(Deadline deadline) {
-  std::size_t unread = m_unreceived + (m_sent_eval ? (m_sent_eval->then.empty() ? 1 : 2) : 0);
+  std::size_t unread = m_unreceived - m_ready.size() + (m_sent_eval ? (m_sent_eval->then.empty() ? 1 : 2) : 0);
   m_sent_eval.reset();
   m_unreceived = 0;
+  m_ready.clear();
   try {
     for (; unread > 0 && m_transport; --unread) (void)read_reply(deadline);
   } catch (...) {
@@ -332,16 +334,56 @@ std::vector<Reply> Connection::receive_pipeline(std::optional<Deadline> deadline
   Deadline until = deadline.value_or(std::chrono::steady_clock::now() + m_options.io_timeout);
   std::size_t count = m_unreceived;
   m_unreceived = 0;
+  std::vector<Reply> replies = std::move(m_ready);
+  m_ready.clear();
   try {
-    if (!m_transport && count > 0) throw UnavailableError("the connection was lost before the replies came");
-    std::vector<Reply> replies;
+    if (!m_transport && count > replies.size())
+      throw UnavailableError("the connection was lost before the replies came");
     replies.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) replies.push_back(read_reply(until));
+    while (replies.size() < count) replies.push_back(read_reply(until));
     return replies;
   } catch (...) {
     drop();
     throw;
   }
+}
+
+std::optional<std::vector<Reply>> Connection::receive_pipeline_ready() {
+  try {
+    while (m_ready.size() < m_unreceived) {
+      if (!m_transport) throw UnavailableError("the connection was lost before the replies came");
+      Reply reply;
+      ReplyReader::Status status = m_reader->next(reply);
+      if (status == ReplyReader::Status::reply) {
+        m_established = true;
+        m_failing = false;
+        if (m_skip_replies > 0) {
+          --m_skip_replies; // ASKING's answer
+        } else {
+          m_ready.push_back(std::move(reply));
+        }
+        continue;
+      }
+      if (status == ReplyReader::Status::protocol_error) {
+        throw UnavailableError(fmt::format("the server at {} does not speak the Redis protocol ({})",
+                                           m_transport->peer(), m_reader->error()));
+      }
+      std::string chunk;
+      switch (m_transport->read_ready(chunk)) {
+      case Transport::Ready::nothing: return std::nullopt;
+      case Transport::Ready::eof:
+        throw UnavailableError(fmt::format("connection to {} closed by the server", m_transport->peer()));
+      case Transport::Ready::data: m_reader->feed(chunk); break;
+      }
+    }
+  } catch (...) {
+    drop();
+    throw;
+  }
+  m_unreceived = 0;
+  std::vector<Reply> replies = std::move(m_ready);
+  m_ready.clear();
+  return replies;
 }
 
 std::vector<Reply> Connection::pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline,

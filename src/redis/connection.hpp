@@ -58,6 +58,15 @@ class Connection {
   // their replies. Any other call first reads and drops replies not received, to stay in step.
   void send_pipeline(const std::vector<Args>& commands, std::optional<Deadline> deadline = {});
   std::vector<Reply> receive_pipeline(std::optional<Deadline> deadline = {});
+  // receive_pipeline without waiting, for a caller that polls several connections at once:
+  // reads what has arrived and returns the replies once all of them are in, else nothing (poll
+  // fd() for wait_events(), then call again). A transport failure drops the connection and
+  // throws UnavailableError, as receive_pipeline does.
+  std::optional<std::vector<Reply>> receive_pipeline_ready();
+  // The socket to poll while replies are awaited (-1: not connected), and for what (see
+  // Transport::wait_events; 0: call receive_pipeline_ready at once).
+  int fd() const noexcept { return m_transport ? m_transport->fd() : -1; }
+  short wait_events() const noexcept { return m_transport ? m_transport->wait_events() : 0; }
 
   // EVALSHA, falling back to EVAL when the server does not have the script cached.
   Reply eval(const scripts::Script& script, const Args& keys, const Args& args, std::optional<Deadline> deadline = {});
@@ -135,6 +144,7 @@ class Connection {
   std::string m_first_bytes;           // what the server sent first, to say what it is if not Redis
   std::optional<SentEval> m_sent_eval; // sent, reply not read yet
   std::size_t m_unreceived = 0;        // replies of send_pipeline not read yet
+  std::vector<Reply> m_ready;          // of those, the ones receive_pipeline_ready has read
   bool m_established = false;          // a reply has come on this connection, ever
   bool m_ask_next = false;             // ask_next(): ASKING goes before the next write's commands
   std::size_t m_skip_replies = 0;      // replies to ASKING not read yet

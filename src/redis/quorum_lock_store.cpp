@@ -16,13 +16,23 @@
 // any later majority shares a node whose counter is already at least this fence, and that
 // node's next grant is larger.
 // Waiting: the nodes' waiting lines and hand-offs are per node and could disagree on who is
-// first, so a quorum waiter joins none; it re-checks every k_quorum_poll (at most), a bounded
-// fallback in place of a wake.
+// first, so a quorum waiter joins none. After a busy attempt it registers as a watcher on every
+// node (watch.lua, what `rlock wait` uses on one node: it looks and registers in one step, so a
+// release after the look is never missed) and blocks on all of them at once, a BLPOP on each
+// node's connection and one poll(2) over their sockets (block_on). A release that frees the key
+// on a node, whether the holder's or a failed attempt's clean-up, pushes a wake there
+// (watchers.lua); the first wake from any node ends the wait and the waiter tries the quorum
+// again. A lease that ends unreleased pushes nothing: the caller's timer at the lease's end
+// covers it, and a fallback of k_quorum_fallback plus jitter covers wakes lost with a node (a
+// restart, a dropped connection). No order among waiters: each release wakes them all and the
+// first attempt to reach a majority wins (docs/quorum.md says what that does and does not
+// promise).
 #include "redis/quorum_lock_store.hpp"
 
 #include "lock/lease.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/random.hpp"
 #include "util/strings.hpp"
 
 #include <algorithm>
@@ -468,24 +478,230 @@ std::vector<std::string> QuorumLockStore::list_names(std::string_view glob) {
   return names;
 }
 
-bool QuorumLockStore::wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout,
-                                    int interrupt_fd) {
-  (void)name;
-  (void)ticket;
-  const lock::TimePoint until = std::chrono::steady_clock::now() + std::min(timeout, k_quorum_poll);
+namespace {
+
+// Reads the signal that made `interrupt_fd` readable and throws Interrupted carrying it.
+[[noreturn]] void throw_interrupted(int interrupt_fd) {
+  signalfd_siginfo info{};
+  ssize_t got = ::read(interrupt_fd, &info, sizeof info);
+  throw Interrupted(got == static_cast<ssize_t>(sizeof info) ? static_cast<int>(info.ssi_signo) : 0);
+}
+
+// Sleeps `timeout`, watching `interrupt_fd` (a signalfd; -1: none) as the stores' waits do.
+void sleep_interruptible(lock::Millis timeout, int interrupt_fd) {
+  const lock::TimePoint until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<lock::Millis>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
+    if (left.count() <= 0) return;
     pollfd watched{interrupt_fd, POLLIN, 0};
     int n = ::poll(&watched, interrupt_fd >= 0 ? 1 : 0, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw SystemError("poll", errno);
-    if (n > 0 && (watched.revents & POLLIN) != 0) {
-      signalfd_siginfo info{};
-      ssize_t got = ::read(interrupt_fd, &info, sizeof info);
-      throw Interrupted(got == static_cast<ssize_t>(sizeof info) ? static_cast<int>(info.ssi_signo) : 0);
+    if (n > 0 && (watched.revents & POLLIN) != 0) throw_interrupted(interrupt_fd);
+  }
+}
+
+// The time from now to `until` for poll(2), at least 0, rounded up.
+int poll_timeout(lock::TimePoint until) {
+  auto left = std::chrono::ceil<lock::Millis>(until - std::chrono::steady_clock::now()).count();
+  return static_cast<int>(std::clamp<std::int64_t>(left, 0, 60'000));
+}
+
+// How long a quorum wait's watcher registration counts: past the longest wait, with slack for
+// the steps around it. Each wait registers anew (see Watching), so this bounds how many a
+// waiter leaves behind.
+constexpr lock::Millis k_registration = k_quorum_fallback + k_quorum_jitter + lock::Millis(4'000);
+
+// k_quorum_fallback plus a jitter of its own for each wait, from the wait's random ticket.
+lock::Millis fallback_for(std::string_view ticket) {
+  std::uint32_t bits = 0;
+  for (char c : ticket.substr(0, 8)) {
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
+    bits = bits * 16 + static_cast<std::uint32_t>(digit);
+  }
+  return k_quorum_fallback + lock::Millis(bits % static_cast<std::uint32_t>(k_quorum_jitter.count()));
+}
+
+} // namespace
+
+std::vector<std::optional<RedisLockStore::Watched>> QuorumLockStore::watch_nodes(std::string_view name,
+                                                                                 std::string_view ticket) {
+  std::vector<std::optional<RedisLockStore::Watched>> seen(m_nodes.size());
+  const lock::TimePoint by = step_deadline(std::nullopt);
+  for (Node& node : m_nodes) {
+    node.error.clear();
+    node.in_flight = false;
+    try {
+      node.store->send_watch(name, ticket, k_registration, by);
+      node.in_flight = true;
+    } catch (const Error& error) {
+      node.error = error.what();
     }
   }
+  const lock::TimePoint read_by = step_deadline(std::nullopt);
+  for (std::size_t i = 0; i < m_nodes.size(); ++i) {
+    Node& node = m_nodes[i];
+    if (!node.in_flight) continue;
+    node.in_flight = false;
+    try {
+      seen[i] = node.store->receive_watch(node_deadline(read_by, std::nullopt));
+    } catch (const Error& error) {
+      node.error = error.what();
+    }
+  }
+  return seen;
+}
+
+// Blocking on N nodes at once with no thread: a BLPOP goes out on each node's connection, and
+// one poll(2) watches their sockets (and the interrupt fd) until a reply comes. The first wake
+// ends the wait; the other BLPOPs are still pending then, and their connections cannot carry
+// the next attempt until they are answered. A release frees the lock on every node within a
+// moment, so their own wakes usually follow at once: they are read (drained) for a short
+// grace. A connection whose BLPOP is still pending after it is dropped, which ends its BLPOP on
+// the server; the next step connects again. No reply is ever read as another request's: a
+// connection is either drained to its BLPOP's answer or closed.
+lock::WatchWake QuorumLockStore::block_on(std::string_view name, std::string_view ticket,
+                                          const std::vector<std::size_t>& nodes, lock::Millis timeout,
+                                          int interrupt_fd) {
+  const lock::TimePoint send_by = step_deadline(std::nullopt);
+  std::vector<std::size_t> waiting;
+  for (std::size_t i : nodes) {
+    Node& node = m_nodes[i];
+    try {
+      node.store->send_wait_for_release(name, ticket, timeout, send_by);
+      waiting.push_back(i);
+    } catch (const Error& error) {
+      node.error = error.what();
+    }
+  }
+  if (waiting.empty()) {
+    sleep_interruptible(timeout, interrupt_fd);
+    return lock::WatchWake::timeout;
+  }
+  // The servers answer by themselves when `timeout` passes; a node that does not by a node
+  // timeout later is not answering.
+  const lock::TimePoint until = std::chrono::steady_clock::now() + timeout + m_node_timeout;
+  const lock::Millis drain_grace = std::clamp(m_node_timeout / 4, lock::Millis(10), lock::Millis(100));
+  std::optional<lock::WatchWake> woken;
+  std::optional<lock::TimePoint> drain_until;
+  std::vector<pollfd> fds;
+  while (!waiting.empty()) {
+    const lock::TimePoint limit = drain_until.value_or(until);
+    fds.clear();
+    bool ready_now = false; // TLS holds decrypted bytes for one of them
+    for (std::size_t i : waiting) {
+      short events = m_nodes[i].store->wake_events();
+      if (events == 0) ready_now = true;
+      fds.push_back(pollfd{m_nodes[i].store->wake_fd(), events, 0});
+    }
+    const bool watch_interrupt = interrupt_fd >= 0 && !drain_until;
+    if (watch_interrupt) fds.push_back(pollfd{interrupt_fd, POLLIN, 0});
+    const int wait_ms = ready_now ? 0 : poll_timeout(limit);
+    int n = ::poll(fds.data(), static_cast<nfds_t>(fds.size()), wait_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SystemError("poll", errno);
+    if (watch_interrupt && (fds.back().revents & POLLIN) != 0) {
+      for (std::size_t i : waiting) m_nodes[i].topology->disconnect();
+      throw_interrupted(interrupt_fd);
+    }
+    std::vector<std::size_t> still;
+    for (std::size_t k = 0; k < waiting.size(); ++k) {
+      Node& node = m_nodes[waiting[k]];
+      if (fds[k].revents == 0 && fds[k].events != 0) {
+        still.push_back(waiting[k]);
+        continue;
+      }
+      try {
+        std::optional<lock::WatchWake> got = node.store->poll_wait_for_release();
+        if (!got) {
+          still.push_back(waiting[k]);
+          continue;
+        }
+        if (*got != lock::WatchWake::timeout && !woken) {
+          log::verbose("lock '{}': woken by a release on {}", printable(name), node.label);
+          woken = got;
+          drain_until = std::chrono::steady_clock::now() + drain_grace;
+        }
+      } catch (const Error& error) {
+        node.error = error.what(); // the connection was dropped: nothing pending on it
+      }
+    }
+    waiting = std::move(still);
+    if (n == 0 && !ready_now && std::chrono::steady_clock::now() >= limit) break;
+  }
+  for (std::size_t i : waiting) {
+    log::verbose("lock '{}': {} did not answer its wait in time; reconnecting", printable(name), m_nodes[i].label);
+    m_nodes[i].topology->disconnect();
+  }
+  return woken.value_or(lock::WatchWake::timeout);
+}
+
+bool QuorumLockStore::wait_for_wake(std::string_view name, std::string_view /*ticket*/, lock::Millis timeout,
+                                    int interrupt_fd) {
+  m_watching.reset();
+  const std::string mine = random_token(); // see Watching
+  const lock::Millis bound = std::min(timeout, fallback_for(mine));
+  std::vector<std::optional<RedisLockStore::Watched>> seen = watch_nodes(name, mine);
+  std::size_t free = 0;
+  std::vector<std::size_t> held;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    if (!seen[i]) continue;
+    if (seen[i]->value.empty()) {
+      ++free;
+    } else {
+      held.push_back(i);
+    }
+  }
+  // Freed on a majority since the attempt: try again at once, but not twice in a row (nodes
+  // that disagree with the attempts, such as a line of single-node waiters, must not make us
+  // spin).
+  const bool looked_free = m_looked_free;
+  m_looked_free = free >= quorum() && !looked_free;
+  if (m_looked_free) {
+    log::verbose("lock '{}': free on {} of {} nodes since the attempt; trying again", printable(name), free,
+                 m_nodes.size());
+    return true;
+  }
+  return block_on(name, mine, held, bound, interrupt_fd) != lock::WatchWake::timeout;
+}
+
+lock::LockInfo QuorumLockStore::watch(std::string_view name, std::string_view /*ticket*/) {
+  m_watching.reset();
+  const std::string mine = random_token(); // see Watching
+  std::vector<std::optional<RedisLockStore::Watched>> seen = watch_nodes(name, mine);
+  std::map<std::string, std::size_t> votes;
+  std::size_t answered = 0;
+  Watching watching{std::string(name), mine, {}};
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    if (!seen[i]) continue;
+    ++answered;
+    if (seen[i]->value.empty()) continue;
+    ++votes[seen[i]->value];
+    watching.nodes.push_back(i); // watch.lua registered us there
+  }
+  if (answered < quorum()) {
+    throw UnavailableError(fmt::format("only {} of {} nodes answered (a majority is {}): {}", answered, m_nodes.size(),
+                                       quorum(), failed_nodes()));
+  }
+  for (const auto& [value, count] : votes) {
+    if (count < quorum()) continue;
+    for (std::size_t i : watching.nodes) {
+      if (seen[i]->value != value) continue;
+      m_watching = std::move(watching);
+      return std::move(seen[i]->lock);
+    }
+  }
+  return lock::LockInfo{}; // no majority holds it: free
+}
+
+lock::WatchWake QuorumLockStore::wait_for_release(std::string_view name, std::string_view /*ticket*/,
+                                                  lock::Millis timeout, int interrupt_fd) {
+  if (!m_watching || m_watching->name != name) return lock::WatchWake::recheck;
+  Watching watching = std::move(*m_watching);
+  m_watching.reset();
+  const lock::Millis bound = std::min(timeout, fallback_for(watching.ticket));
+  lock::WatchWake wake = block_on(name, watching.ticket, watching.nodes, bound, interrupt_fd);
+  return wake == lock::WatchWake::timeout ? wake : lock::WatchWake::recheck;
 }
 
 void QuorumLockStore::leave_queue(std::string_view name, std::string_view ticket) {

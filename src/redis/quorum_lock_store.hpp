@@ -9,6 +9,7 @@
 #include "redis/topology.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,9 +18,11 @@
 
 namespace rlock::redis {
 
-// How often a waiter in quorum mode re-checks when nothing wakes it: the nodes keep no
-// waiting line for it (see wait_for_wake).
-constexpr lock::Millis k_quorum_poll{250};
+// The longest a quorum waiter or watcher blocks before looking again by itself when no release
+// wakes it (a wake lost with a node's restart or a dropped connection), plus up to
+// k_quorum_jitter, different for each wait, so that waiters do not look all at once.
+constexpr lock::Millis k_quorum_fallback{5'000};
+constexpr lock::Millis k_quorum_jitter{1'000};
 
 class QuorumLockStore final : public lock::LockStore {
  public:
@@ -68,11 +71,24 @@ class QuorumLockStore final : public lock::LockStore {
   lock::LockInfo inspect(std::string_view name) override;
   // Every name any reachable node holds.
   std::vector<std::string> list_names(std::string_view glob) override;
-  // No node wakes a quorum waiter: sleeps at most k_quorum_poll (or `timeout`), watching
-  // `interrupt_fd`, and says false, for the caller to re-check (the bounded fallback).
+  // After a busy attempt: registers as a watcher (watch.lua) on every node, under a ticket
+  // made for this wait from `ticket`, and reads the lock there in the same step. When it is
+  // free on a majority by then (released since the attempt), true at once. Otherwise blocks on
+  // all the nodes that hold it at once (a BLPOP on each, one poll(2), no thread) until a
+  // release that frees it on any of them wakes us (true), or `timeout`, at most
+  // k_quorum_fallback plus jitter, passes (false: the caller looks again). No arrival order:
+  // every waiter is woken and the first attempt to reach a majority wins (docs/quorum.md).
   bool wait_for_wake(std::string_view name, std::string_view ticket, lock::Millis timeout, int interrupt_fd) override;
-  // Nothing to leave: attempts never join a line.
+  // Nothing to leave: attempts never join a line, and watcher registrations lapse by themselves.
   void leave_queue(std::string_view name, std::string_view ticket) override;
+  // `rlock wait`: watch.lua on every node in one step. Held when a majority holds one value
+  // (the holder as one of them describes it); free otherwise. UnavailableError when fewer than
+  // a majority answered.
+  lock::LockInfo watch(std::string_view name, std::string_view ticket) override;
+  // Blocks as wait_for_wake does on the nodes the last watch() of `name` found held; any wake
+  // is `recheck` (one node freed is no majority: watch() looks again), else timeout.
+  lock::WatchWake wait_for_release(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                                   int interrupt_fd) override;
 
   // What each node holds for `name`, read in parallel: for `status`.
   struct NodeToken {
@@ -109,6 +125,23 @@ class QuorumLockStore final : public lock::LockStore {
   void release_everywhere(std::string_view name, std::string_view token);
   // "a (why), b (why)": the nodes of the current step that failed.
   std::string failed_nodes() const;
+  // watch.lua on every node in one step; nothing for a node that did not answer (its error
+  // set).
+  std::vector<std::optional<RedisLockStore::Watched>> watch_nodes(std::string_view name, std::string_view ticket);
+  // BLPOPs `ticket`'s list on each of `nodes` at once for up to `timeout`: the first wake, or
+  // timeout. See the .cpp for what becomes of the other nodes' BLPOPs.
+  lock::WatchWake block_on(std::string_view name, std::string_view ticket, const std::vector<std::size_t>& nodes,
+                           lock::Millis timeout, int interrupt_fd);
+  // What the last watch() registered: the name, its wait ticket, the nodes holding the lock.
+  // Each wait (wait_for_wake, watch) registers under a random ticket of its own, not the
+  // caller's: a wake pushed to an earlier wait's list (a node that woke us second, a release
+  // after we gave up) is never popped by a later wait; it lapses with its list. The ticket's
+  // first digits also draw the wait's fallback jitter.
+  struct Watching {
+    std::string name;
+    std::string ticket;
+    std::vector<std::size_t> nodes;
+  };
 
   std::vector<Node> m_nodes;
   lock::Millis m_node_timeout;
@@ -117,6 +150,8 @@ class QuorumLockStore final : public lock::LockStore {
   lock::RenewRequest m_sent_renew;
   std::string m_release_name;
   std::string m_release_token;
+  std::optional<Watching> m_watching;
+  bool m_looked_free = false; // the last wait_for_wake found the lock free and returned at once
 };
 
 } // namespace rlock::redis

@@ -903,7 +903,7 @@ lock::LockInfo RedisLockStore::watch(std::string_view name, std::string_view tic
   Reply reply = run(scripts::k_watch,
                     {lock_key, m_keys.meta(name), m_keys.line_expiry(name), m_keys.watchers(name), m_keys.wake(name)},
                     {ticket, registration}, fmt::format("watching {}", lock_key), std::nullopt);
-  return holder_from(reply.view(), 0);
+  return holder_from(reply.view(), 1);
 }
 
 // A watcher's list gets 'free' from a release that freed the lock, 'recheck' from one that
@@ -986,6 +986,79 @@ std::optional<std::string> RedisLockStore::receive_read_token(lock::TimePoint de
   if (view.is_error()) throw_error_reply(classify_error(view.string()), fmt::format("reading {}", m_sent_key));
   if (view.is_nil()) return std::nullopt;
   return std::string(view.string());
+}
+
+void RedisLockStore::send_watch(std::string_view name, std::string_view ticket, lock::Millis registration,
+                                lock::TimePoint deadline) {
+  std::string lock_key = m_keys.lock(name);
+  const std::string registration_ms = std::to_string(registration.count());
+  Connection& node = m_topology.node_for(lock_key, deadline);
+  m_sent_node = nullptr;
+  node.send_eval(scripts::k_watch,
+                 {lock_key, m_keys.meta(name), m_keys.line_expiry(name), m_keys.watchers(name), m_keys.wake(name)},
+                 {ticket, registration_ms}, deadline);
+  m_sent_node = &node;
+  m_sent_key = std::move(lock_key);
+}
+
+RedisLockStore::Watched RedisLockStore::receive_watch(lock::TimePoint deadline) {
+  Reply reply = receive_quorum_step(deadline);
+  Watched watched;
+  watched.lock = holder_from(reply.view(), 1);
+  watched.value = field(reply.view()[0]);
+  return watched;
+}
+
+namespace {
+
+// What a watcher's list said (watchers.lua): 'free' from a release that freed the lock,
+// 'recheck' from one that shortened it; nil when the BLPOP timed out.
+lock::WatchWake wake_from(ReplyView reply, std::string_view context) {
+  if (reply.is_error()) throw_error_reply(classify_error(reply.string()), context);
+  if (reply.is_nil()) return lock::WatchWake::timeout;
+  ReplyView popped = reply[1];
+  return popped.is_string() && popped.string() == "free" ? lock::WatchWake::freed : lock::WatchWake::recheck;
+}
+
+} // namespace
+
+void RedisLockStore::send_wait_for_release(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                                           lock::TimePoint deadline) {
+  std::string wake_key = m_keys.wake(name, ticket);
+  // BLPOP takes seconds with a fractional part; 0 would mean forever, so never send it.
+  double seconds = std::max<double>(static_cast<double>(timeout.count()) / 1000.0, 0.001);
+  std::string timeout_text = fmt::format("{:.3f}", seconds);
+  Connection& node = m_topology.node_for(wake_key, deadline);
+  m_sent_node = nullptr;
+  node.send_pipeline({{"BLPOP", wake_key, timeout_text}}, deadline);
+  m_sent_node = &node;
+  m_sent_key = std::move(wake_key);
+}
+
+int RedisLockStore::wake_fd() const noexcept { return m_sent_node ? m_sent_node->fd() : -1; }
+
+short RedisLockStore::wake_events() const noexcept { return m_sent_node ? m_sent_node->wait_events() : 0; }
+
+std::optional<lock::WatchWake> RedisLockStore::poll_wait_for_release() {
+  if (m_sent_node == nullptr) throw Error(ExitCode::internal, "poll_wait_for_release without send_wait_for_release");
+  std::optional<std::vector<Reply>> replies;
+  try {
+    replies = m_sent_node->receive_pipeline_ready();
+  } catch (...) {
+    m_sent_node = nullptr;
+    throw;
+  }
+  if (!replies) return std::nullopt;
+  m_sent_node = nullptr;
+  return wake_from(replies->at(0).view(), fmt::format("waiting on {}", m_sent_key));
+}
+
+lock::WatchWake RedisLockStore::receive_wait_for_release(lock::TimePoint deadline) {
+  if (m_sent_node == nullptr) throw Error(ExitCode::internal, "receive_wait_for_release without send_wait_for_release");
+  Connection& node = *m_sent_node;
+  m_sent_node = nullptr;
+  std::vector<Reply> replies = node.receive_pipeline(deadline);
+  return wake_from(replies.at(0).view(), fmt::format("waiting on {}", m_sent_key));
 }
 
 Reply RedisLockStore::receive_quorum_step(lock::TimePoint deadline) {

@@ -121,6 +121,28 @@ class RedisLockStore final : public lock::LockStore {
   bool receive_restore(lock::TimePoint deadline);
   void send_read_token(std::string_view name, lock::TimePoint deadline);
   std::optional<std::string> receive_read_token(lock::TimePoint deadline);
+  // watch() in halves (watch.lua), with the value of the lock key beside the holder block
+  // (empty: free), for a quorum to tell whether one holder has a majority. The registration
+  // lapses after `registration` (longer than the watcher blocks before looking again).
+  struct Watched {
+    lock::LockInfo lock;
+    std::string value;
+  };
+  void send_watch(std::string_view name, std::string_view ticket, lock::Millis registration, lock::TimePoint deadline);
+  Watched receive_watch(lock::TimePoint deadline);
+  // wait_for_release in halves, for a quorum that blocks on every node at once with poll(2)
+  // and no thread: send_wait_for_release sends the BLPOP on `ticket`'s list (server-side
+  // timeout `timeout`); wake_fd() and wake_events() say what to poll; poll_wait_for_release
+  // reads what has come without blocking (nothing yet, or the BLPOP's answer: timeout,
+  // freed, recheck); receive_wait_for_release waits for that answer until `deadline`
+  // (UnavailableError then, the connection dropped). Until the answer is read the connection
+  // is busy: nothing else may be sent on it (disconnect it instead, which ends the BLPOP).
+  void send_wait_for_release(std::string_view name, std::string_view ticket, lock::Millis timeout,
+                             lock::TimePoint deadline);
+  int wake_fd() const noexcept;
+  short wake_events() const noexcept;
+  std::optional<lock::WatchWake> poll_wait_for_release();
+  lock::WatchWake receive_wait_for_release(lock::TimePoint deadline);
 
  private:
   // Runs `script` on the node of keys[0], each attempt bounded by `deadline` (else the I/O

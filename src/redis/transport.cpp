@@ -266,4 +266,31 @@ bool Transport::read_some(std::string& out, Deadline deadline, int interrupt_fd)
   }
 }
 
+Transport::Ready Transport::read_ready(std::string& out) {
+  if (m_tls) {
+    TlsStream::Want want = TlsStream::Want::none;
+    std::size_t before = out.size();
+    if (!m_tls->read(out, want)) return Ready::eof;
+    m_tls_wants_write = want == TlsStream::Want::write;
+    return out.size() > before ? Ready::data : Ready::nothing;
+  }
+  char buffer[16384];
+  for (;;) {
+    ssize_t n = ::recv(m_fd.get(), buffer, sizeof buffer, 0);
+    if (n > 0) {
+      out.append(buffer, static_cast<std::size_t>(n));
+      return Ready::data;
+    }
+    if (n == 0) return Ready::eof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Ready::nothing;
+    throw UnavailableError(fmt::format("could not read from {}: {}", m_peer, std::strerror(errno)));
+  }
+}
+
+short Transport::wait_events() const noexcept {
+  if (m_tls && m_tls->pending()) return 0;
+  return m_tls_wants_write ? POLLOUT : POLLIN;
+}
+
 } // namespace rlock::redis

@@ -49,6 +49,15 @@ class Transport {
   // and throws Interrupted carrying it.
   bool read_some(std::string& out, Deadline deadline, int interrupt_fd = -1);
 
+  // read_some without waiting, for a caller that polls several sockets at once: appends what
+  // has arrived to `out` (data), nothing when nothing has (poll fd() for wait_events() first),
+  // or says the server closed the stream (eof). Throws UnavailableError as read_some does.
+  enum class Ready { data, nothing, eof };
+  Ready read_ready(std::string& out);
+  // What to poll fd() for before read_ready can make progress: POLLIN, POLLOUT while TLS must
+  // write first, 0 when OpenSSL already holds decrypted bytes (call read_ready at once).
+  short wait_events() const noexcept;
+
   int fd() const noexcept { return m_fd.get(); }
   const std::string& peer() const noexcept { return m_peer; }
   bool tls() const noexcept { return m_tls != nullptr; }
@@ -65,6 +74,7 @@ class Transport {
   Fd m_fd;
   std::string m_peer;               // for messages: "127.0.0.1:6379" or the socket path
   std::unique_ptr<TlsStream> m_tls; // declared after m_fd: freed before the socket closes
+  bool m_tls_wants_write = false;   // read_ready's last TLS read must write first
 };
 
 // A connect in progress (Transport::dial): the socket's non-blocking connect, then the TLS

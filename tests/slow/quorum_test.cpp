@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace rlock::test;
@@ -42,6 +43,50 @@ struct Quorum {
     return count;
   }
 };
+
+// The requests clients sent `node` that a waiter makes (scripts and BLPOPs), from INFO
+// commandstats: a poller's attempts show here as EVALSHA calls, some four a second.
+long long requests(const RedisServer& node) {
+  long long total = 0;
+  for (const std::string& line : split_lines(node.command({"INFO", "commandstats"}))) {
+    for (const char* command : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls=", "cmdstat_blpop:calls="}) {
+      if (line.starts_with(command)) total += std::stoll(line.substr(std::string_view(command).size()));
+    }
+  }
+  return total;
+}
+
+// The live watcher registrations on `node` for `name` (one per waiting rlock: each wait
+// registers under a ticket of its own).
+std::vector<std::string> watchers(const RedisServer& node, const std::string& name) {
+  return split_lines(node.command({"ZRANGE", lock_key(name) + ":watchers", "0", "-1"}));
+}
+
+// Whether at least `count` clients are blocked (a waiter's BLPOP) on every running node.
+bool blocked_everywhere(const Quorum& quorum, long long count = 1) {
+  for (const auto& node : quorum.nodes) {
+    if (!node->running()) continue;
+    long long blocked = 0;
+    for (const std::string& line : split_lines(node->command({"INFO", "clients"}))) {
+      if (line.starts_with("blocked_clients:")) blocked = std::stoll(line.substr(16));
+    }
+    if (blocked < count) return false;
+  }
+  return true;
+}
+
+// exec NAME running a job that says it started (touches `started`) and holds the lock until
+// `release` exists.
+std::vector<std::string> holder_job(const Quorum& quorum, const std::string& name, const TempDir& dir,
+                                    const std::vector<std::string>& options = {}) {
+  std::vector<std::string> args = options;
+  for (const std::string& part : std::vector<std::string>{"exec", name, "--", "sh", "-c",
+                                                          "touch \"$0\"; while [ ! -e \"$1\" ]; do sleep 0.02; done",
+                                                          dir.file("started"), dir.file("release")}) {
+    args.push_back(part);
+  }
+  return with_rlock(quorum.via(args));
+}
 
 long long fence_of(const RunResult& result) {
   REQUIRE_MESSAGE(result.exit_code == 0, result.describe());
@@ -213,4 +258,129 @@ TEST_CASE("quorum: a granting node restarted empty at once lets a second holder 
   quorum[1].resume();
   const long long fence_b = fence_of(second);
   CHECK_MESSAGE(fence_b > fence_a, "A's fence ", fence_a, ", B's ", fence_b);
+}
+
+TEST_CASE("quorum: a waiter is woken by the holder's release, and does not poll while it waits") {
+  Quorum quorum;
+  TempDir dir;
+  BackgroundProcess holder(holder_job(quorum, "wk", dir));
+  REQUIRE(wait_until([&] { return file_exists(dir.file("started")); }, 10s));
+  BackgroundProcess waiter(with_rlock(quorum.via({"-v", "exec", "wk", "--", "sh", "-c", "echo waiter ran"})));
+  // Registered as a watcher on every node, and blocked there: it does not poll.
+  REQUIRE_MESSAGE(wait_until([&] { return blocked_everywhere(quorum); }, 10s), waiter.err());
+  for (std::size_t i = 0; i < 5; ++i) CHECK(watchers(quorum[i], "wk").size() == 1);
+  // A window to count in (not a timing assertion): a waiter that re-checked every 250 ms would
+  // send some 12 attempts; this one sends none (a renewal of the holder's may fall in it).
+  // Its BLPOP counted: what it sent before is counted too.
+  REQUIRE(wait_until([&] { return contains(quorum[0].command({"INFO", "commandstats"}), "cmdstat_blpop:"); }, 10s));
+  const long long before = requests(quorum[0]);
+  std::this_thread::sleep_for(3s);
+  const long long during = requests(quorum[0]) - before;
+  CHECK_MESSAGE(during <= 3, during, " requests to one node in 3 s of waiting");
+  MESSAGE("requests to one node during 3 s of waiting: ", during);
+  const auto released_at = std::chrono::steady_clock::now();
+  write_file(dir.file("release"), "");
+  CHECK(holder.wait(10s) == 0);
+  REQUIRE(waiter.wait(20s) == 0);
+  MESSAGE("the waiter ended ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - released_at).count(),
+          " ms after the holder's job was told to end (job polls every 20 ms)");
+  CHECK(contains(waiter.out(), "waiter ran"));
+  CHECK_MESSAGE(contains(waiter.err(), "woken by a release on"), waiter.err());
+  for (std::size_t i = 0; i < 5; ++i) CHECK_FALSE(key_exists(quorum[i], lock_key("wk") + ":line"));
+}
+
+TEST_CASE("quorum: the wake still comes with a node stopped while the waiter blocks on it") {
+  Quorum quorum;
+  TempDir dir;
+  BackgroundProcess holder(holder_job(quorum, "ws", dir, {"--node-timeout", "500ms"}));
+  REQUIRE(wait_until([&] { return file_exists(dir.file("started")); }, 10s));
+  BackgroundProcess waiter(
+      with_rlock(quorum.via({"-v", "--node-timeout", "500ms", "exec", "ws", "--", "sh", "-c", "echo waiter ran"})));
+  REQUIRE_MESSAGE(wait_until([&] { return blocked_everywhere(quorum); }, 10s), waiter.err());
+  // Its BLPOP on node 2 stays pending: node 2 never answers it, nor the release.
+  quorum[2].pause();
+  write_file(dir.file("release"), "");
+  std::optional<int> held = holder.try_wait(10s);
+  std::optional<int> waited = waiter.try_wait(20s);
+  quorum[2].resume();
+  REQUIRE_MESSAGE(held.has_value(), holder.err());
+  CHECK(*held == 0);
+  REQUIRE_MESSAGE(waited.has_value(), waiter.err());
+  CHECK_MESSAGE(*waited == 0, waiter.err());
+  CHECK(contains(waiter.out(), "waiter ran"));
+  CHECK_MESSAGE(contains(waiter.err(), "woken by a release on"), waiter.err());
+}
+
+TEST_CASE("quorum: a wake on one node only costs one look; the BLPOPs left pending are never misread") {
+  Quorum quorum;
+  TempDir dir;
+  BackgroundProcess holder(holder_job(quorum, "wp", dir));
+  REQUIRE(wait_until([&] { return file_exists(dir.file("started")); }, 10s));
+  BackgroundProcess waiter(with_rlock(quorum.via({"-v", "exec", "wp", "--", "sh", "-c", "echo waiter ran"})));
+  REQUIRE_MESSAGE(wait_until([&] { return blocked_everywhere(quorum); }, 10s), waiter.err());
+  REQUIRE(watchers(quorum[0], "wp").size() == 1);
+  const std::string first = watchers(quorum[0], "wp").at(0);
+  // A wake pushed by hand on node 0 alone: the four other BLPOPs are still pending when the
+  // waiter looks again; their connections must be closed (or drained), not read as the answer
+  // to the next attempt.
+  quorum[0].command({"RPUSH", lock_key("wp") + ":wake:" + first, "recheck"});
+  REQUIRE_MESSAGE(wait_until([&] { return watchers(quorum[4], "wp").size() == 2 && blocked_everywhere(quorum); }, 10s),
+                  waiter.err());
+  CHECK(waiter.running());
+  write_file(dir.file("release"), "");
+  CHECK(holder.wait(10s) == 0);
+  REQUIRE(waiter.wait(20s) == 0);
+  CHECK(contains(waiter.out(), "waiter ran"));
+  CHECK_MESSAGE(contains(waiter.err(), "did not answer its wait in time; reconnecting"), waiter.err());
+  CHECK_FALSE(contains(waiter.err(), "error"));
+}
+
+TEST_CASE("quorum: rlock wait is 75 while held, 0 once released (woken), never joining a line") {
+  Quorum quorum;
+  RunResult held = run_rlock(quorum.via({"acquire", "ww", "--lease", "--ttl", "60s"}));
+  REQUIRE_MESSAGE(held.exit_code == 0, held.describe());
+  RunResult busy = run_rlock(quorum.via({"wait", "ww", "-w", "500ms"}));
+  CHECK_MESSAGE(busy.exit_code == 75, busy.describe());
+  RunResult once = run_rlock(quorum.via({"wait", "ww", "-w", "0", "-E", "3"}));
+  CHECK_MESSAGE(once.exit_code == 3, once.describe());
+  BackgroundProcess watcher(with_rlock(quorum.via({"-v", "wait", "ww"})));
+  REQUIRE_MESSAGE(wait_until([&] { return blocked_everywhere(quorum); }, 10s), watcher.err());
+  RunResult released = run_rlock(quorum.via({"release", "ww", "--token", trim(held.out)}));
+  CHECK_MESSAGE(released.exit_code == 0, released.describe());
+  std::optional<int> status = watcher.try_wait(20s);
+  REQUIRE_MESSAGE(status.has_value(), watcher.err());
+  CHECK_MESSAGE(*status == 0, watcher.err());
+  CHECK_MESSAGE(contains(watcher.err(), "woken by a release on"), watcher.err());
+  for (std::size_t i = 0; i < 5; ++i) CHECK_FALSE(key_exists(quorum[i], lock_key("ww") + ":line"));
+  RunResult free = run_rlock(quorum.via({"wait", "ww", "-w", "0"}));
+  CHECK_MESSAGE(free.exit_code == 0, free.describe());
+  // Held on a minority only (another client on 2 of 5): no majority holds it, so it is free.
+  for (std::size_t i = 0; i < 2; ++i) quorum[i].command({"SET", lock_key("ww"), "someone-else", "PX", "30000"});
+  RunResult minority = run_rlock(quorum.via({"wait", "ww", "-w", "0"}));
+  CHECK_MESSAGE(minority.exit_code == 0, minority.describe());
+}
+
+TEST_CASE("quorum: three waiters behind one holder are all served, one at a time, each woken by a release") {
+  Quorum quorum;
+  TempDir dir;
+  BackgroundProcess holder(holder_job(quorum, "w3", dir));
+  REQUIRE(wait_until([&] { return file_exists(dir.file("started")); }, 10s));
+  // Each job fails (9) if another is inside at the same time, and logs its turn.
+  const std::string job = "mkdir \"$0\" || exit 9; echo turn >> \"$1\"; sleep 0.2; rmdir \"$0\"";
+  std::vector<std::unique_ptr<BackgroundProcess>> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.push_back(std::make_unique<BackgroundProcess>(
+        with_rlock(quorum.via({"-v", "exec", "w3", "--", "sh", "-c", job, dir.file("inside"), dir.file("turns")}))));
+  }
+  REQUIRE(wait_until([&] { return blocked_everywhere(quorum, 3); }, 10s));
+  write_file(dir.file("release"), "");
+  CHECK(holder.wait(10s) == 0);
+  for (auto& waiter : waiters) {
+    std::optional<int> status = waiter->try_wait(30s);
+    REQUIRE_MESSAGE(status.has_value(), waiter->err());
+    CHECK_MESSAGE(*status == 0, waiter->err());
+    CHECK_MESSAGE(contains(waiter->err(), "woken by a release on"), waiter->err());
+  }
+  CHECK(split_lines(read_file(dir.file("turns"))).size() == 3);
 }

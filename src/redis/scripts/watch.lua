@@ -4,7 +4,9 @@
 -- KEYS: lock, meta, line_expiry, watchers, wake
 -- ARGV: ticket, registration_ms (how long the registration counts: longer than the watcher
 --       sleeps before looking again)
--- Returns the holder block (holder_block.lua). When the lock is free, registers nothing.
+-- Returns {value, <holder block>} (holder_block.lua), value being the lock key's (the holder's
+-- token; '' when free: a quorum compares them across nodes). When the lock is free, registers
+-- nothing.
 -- Never touches the waiting line or a waiter's list.
 -- All or nothing (guard.lua): reads and permission checks before the first write.
 -- @include guard.lua
@@ -15,6 +17,7 @@ local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 
 local current = redis.call('GET', KEYS[1])
 local waiters = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
 local block = holder_block(KEYS[1], KEYS[2], current, waiters, now)
+table.insert(block, 1, current or '')
 if not current then return block end
 local registration = tonumber(ARGV[2])
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
