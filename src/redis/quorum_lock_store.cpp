@@ -574,13 +574,10 @@ lock::WatchWake QuorumLockStore::block_on(std::string_view name, std::string_vie
       node.error = error.what();
     }
   }
-  if (waiting.empty()) {
-    sleep_interruptible(timeout, interrupt_fd);
-    return lock::WatchWake::timeout;
-  }
+  const lock::TimePoint started = std::chrono::steady_clock::now();
   // The servers answer by themselves when `timeout` passes; a node that does not by a node
   // timeout later is not answering.
-  const lock::TimePoint until = std::chrono::steady_clock::now() + timeout + m_node_timeout;
+  const lock::TimePoint until = started + timeout + m_node_timeout;
   const lock::Millis drain_grace = std::clamp(m_node_timeout / 4, lock::Millis(10), lock::Millis(100));
   std::optional<lock::WatchWake> woken;
   std::optional<lock::TimePoint> drain_until;
@@ -633,7 +630,13 @@ lock::WatchWake QuorumLockStore::block_on(std::string_view name, std::string_vie
     log::verbose("lock '{}': {} did not answer its wait in time; reconnecting", printable(name), m_nodes[i].label);
     m_nodes[i].topology->disconnect();
   }
-  return woken.value_or(lock::WatchWake::timeout);
+  if (woken) return *woken;
+  // Every BLPOP failed early (nodes gone, or refused): wait out the rest, never spin.
+  const lock::TimePoint ends = started + timeout;
+  if (std::chrono::steady_clock::now() < ends) {
+    sleep_interruptible(std::chrono::ceil<lock::Millis>(ends - std::chrono::steady_clock::now()), interrupt_fd);
+  }
+  return lock::WatchWake::timeout;
 }
 
 bool QuorumLockStore::wait_for_wake(std::string_view name, std::string_view /*ticket*/, lock::Millis timeout,
