@@ -22,6 +22,14 @@
 //       max in ms, plus the number of overlapping sections (must be 0: mutual exclusion).
 //       Several files (separate runs of one loop) are ordered each on its own and their
 //       gaps pooled: the pause between two runs is no hand-off.
+//   benchtool permits N FILE...
+//       A counting semaphore's run: the lines `hold` wrote in all FILEs (one per worker) are one
+//       timeline. Sweeps it in time order and prints the most sections seen running at once
+//       (must be <= N), the hand-off gaps (count, p50, p90, p99, max in ms) and the sections
+//       per file (min, mean, max; min/mean, max/mean). A hand-off pairs each section's start,
+//       once the N first permits are taken, with the oldest section end not yet paired: the
+//       permit freed first is the one the next job to start took. Exits 1 when more than N
+//       sections overlapped.
 //
 // Why C and not hyperfine: one process both runs the commands interleaved (so drift in the
 // machine's load hits every command alike) and reads wait4's rusage for the RSS column,
@@ -284,15 +292,81 @@ static int cmd_handoff(int argc, char** argv) {
   return overlaps > 0 ? 1 : 0;
 }
 
+typedef struct {
+  int64_t at;
+  int is_start;
+} Event;
+
+static int cmp_event(const void* a, const void* b) {
+  const Event *x = a, *y = b;
+  if (x->at != y->at) return (x->at > y->at) - (x->at < y->at);
+  return x->is_start - y->is_start;  // at the same instant an end frees before a start takes
+}
+
+static int cmd_permits(int argc, char** argv) {
+  if (argc < 2 || atoi(argv[0]) < 1) {
+    fprintf(stderr, "usage: benchtool permits N FILE...\n");
+    return 64;
+  }
+  int limit = atoi(argv[0]);
+  size_t cap = 1024, n = 0;
+  Event* ev = malloc(cap * sizeof *ev);
+  long lo = -1, hi = 0, total = 0;
+  for (int f = 1; f < argc; ++f) {
+    FILE* in = fopen(argv[f], "r");
+    if (!in) die(argv[f]);
+    long count = 0;
+    long long a, b;
+    while (fscanf(in, "%lld %lld", &a, &b) == 2) {
+      if (n + 2 > cap) ev = realloc(ev, (cap *= 2) * sizeof *ev);
+      ev[n++] = (Event){a, 1};
+      ev[n++] = (Event){b, 0};
+      ++count;
+    }
+    fclose(in);
+    if (lo < 0 || count < lo) lo = count;
+    if (count > hi) hi = count;
+    total += count;
+  }
+  qsort(ev, n, sizeof *ev, cmp_event);
+  // Ends not yet paired with a start, oldest first (a FIFO in a plain array: each is paired once).
+  int64_t* ends = malloc((n / 2 + 1) * sizeof *ends);
+  int64_t* gaps = malloc((n / 2 + 1) * sizeof *gaps);
+  size_t head = 0, tail = 0, g = 0;
+  int running = 0, most = 0, fresh = limit;
+  for (size_t k = 0; k < n; ++k) {
+    if (!ev[k].is_start) {
+      --running;
+      ends[tail++] = ev[k].at;
+      continue;
+    }
+    if (++running > most) most = running;
+    if (fresh > 0) {
+      --fresh;  // one of the N permits nobody had held yet
+    } else if (head < tail) {
+      gaps[g++] = ev[k].at - ends[head++];
+    }
+  }
+  qsort(gaps, g, sizeof *gaps, cmp_i64);
+  double mean = argc > 1 ? (double)total / (argc - 1) : 0;
+  printf("limit=%d max_concurrent=%d sections=%ld handoffs=%zu p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
+         "max_ms=%.3f per_worker_min=%ld per_worker_max=%ld min/mean=%.2f max/mean=%.2f\n",
+         limit, most, total, g, (double)pct_i64(gaps, g, 50) / 1e6, (double)pct_i64(gaps, g, 90) / 1e6,
+         (double)pct_i64(gaps, g, 99) / 1e6, g ? (double)gaps[g - 1] / 1e6 : 0.0, lo, hi,
+         mean > 0 ? (double)lo / mean : 0.0, mean > 0 ? (double)hi / mean : 0.0);
+  return most > limit ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: benchtool freeport|ab|hold|handoff ...\n");
+    fprintf(stderr, "usage: benchtool freeport|ab|hold|handoff|permits ...\n");
     return 64;
   }
   if (strcmp(argv[1], "freeport") == 0) return cmd_freeport();
   if (strcmp(argv[1], "ab") == 0) return cmd_ab(argc - 2, argv + 2);
   if (strcmp(argv[1], "hold") == 0) return cmd_hold(argc - 2, argv + 2);
   if (strcmp(argv[1], "handoff") == 0) return cmd_handoff(argc - 2, argv + 2);
+  if (strcmp(argv[1], "permits") == 0) return cmd_permits(argc - 2, argv + 2);
   fprintf(stderr, "benchtool: unknown command %s\n", argv[1]);
   return 64;
 }

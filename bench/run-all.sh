@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Runs every rlock benchmark against one private redis-server (and etcd when installed),
-# then prints the ratios beside the targets of issue 4 (and, from topology.sh, which starts its
+# then prints the ratios beside the targets of issue 4 (semaphore.sh: issue 18; and, from topology.sh, which starts its
 # own cluster and sentinels, Sentinel and Cluster beside single Redis: issue 16).
 #   bench/run-all.sh [--rlock PATH] [--rlock2 PATH] [--quick]
 # About 3 minutes (about a minute with --quick). Run it with stderr not on a terminal or on
@@ -19,7 +19,7 @@ echo "servers: $(redis-server --version | awk '{print $1, $2, $3}') on 127.0.0.1
   "${ETCD_ENDPOINT:+; etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p') on $ETCD_ENDPOINT}"
 [[ -z ${ETCD_MISSING:-} ]] || echo "note: $ETCD_MISSING"
 
-for script in uncontended handoff idle-waiters throughput roundtrips tls topology quorum; do
+for script in uncontended handoff idle-waiters throughput semaphore roundtrips tls topology quorum; do
   "$BENCH_SRC/$script.sh" || echo "warning: $script.sh failed" >&2
 done
 
@@ -106,6 +106,20 @@ if [[ -n $(get quorum.single.ms) ]]; then
       [[ $way == q5 ]] && v=$(verdict "$r" '<=' 1.30)
       printf '%s|%s|%sx|%sx|%s\n' "$way" "$(get "quorum.$way.ms")" "$r" "$(get "quorum.$way.pair")" "$v"
     done
+  } | column -t -s'|'
+fi
+if [[ -n $(get semaphore.sem.per_s) ]]; then
+  bench_section "summary (issue 18: a semaphore, 8 workers on --limit 4, beside a mutex with 1 worker)"
+  {
+    printf '%s|%s|%s|%s\n' "metric" "value" "target" "verdict"
+    printf '%s|%s|%s|%s\n' "acquisitions/s, semaphore" "$(get semaphore.sem.per_s)" "" ""
+    printf '%s|%s|%s|%s\n' "acquisitions/s, mutex (1 worker)" "$(get semaphore.mutex.per_s)" "" ""
+    printf '%s|%sx|%s|%s\n' "semaphore / mutex" "$(get semaphore.ratio)" "" ""
+    printf '%s|%s|%s|%s\n' "semaphore hand-off p50 ms" "$(get semaphore.handoff.p50)" "" ""
+    printf '%s|%s|%s|%s\n' "semaphore hand-off p90 ms" "$(get semaphore.handoff.p90)" "" ""
+    printf '%s|%s|%s|%s\n' "per-worker min/mean" "$(get semaphore.min)" ">= 0.90" "$(verdict "$(get semaphore.min)" '>=' 0.90)"
+    printf '%s|%s|%s|%s\n' "per-worker max/mean" "$(get semaphore.max)" "<= 1.10" "$(verdict "$(get semaphore.max)" '<=' 1.10)"
+    printf '%s|%s|%s|%s\n' "most jobs at once" "$(get semaphore.max_concurrent)" "<= 4" "$(verdict "$(get semaphore.max_concurrent)" '<=' 4)"
   } | column -t -s'|'
 fi
 echo "bench: done in $((SECONDS - started)) s"
