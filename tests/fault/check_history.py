@@ -42,6 +42,13 @@ What is checked, and why (the same statement heads run_checker.py):
      --orphan-bound (PR_SET_PDEATHSIG), and no worker is left when the run ends.
   5. Progress: every lock sees an accepted write within --progress-timeout of the last
      fault affecting it healing (or of the previous write, when there was no fault).
+  SEMAPHORES (run_checker.py --limit N, events.jsonl config limit=N): 1 becomes "at most N
+     jobs of a name run at once", counting only jobs whose own permit no fault broke (the
+     same three faults, a pexpire lapsing the targeted job's permit alone); an excused job
+     that took the count past N must stop within --loss-bound of the heal. 2 is not checked
+     (N holders write at once, with their own fences: the resource checks none, and the
+     counter still shows no lost update); 3 checks unique fences, increasing in start order
+     beyond a hand-off's window (HANDOFF_WINDOW).
   6. rlock's exit statuses are the documented ones (0, the job's 3, 69, 75, 76, or SIGKILL
      from the nemesis); a job stopped because its lease was lost makes rlock exit 76.
 """
@@ -73,6 +80,9 @@ FAILOVER_KINDS = ("failover", "kill-master", "pause-master")
 # Expected rlock exit statuses: success (the worker's 0), the worker's "rejected" 3,
 # unreachable, busy/wait ran out, lost.
 EXPECTED_EXITS = {0, 3, 69, 75, 76}
+# --limit: how long after a job started another may start with a lower fence (a hand-off's
+# reservation, 2 s in rlock, claimed late), plus the slack of a loaded machine.
+HANDOFF_WINDOW = 2500 * MS
 
 
 def parse_kv(line: str) -> dict:
@@ -196,6 +206,8 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
     progress_timeout = (progress_timeout_ms if progress_timeout_ms is not None
                         else config.get("progress_timeout_ms", max(10_000, 4 * ttl_ns // MS))) * MS
     slack = 500 * MS  # acquisition to job start, on a loaded machine
+    # run_checker.py --limit N: semaphores, up to N holders at once (see SEMAPHORES above).
+    limit = int(config.get("limit") or 0)
 
     faults = [e for e in events if e["ev"] == "fault"]
     phases = {e["phase"]: e["t"] for e in events if e["ev"] == "phase"}
@@ -235,7 +247,7 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
             if entry["n"] != prev_n + 1:
                 report.fail(f"lost update on lock {lock}: counter went {prev_n} -> {entry['n']} "
                             f"(w={key[0]} i={key[1]} fence {entry['fence']}): two holders wrote at once")
-            if prev_fence is not None and entry["fence"] <= prev_fence:
+            if not limit and prev_fence is not None and entry["fence"] <= prev_fence:
                 report.fail(f"lock {lock}: accepted write with fence {entry['fence']} after one with "
                             f"fence {prev_fence} (w={key[0]} i={key[1]}): a stale write got through")
             prev_n, prev_fence, prev_t = entry["n"], entry["fence"], entry["t"]
@@ -267,6 +279,8 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
         by_lock[run.lock].append(run)
     accepted_overlaps = 0
     for lock, lock_runs in by_lock.items():
+        if limit:
+            continue  # N holders write at once, and the resource checks no fence (fault_worker.cpp)
         sections = sorted((r.end["t_admit"], r.end["t_commit"], r) for r in lock_runs
                           if r.outcome == "ok" and r.end is not None)
         latest = None
@@ -311,6 +325,10 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
             elif f["kind"] == "stop":
                 if f.get("slot") == earlier.key[0] and f.get("iter") == earlier.key[1]:
                     return f
+            elif f["kind"] == "pexpire" and limit:
+                # A semaphore: the nemesis lapsed the one permit of the job it targeted.
+                if (f.get("slot"), f.get("iter")) == earlier.key and f["t_start"] <= later_start:
+                    return f
             elif f["kind"] == "pexpire":
                 if f.get("lock") == earlier.lock and earlier.t_start - slack <= f["t_start"] <= later_start:
                     return f
@@ -340,6 +358,24 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
                         f"{run.name()}{more}{cause}")
         ordered = sorted(lock_runs, key=lambda r: r.t_start)
         backwards = []
+        if limit:
+            # A semaphore's release reserves the freed permit, with its fence, for the first
+            # waiter, who claims it up to the hand-off's 2 s later, while newcomers may take
+            # other free permits with higher fences: start order is fence order only beyond
+            # that window. A job's fence must exceed that of every job started more than
+            # HANDOFF_WINDOW before it.
+            top, k = None, 0
+            for run in ordered:
+                while k < len(ordered) and ordered[k].t_start < run.t_start - HANDOFF_WINDOW:
+                    if top is None or ordered[k].fence > top.fence:
+                        top = ordered[k]
+                    k += 1
+                if top is None or run.fence > top.fence or excusing_fault(run, top.t_start) is not None:
+                    continue
+                fence_problems += 1
+                backwards.append(f"lock {lock}: fence went backwards in acquisition order: {top.name()} then "
+                                 f"{run.name()}, {fmt_ms(run.t_start - top.t_start)} later")
+            ordered = []
         for prev, run in zip(ordered, ordered[1:]):
             if run.fence > prev.fence or run.fence == prev.fence:
                 continue  # equal: reported above
@@ -367,7 +403,41 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
     worst_excused = 0
     unbounded_ends = 0
     lead_times = []  # lost-lock terminations: time from the job's end to the next holder's start
-    for lock, lock_runs in by_lock.items():
+    for lock, lock_runs in by_lock.items() if limit else ():
+        # Semaphores: when a job starts, the jobs still running plus itself hold permits. Those
+        # whose permit a fault broke from outside (excusing_fault: their own SIGSTOP past the
+        # TTL, the nemesis lapsing their own permit, a restart without persistence since they
+        # started) are not counted; the others must be at most N. An excused job that made the
+        # count exceed N must have stopped within --loss-bound of the fault's heal.
+        active = []
+        for run in sorted(lock_runs, key=lambda r: r.t_start):
+            active = [p for p in active if p.t_end > run.t_start]
+            counted, broken = [], []
+            for prev in active:
+                f = excusing_fault(prev, run.t_start)
+                if f is None:
+                    counted.append(prev)
+                else:
+                    broken.append((prev, f))
+            if len(counted) + 1 > limit:
+                overlaps += 1
+                report.fail(f"lock {lock}: {len(counted) + 1} jobs held permits at once (limit {limit}): "
+                            f"{run.name()} started while " + ", ".join(p.name() for p in counted) + " ran")
+            if len(active) + 1 > limit:
+                for prev, f in broken:
+                    if prev.key not in excused_jobs:
+                        excused_jobs.add(prev.key)
+                        excused[f["kind"]] += 1
+                    worst_excused = max(worst_excused, prev.t_end - run.t_start)
+                    late = prev.t_end - f["t_heal"]
+                    if late > loss_bound and f["kind"] not in UNBOUNDED_KINDS:
+                        report.fail(f"lock {lock}: {prev.name()} lost its permit to a {f['kind']} fault but ran "
+                                    f"on {fmt_ms(late)} after it healed (bound {fmt_ms(loss_bound)})")
+            if run.t_end is None:
+                unbounded_ends += 1
+            else:
+                active.append(run)
+    for lock, lock_runs in by_lock.items() if not limit else ():
         active: list[Run] = []  # jobs that may still be running when the next one starts
         for run in sorted(lock_runs, key=lambda r: r.t_start):
             still = []
@@ -535,6 +605,8 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
         report.figure("failovers (nothing lost / lost acknowledged writes)",
                       f"{len(failovers)} ({sum(1 for f in failovers if f.get('lost_writes') is False)} / "
                       f"{sum(1 for f in failovers if f.get('lost_writes') is not False)})")
+    if limit:
+        report.figure("semaphore limit", limit)
     report.figure("overlapping holds (violations)", overlaps)
     report.figure("overlapping accepted writes", accepted_overlaps)
     report.figure("fence order violations", fence_problems)

@@ -24,6 +24,12 @@
 // sections, so an outcome is never half-recorded; a SIGKILL leaves a B line without an E
 // line, and the journal still tells whether the commit landed.
 //
+// --semaphore (the job of `rlock exec NAME --limit N`): up to N holders may run at once, each
+// with its own fence, so the resource cannot refuse a lower fence (a long-running holder keeps a
+// low one while others come and go): admission and commit check no fence and record none, and
+// the commit reads the counter under the guard instead of admission (so concurrent holders
+// lose no update). The checker counts the holders instead (check_history.py).
+//
 // Exit status: 0 ok, 3 rejected_stale, 2 usage, 4 I/O error, 128+N terminated by signal N.
 
 #include <fcntl.h>
@@ -128,13 +134,14 @@ struct Options {
   long iteration = -1;
   long work_us = 0;
   std::string run_id;
+  bool semaphore = false; // --semaphore: up to N holders at once (rlock exec --limit N)
 };
 
 [[noreturn]] void usage(const char* message) {
   (void)std::fprintf(stderr,
                      "fault-worker: %s\n"
                      "usage: rlock-fault-worker --dir RUN_DIR --worker ID --iter N [--work-us N] "
-                     "[--run-id S]\n"
+                     "[--run-id S] [--semaphore]\n"
                      "  run under `rlock exec NAME`: needs RLOCK_NAME and RLOCK_FENCE\n",
                      message);
   std::exit(k_exit_usage);
@@ -154,6 +161,10 @@ Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
+    if (arg == "--semaphore") {
+      options.semaphore = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       usage(("missing value for " + std::string(arg)).c_str());
     }
@@ -324,7 +335,7 @@ int main(int argc, char** argv) {
     SignalBlock blocked;
     GuardLock guard(guard_fd);
     t_admit = now_ns();
-    const std::int64_t highest = read_highest(guard_fd);
+    const std::int64_t highest = options.semaphore ? 0 : read_highest(guard_fd);
     if (fence < highest) {
       len = std::snprintf(
           line, sizeof line, "%s outcome=rejected_stale stage=admit highest=%lld t_admit=%lld t_end=%lld\n", g_prefix,
@@ -334,7 +345,7 @@ int main(int argc, char** argv) {
       return k_exit_rejected;
     }
     counter = read_counter(journal_fd);
-    if (!write_highest(guard_fd, fence) || counter < 0) {
+    if ((!options.semaphore && !write_highest(guard_fd, fence)) || counter < 0) {
       (void)std::fprintf(stderr, "fault-worker: guard or journal unreadable in %s\n", options.dir.c_str());
       return k_exit_io;
     }
@@ -352,7 +363,14 @@ int main(int argc, char** argv) {
   SignalBlock blocked;
   GuardLock guard(guard_fd);
   const std::int64_t t_commit = now_ns();
-  const std::int64_t highest = read_highest(guard_fd);
+  const std::int64_t highest = options.semaphore ? 0 : read_highest(guard_fd);
+  if (options.semaphore) {
+    counter = read_counter(journal_fd); // N holders at once: the counter as it is now
+    if (counter < 0) {
+      (void)std::fprintf(stderr, "fault-worker: journal unreadable in %s\n", options.dir.c_str());
+      return k_exit_io;
+    }
+  }
   if (fence < highest) {
     len = std::snprintf(
         line, sizeof line,

@@ -113,6 +113,17 @@ TOPOLOGY_KINDS = ("kill", "stop", "pexpire", "failover", "kill-master", "pause-m
 # faults stop and restart one or two of them at once (see topology.QuorumTopology). pexpire
 # expires the key on every node.
 QUORUM_KINDS = ("kill", "stop", "pexpire") + topology.QuorumTopology.kinds
+# --limit N: expire the one permit whose holder has fence ARGV[1] (pexpire on a semaphore).
+SEM_EXPIRE_PERMIT = """local n = 0
+for _, t in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local meta = KEYS[1] .. ':' .. t
+  if (redis.call('HGET', meta, 'f') or redis.call('HGET', meta, 'fence')) == ARGV[1] then
+    redis.call('ZADD', KEYS[1], 'XX', 1, t)
+    redis.call('PEXPIRE', meta, 1)
+    n = n + 1
+  end
+end
+return n"""
 # The late-reply nemesis' own lock, taken only by its probes (see fault_late_reply).
 PROBE_LOCK = "faultprobe"
 PROBES_PER_FAULT = 2
@@ -395,9 +406,11 @@ class Driver:
             work_us = self.work_rng.randint(0, args.work_us)
         argv = [args.rlock, *self.url_args(), "exec", slot.lock,
                 "--ttl", f"{self.ttl_ms}ms", "-w", f"{int(args.wait * 1000)}ms",
-                "--grace", f"{int(args.grace * 1000)}ms", *args.rlock_arg, "--",
+                "--grace", f"{int(args.grace * 1000)}ms",
+                *(["--limit", str(args.limit)] if args.limit else []), *args.rlock_arg, "--",
                 args.worker, "--dir", self.run_dir, "--worker", str(slot.index), "--iter", str(iteration),
-                "--work-us", str(work_us), "--run-id", self.run_id]
+                "--work-us", str(work_us), "--run-id", self.run_id,
+                *(["--semaphore"] if args.limit else [])]
         log = os.path.join(self.run_dir, f"rlock-{slot.index}.log")
         with open(log, "a") as f:
             f.write(f"--- w={slot.index} i={iteration} lock={slot.lock} t={now()}\n")
@@ -517,6 +530,19 @@ class Driver:
         if kind == "kill":
             self.kill_proc(proc, signal.SIGKILL, by="nemesis")
             self.record_fault(kind, t_start, t_start, **target)
+        elif kind == "pexpire" and self.args.limit:
+            # A semaphore: the targeted holder's permit lapses at once (its score in
+            # PREFIX{NAME}:permits set to 1 ms after the epoch, its meta hash PEXPIRE 1), the
+            # permit's form of a key expiring early; the other holders keep theirs.
+            key = f"{self.args.prefix}{{{lock}}}:permits"
+            conn = socket.create_connection(("127.0.0.1", self.redis_port), timeout=2.0)
+            try:
+                t_start = now()
+                reply = redis_command(conn, "EVAL", SEM_EXPIRE_PERMIT, "1", key, str(job["fence"])).decode()
+                t_heal = now()
+            finally:
+                conn.close()
+            self.record_fault(kind, t_start, t_heal, reply=reply, **target)
         elif kind == "pexpire":
             # Connected beforehand, so that the fault's window is the command alone.
             key = f"{self.args.prefix}{{{lock}}}"
@@ -630,6 +656,13 @@ class Driver:
         delay_ms = int(self.rng.uniform(2.0, 3.0) * io_ms)
         lock_key = f"{self.args.prefix}{{{PROBE_LOCK}}}"
         fence_key = lock_key + ":fence"
+        if self.args.limit:
+            # The probe's acquire is the first command rlock sends only when Redis knows the
+            # script (EVALSHA; else NOSCRIPT, then the script itself): the workers of a --limit
+            # run load only the semaphore scripts, so one probe without the delay loads the
+            # mutex ones first, or no probe's acquire would reach Redis in time.
+            warm = self.spawn_probe(io_ms)
+            yield Until(lambda: warm.t_exit is not None, 10 + 2 * io_ms / 1000)
         self.fault_active = True
         self.proxy_faulted = True
         t_start = now()
@@ -748,7 +781,7 @@ class Driver:
             self.event(ev="config", seed=args.seed, ttl_ms=self.ttl_ms, locks=self.locks, workers=args.workers,
                        rlock=args.rlock, redis_port=self.redis_port, proxy_port=self.proxy_port,
                        topology=args.topology, nodes=self.topo.describe() if self.topo else None,
-                       rlock_args=list(args.rlock_arg), failover_excuse=not args.no_failover_excuse,
+                       rlock_args=list(args.rlock_arg), limit=args.limit, failover_excuse=not args.no_failover_excuse,
                        loss_bound_ms=int(args.loss_bound * 1000), orphan_bound_ms=int(args.orphan_bound * 1000),
                        progress_timeout_ms=int(args.progress_timeout * 1000), faults=list(args.faults))
             self.workload()
@@ -1009,6 +1042,9 @@ def main(argv=None) -> int:
                         help="single: one redis-server behind the fault proxy (default); sentinel: a master, 2 "
                              "replicas and 3 sentinels; cluster: 3 masters and 3 replicas; quorum: 5 independent "
                              "masters, one --url each")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="semaphores: rlock exec --limit N; checks that at most N jobs hold permits at once "
+                             "(--topology single; default workers 2N on 1 lock)")
     parser.add_argument("--break-crash-recovery", action="store_true",
                         help="--topology quorum: add the node-wipe-granting fault, which restarts a node that "
                              "granted a running job's lease empty at once (against rlock(1)'s crash-recovery "
@@ -1043,6 +1079,12 @@ def main(argv=None) -> int:
     args.duration = args.duration if args.duration is not None else (7200.0 if soak else 600.0)
     args.min_sections = args.min_sections if args.min_sections is not None else (500_000 if soak else 20_000)
     args.min_faults_per_kind = args.min_faults_per_kind if args.min_faults_per_kind is not None else (25 if soak else 2)
+    if args.limit < 0 or (args.limit and args.topology != "single"):
+        parser.error("--limit needs N >= 1 and --topology single")
+    if args.limit:
+        # Semaphores: one name, twice as many workers as permits, so that some always wait.
+        args.locks = args.locks if args.locks is not None else 1
+        args.workers = args.workers if args.workers is not None else max(2, 2 * args.limit) * args.locks
     args.workers = args.workers if args.workers is not None else (8 if soak else 6)
     args.locks = args.locks if args.locks is not None else (3 if args.topology == "cluster" else 2)
     if args.seed is None:

@@ -288,6 +288,82 @@ def case_failover_lost_too_long(h):
     return failover_split(h, True, ran_on_ms=3000)
 
 
+def semaphore(h, rounds=3, holders=3, limit=3, start=0, fence=1):
+    # `holders` jobs at once per round, staggered by 1 ms, commits in call order.
+    h.events[0]["limit"] = limit
+    t = start
+    for _ in range(rounds):
+        for k in range(holders):
+            h.job(k, t + k, t + 10 + k, fence)
+            fence += 1
+        t += 20
+    return t, fence
+
+
+def case_sem_limit_held(h):
+    return semaphore(h)[0] + 10
+
+
+def case_sem_limit_exceeded(h):
+    return semaphore(h, holders=4)[0] + 10
+
+
+def case_sem_mutex_history_is_fine(h):
+    # A limit of 3 accepts what a mutex would: one at a time.
+    h.events[0]["limit"] = 3
+    return sequential(h, 10)
+
+
+def case_sem_stop_excused(h):
+    # Three permits held; one holder paused past its TTL loses its permit, a fourth job takes
+    # it; the paused one is stopped right after resuming. Legitimate: must pass.
+    end, fence = semaphore(h, rounds=1)
+    w, i, _ = h.job(3, end, end + 3005, fence, outcome="terminated")
+    h.fault("stop", end + 2, end + 3000, slot=w, iter=i, lock="a")
+    h.job(4, end + 1100, end + 1110, fence + 1, commit_ms=end + 1105)
+    h.job(5, end + 1101, end + 1111, fence + 2, commit_ms=end + 1106)
+    h.job(6, end + 1102, end + 1112, fence + 3, commit_ms=end + 1107)
+    return end + 3100
+
+
+def case_sem_stop_too_long(h):
+    end, fence = semaphore(h, rounds=1)
+    w, i, _ = h.job(3, end, end + 6000, fence, outcome="terminated")
+    h.fault("stop", end + 2, end + 3000, slot=w, iter=i, lock="a")
+    for k in range(3):
+        h.job(4 + k, end + 1100 + k, end + 1110 + k, fence + 1 + k)
+    return end + 6100
+
+
+def sem_pexpire(h, target_other):
+    # The nemesis lapses one holder's permit; a fourth job takes it. Excused for that holder
+    # only: lapsing another job's permit excuses nothing.
+    end, fence = semaphore(h, rounds=1)
+    holders = [h.job(k, end + k, end + 300 + k, fence + k, outcome="terminated") for k in range(3)]
+    if target_other:
+        w, i = 0, 0  # a job of the first round, long gone
+    else:
+        w, i, _ = holders[1]
+    h.fault("pexpire", end + 50, end + 50, slot=w, iter=i, lock="a")
+    h.job(5, end + 60, end + 70, fence + 3)
+    return end + 400
+
+
+def case_sem_fence_backwards(h):
+    end, fence = semaphore(h, rounds=1)
+    h.job(0, end, end + 5, fence + 5)
+    h.job(1, end + 3000, end + 3005, fence + 1)  # lower, well past a hand-off's window
+    return end + 3100
+
+
+def case_sem_fence_handoff(h):
+    # A reservation's fence claimed after a newcomer's higher one: within the window, fine.
+    end, fence = semaphore(h, rounds=1)
+    h.job(0, end, end + 5, fence + 5)
+    h.job(1, end + 200, end + 205, fence + 1)
+    return end + 300
+
+
 CASES = [
     # name, builder, expected to pass, words the first violation must contain
     ("clean history", case_clean, True, None),
@@ -317,6 +393,17 @@ CASES = [
     ("rlock internal error", case_bad_exit, False, "unexpected exit 70"),
     ("job stopped but rlock did not exit 76", case_terminated_wrong_exit, False, "not 76"),
     ("late reply cleaned up", case_late_reply_clean, True, None),
+    ("semaphore: 3 holders at once, limit 3", case_sem_limit_held, True, None),
+    ("semaphore: 4 holders at once, limit 3", case_sem_limit_exceeded, False, "4 jobs held permits at once"),
+    ("semaphore: one holder at a time", case_sem_mutex_history_is_fine, True, None),
+    ("semaphore legit: a holder SIGSTOPped past its TTL, a fourth takes its permit", case_sem_stop_excused, True,
+     None),
+    ("semaphore: paused holder not stopped after resuming", case_sem_stop_too_long, False, "ran on"),
+    ("semaphore legit: the holder's own permit lapsed early", lambda h: sem_pexpire(h, False), True, None),
+    ("semaphore: another job's permit lapsed early excuses nothing", lambda h: sem_pexpire(h, True), False,
+     "4 jobs held permits at once"),
+    ("semaphore: fence went backwards beyond a hand-off", case_sem_fence_backwards, False, "fence went backwards"),
+    ("semaphore: lower fence within a hand-off's window", case_sem_fence_handoff, True, None),
     ("late reply left an orphan", case_late_reply_orphan, False, "an orphan"),
     ("late-reply nemesis that tested nothing", case_late_reply_vacuous, False, "tested nothing"),
 ]
