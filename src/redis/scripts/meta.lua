@@ -76,3 +76,24 @@ local function meta_read(meta_key, current)
   end
   return meta
 end
+
+-- meta_renewed(meta_key, meta, keeper_arg, ttl_arg, ttl, kept): a renewal's marks on the meta
+-- hash `meta` (meta_read's): one more renewal, or the keeper's pid when keeper_arg is not '0';
+-- the new TTL (ttl_arg, ms as given) unless the lease was `kept` longer; the hash lives `ttl`
+-- more. Needs meta_int (guard.lua).
+local function meta_renewed(meta_key, meta, keeper_arg, ttl_arg, ttl, kept)
+  local fields = {}
+  if keeper_arg == '0' then
+    local renewals = meta_int(meta.renewals)
+    if not renewals or renewals < 0 then renewals = 0 end
+    fields = {meta.names.renewals, string.format('%d', renewals + 1)}
+  else
+    fields = {meta.names.keeper_pid, keeper_arg}
+  end
+  if not kept then
+    table.insert(fields, meta.names.ttl_ms)
+    table.insert(fields, ttl_arg)
+  end
+  redis.call('HSET', meta_key, unpack(fields))
+  redis.call('PEXPIRE', meta_key, ttl)
+end

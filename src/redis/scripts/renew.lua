@@ -33,21 +33,6 @@ end
 local denied = refused({{'hset', KEYS[2], 'l', ARGV[2]}, {'pexpire', KEYS[2], ttl}, {'pexpire', KEYS[1], ttl}})
 if denied then return denied end
 redis.call('PEXPIRE', KEYS[1], ttl)
-if meta then
-  local fields = {}
-  if ARGV[3] == '0' then
-    local renewals = meta_int(meta.renewals)
-    if not renewals or renewals < 0 then renewals = 0 end
-    fields = {meta.names.renewals, string.format('%d', renewals + 1)}
-  else
-    fields = {meta.names.keeper_pid, ARGV[3]}
-  end
-  if not kept then
-    table.insert(fields, meta.names.ttl_ms)
-    table.insert(fields, ARGV[2])
-  end
-  redis.call('HSET', KEYS[2], unpack(fields))
-  redis.call('PEXPIRE', KEYS[2], ttl)
-end
+if meta then meta_renewed(KEYS[2], meta, ARGV[3], ARGV[2], ttl, kept) end
 if kept then return 2 end
 return 1

@@ -33,21 +33,6 @@ if denied then return denied end
 redis.call('ZADD', permits, now + ttl, token)
 if kind and redis.call('PTTL', lock_key) < ttl then redis.call('PEXPIRE', lock_key, ttl) end
 if redis.call('PTTL', limit_key) < ttl then redis.call('PEXPIRE', limit_key, ttl) end
-if meta then
-  local fields = {}
-  if ARGV[3] == '0' then
-    local renewals = meta_int(meta.renewals)
-    if not renewals or renewals < 0 then renewals = 0 end
-    fields = {meta.names.renewals, string.format('%d', renewals + 1)}
-  else
-    fields = {meta.names.keeper_pid, ARGV[3]}
-  end
-  if not kept then
-    table.insert(fields, meta.names.ttl_ms)
-    table.insert(fields, ARGV[2])
-  end
-  redis.call('HSET', meta_key, unpack(fields))
-  redis.call('PEXPIRE', meta_key, ttl)
-end
+if meta then meta_renewed(meta_key, meta, ARGV[3], ARGV[2], ttl, kept) end
 if kept then return 2 end
 return 1
