@@ -96,16 +96,7 @@ void QuorumLockStore::send_acquire(const lock::AcquireRequest& request) {
   m_sent_request.ticket.clear(); // no waiting line: see the design note
   m_sent_at = std::chrono::steady_clock::now();
   connect_nodes(step_deadline(std::nullopt));
-  for (Node& node : m_nodes) {
-    node.error.clear();
-    node.in_flight = false;
-    try {
-      node.store->send_acquire(m_sent_request);
-      node.in_flight = true;
-    } catch (const Error& error) {
-      node.error = error.what();
-    }
-  }
+  send_to_all([&](RedisLockStore& store) { store.send_acquire(m_sent_request); });
 }
 
 lock::AcquireResult QuorumLockStore::receive_acquire(std::optional<lock::TimePoint> deadline) {
@@ -141,14 +132,9 @@ lock::AcquireResult QuorumLockStore::receive_acquire(std::optional<lock::TimePoi
     const std::int64_t fence = *std::max_element(fences.begin(), fences.end());
     const lock::TimePoint confirm_by = step_deadline(m_sent_at + ttl - lock::safety_margin(ttl));
     for (std::size_t i : granted) {
-      Node& node = m_nodes[i];
-      node.in_flight = false;
-      try {
-        node.store->send_confirm_fence(m_sent_request.name, m_sent_request.token, fence, confirm_by);
-        node.in_flight = true;
-      } catch (const Error& error) {
-        node.error = error.what();
-      }
+      m_nodes[i].send([&](RedisLockStore& store) {
+        store.send_confirm_fence(m_sent_request.name, m_sent_request.token, fence, confirm_by);
+      });
     }
     std::size_t confirmed = 0;
     for (std::size_t i : granted) {
@@ -227,16 +213,7 @@ void QuorumLockStore::send_renew(const lock::RenewRequest& request, std::optiona
   m_sent_renew = request;
   const lock::TimePoint by = step_deadline(deadline);
   connect_nodes(by);
-  for (Node& node : m_nodes) {
-    node.error.clear();
-    node.in_flight = false;
-    try {
-      node.store->send_renew(request, by);
-      node.in_flight = true;
-    } catch (const Error& error) {
-      node.error = error.what();
-    }
-  }
+  send_to_all([&](RedisLockStore& store) { store.send_renew(request, by); });
 }
 
 lock::TokenCheck QuorumLockStore::receive_renew(std::optional<lock::TimePoint> deadline) {
@@ -307,16 +284,7 @@ void QuorumLockStore::send_release(std::string_view name, std::string_view token
   m_release_token = token;
   const lock::TimePoint by = step_deadline(deadline);
   connect_nodes(by);
-  for (Node& node : m_nodes) {
-    node.error.clear();
-    node.in_flight = false;
-    try {
-      node.store->send_release(name, token, min_hold, by);
-      node.in_flight = true;
-    } catch (const Error& error) {
-      node.error = error.what();
-    }
-  }
+  send_to_all([&](RedisLockStore& store) { store.send_release(name, token, min_hold, by); });
 }
 
 lock::ReleaseResult QuorumLockStore::receive_release(std::optional<lock::TimePoint> deadline) {
@@ -528,16 +496,7 @@ std::vector<std::optional<RedisLockStore::Watched>> QuorumLockStore::watch_nodes
                                                                                  std::string_view ticket) {
   std::vector<std::optional<RedisLockStore::Watched>> seen(m_nodes.size());
   const lock::TimePoint by = step_deadline(std::nullopt);
-  for (Node& node : m_nodes) {
-    node.error.clear();
-    node.in_flight = false;
-    try {
-      node.store->send_watch(name, ticket, k_registration, by);
-      node.in_flight = true;
-    } catch (const Error& error) {
-      node.error = error.what();
-    }
-  }
+  send_to_all([&](RedisLockStore& store) { store.send_watch(name, ticket, k_registration, by); });
   const lock::TimePoint read_by = step_deadline(std::nullopt);
   for (std::size_t i = 0; i < m_nodes.size(); ++i) {
     Node& node = m_nodes[i];

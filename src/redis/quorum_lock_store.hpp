@@ -112,7 +112,28 @@ class QuorumLockStore final : public lock::LockStore {
     std::string label;
     bool in_flight = false; // a send of the current step went out
     std::string error;      // why the current step failed here
+
+    // One step's request to this node: `send_it(*store)`, in flight when it did not throw;
+    // an Error is this node's failure of the step.
+    template <class Send>
+    void send(Send&& send_it) {
+      in_flight = false;
+      try {
+        send_it(*store);
+        in_flight = true;
+      } catch (const Error& failed) {
+        error = failed.what();
+      }
+    }
   };
+  // A new step: every node's error cleared, then Node::send to each.
+  template <class Send>
+  void send_to_all(Send&& send_it) {
+    for (Node& node : m_nodes) {
+      node.error.clear();
+      node.send(send_it);
+    }
+  }
   // The deadline of a step begun now: node_timeout, no later than `limit`.
   lock::TimePoint step_deadline(std::optional<lock::TimePoint> limit) const;
   // The deadline for reading one node's answer of a step due by `read_by` (see the .cpp).
