@@ -105,6 +105,20 @@ struct LetGoArgs {
 
 namespace {
 
+// The holder's meta fields a holder block carries from reply[at] on: host, pid, user,
+// command, acquired_ms, ttl_ms, fence, renewals, keeper_pid.
+void meta_from(ReplyView reply, std::size_t at, lock::HolderInfo& holder) {
+  holder.meta.host = field(reply[at]);
+  holder.meta.pid = number(reply[at + 1], 1, k_max_pid);
+  holder.meta.user = field(reply[at + 2]);
+  holder.meta.command = field(reply[at + 3]);
+  holder.acquired_at_ms = number(reply[at + 4], k_min_unix_ms, k_max_unix_ms);
+  holder.ttl_ms = number(reply[at + 5], 1, k_max_int);
+  holder.fence = number(reply[at + 6], 1, k_max_int);
+  holder.renewals = number(reply[at + 7], 0, k_max_int, -1);
+  holder.keeper_pid = number(reply[at + 8], 1, k_max_pid);
+}
+
 // The fields of one permit in permits.lua's block: remaining_ms, has_meta, reserved, host,
 // pid, user, command, acquired_ms, ttl_ms, fence, renewals, keeper_pid.
 constexpr std::size_t k_permit_fields = 12;
@@ -126,16 +140,7 @@ lock::LockInfo permits_from(ReplyView reply, std::size_t at) {
     holder.has_metadata = reply[first + 1].integer() == 1;
     holder.reserved = reply[first + 2].integer() == 1;
     if (holder.reserved) info.handoff = true;
-    if (!holder.has_metadata) continue;
-    holder.meta.host = field(reply[first + 3]);
-    holder.meta.pid = number(reply[first + 4], 1, k_max_pid);
-    holder.meta.user = field(reply[first + 5]);
-    holder.meta.command = field(reply[first + 6]);
-    holder.acquired_at_ms = number(reply[first + 7], k_min_unix_ms, k_max_unix_ms);
-    holder.ttl_ms = number(reply[first + 8], 1, k_max_int);
-    holder.fence = number(reply[first + 9], 1, k_max_int);
-    holder.renewals = number(reply[first + 10], 0, k_max_int, -1);
-    holder.keeper_pid = number(reply[first + 11], 1, k_max_pid);
+    if (holder.has_metadata) meta_from(reply, first + 3, holder);
   }
   return info;
 }
@@ -154,17 +159,7 @@ lock::LockInfo holder_from(ReplyView reply, std::size_t at) {
   holder.remaining_ms = remaining_ms;
   holder.has_metadata = reply[at + 4].integer() == 1;
   info.handoff = reply[at + 5].integer() == 1;
-  if (holder.has_metadata && reply.size() >= at + 15) {
-    holder.meta.host = field(reply[at + 6]);
-    holder.meta.pid = number(reply[at + 7], 1, k_max_pid);
-    holder.meta.user = field(reply[at + 8]);
-    holder.meta.command = field(reply[at + 9]);
-    holder.acquired_at_ms = number(reply[at + 10], k_min_unix_ms, k_max_unix_ms);
-    holder.ttl_ms = number(reply[at + 11], 1, k_max_int);
-    holder.fence = number(reply[at + 12], 1, k_max_int);
-    holder.renewals = number(reply[at + 13], 0, k_max_int, -1);
-    holder.keeper_pid = number(reply[at + 14], 1, k_max_pid);
-  }
+  if (holder.has_metadata && reply.size() >= at + 15) meta_from(reply, at + 6, holder);
   return info;
 }
 
