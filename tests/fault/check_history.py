@@ -402,6 +402,19 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
     excused_jobs = set()
     worst_excused = 0
     unbounded_ends = 0
+
+    def excuse(lock, prev: Run, f, run: Run, what: str):
+        # `prev` overlapped `run` because fault `f` took its `what` (lease, permit): counted
+        # once per job, and it must have stopped within the loss bound of the heal.
+        nonlocal worst_excused
+        if prev.key not in excused_jobs:
+            excused_jobs.add(prev.key)
+            excused[f["kind"]] += 1
+        worst_excused = max(worst_excused, prev.t_end - run.t_start)
+        late = prev.t_end - f["t_heal"]
+        if late > loss_bound and f["kind"] not in UNBOUNDED_KINDS:
+            report.fail(f"lock {lock}: {prev.name()} lost its {what} to a {f['kind']} fault but ran on "
+                        f"{fmt_ms(late)} after it healed (bound {fmt_ms(loss_bound)})")
     lead_times = []  # lost-lock terminations: time from the job's end to the next holder's start
     for lock, lock_runs in by_lock.items() if limit else ():
         # Semaphores: when a job starts, the jobs still running plus itself hold permits. Those
@@ -425,14 +438,7 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
                             f"{run.name()} started while " + ", ".join(p.name() for p in counted) + " ran")
             if len(active) + 1 > limit:
                 for prev, f in broken:
-                    if prev.key not in excused_jobs:
-                        excused_jobs.add(prev.key)
-                        excused[f["kind"]] += 1
-                    worst_excused = max(worst_excused, prev.t_end - run.t_start)
-                    late = prev.t_end - f["t_heal"]
-                    if late > loss_bound and f["kind"] not in UNBOUNDED_KINDS:
-                        report.fail(f"lock {lock}: {prev.name()} lost its permit to a {f['kind']} fault but ran "
-                                    f"on {fmt_ms(late)} after it healed (bound {fmt_ms(loss_bound)})")
+                    excuse(lock, prev, f, run, "permit")
             if run.t_end is None:
                 unbounded_ends += 1
             else:
@@ -456,14 +462,7 @@ def check(run_dir: str, loss_bound_ms=None, orphan_bound_ms=None, progress_timeo
                                 f"(outcomes {prev.outcome}/{run.outcome}, rlock exits "
                                 f"{prev.exit and prev.exit.get('status')}/{run.exit and run.exit.get('status')})")
                     continue
-                if prev.key not in excused_jobs:
-                    excused_jobs.add(prev.key)
-                    excused[f["kind"]] += 1
-                worst_excused = max(worst_excused, prev.t_end - run.t_start)
-                late = prev.t_end - f["t_heal"]
-                if late > loss_bound and f["kind"] not in UNBOUNDED_KINDS:
-                    report.fail(f"lock {lock}: {prev.name()} lost its lease to a {f['kind']} fault but ran on "
-                                f"{fmt_ms(late)} after it healed (bound {fmt_ms(loss_bound)})")
+                excuse(lock, prev, f, run, "lease")
             active = still
             if run.t_end is None:
                 unbounded_ends += 1
