@@ -205,16 +205,22 @@ TEST_CASE("another token takes the key: the job is stopped, rlock exits 76 and l
 TEST_CASE("--lost-signal chooses the signal the job gets on loss") {
   RedisServer redis;
   TempDir dir;
-  BackgroundProcess rlock(exec_argv(redis, "lostsig", {"--ttl", "900ms", "--lost-signal", "USR1"},
+  // -v: a failure shows what rlock did (found the loss? sent which signal, SIGKILL after the
+  // grace?). The grace is short and the wait long so that a job that did not end on USR1 shows
+  // as "then SIGKILL" rather than as a timeout of this test.
+  BackgroundProcess rlock(exec_argv(redis, "lostsig",
+                                    {"-v", "--ttl", "900ms", "--lost-signal", "USR1", "--grace", "2s"},
                                     {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"),
                                      "--exit-on-signal", "--sleep", "forever"}));
   require_ready(rlock, dir.file("ready"));
   REQUIRE(redis.command({"DEL", lock_key("lostsig")}) == "1");
-  const auto code = rlock.try_wait(10s);
+  const auto code = rlock.try_wait(30s);
   INFO("rlock stderr: ", rlock.err());
+  INFO("record: ", try_read_file(dir.file("record")).value_or("(none)"));
   REQUIRE(code.has_value());
   CHECK(*code == 76);
   CHECK(read_file(dir.file("record")) == "USR1\n");
+  CHECK_FALSE(contains(rlock.err(), "then SIGKILL"));
 }
 
 TEST_CASE("a loss found at release (no renewal was due) exits 76 and says the lock was free") {
