@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Runs every rlock benchmark against one private redis-server (and etcd when installed),
-# then prints the ratios beside the targets of issue 4 (semaphore.sh: issue 18; and, from topology.sh, which starts its
+# then prints the ratios beside the targets of issue 4 (commands.sh: issue 15; semaphore.sh: issue 18; and, from topology.sh, which starts its
 # own cluster and sentinels, Sentinel and Cluster beside single Redis: issue 16).
 #   bench/run-all.sh [--rlock PATH] [--rlock2 PATH] [--quick]
 # About 3 minutes (about a minute with --quick). Run it with stderr not on a terminal or on
@@ -19,7 +19,7 @@ echo "servers: $(redis-server --version | awk '{print $1, $2, $3}') on 127.0.0.1
   "${ETCD_ENDPOINT:+; etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p') on $ETCD_ENDPOINT}"
 [[ -z ${ETCD_MISSING:-} ]] || echo "note: $ETCD_MISSING"
 
-for script in uncontended handoff idle-waiters throughput semaphore roundtrips tls topology quorum; do
+for script in uncontended handoff idle-waiters throughput commands semaphore roundtrips tls topology quorum; do
   "$BENCH_SRC/$script.sh" || echo "warning: $script.sh failed" >&2
 done
 
@@ -51,6 +51,9 @@ rt=$(get roundtrips.rlock.writes)
   printf '%-44s|%-12s|%-10s|%s\n' "commands/s per idle waiter" "$idle" "0" "$(verdict "$idle" '<=' 0)"
   printf '%-44s|%-12s|%-10s|%s\n' "critical sections/s, 8 contenders / flock" "${t8}x" ">= 0.90x" "$(verdict "$t8" '>=' 0.90)"
   printf '%-44s|%-12s|%-10s|%s\n' "round trips, uncontended acquire+release" "$rt" "<= 3" "$(verdict "$rt" '<=' 3)"
+  cc=$(get commands.rlock.contended)
+  printf '%-44s|%-12s|%-10s|%s\n' "Redis commands per CS, 8 contenders (issue 15)" "$cc" "<= 10" "$(verdict "$cc" '<=' 10)"
+  printf '%-44s|%-12s|%-10s|%s\n' "Redis commands per CS, uncontended" "$(get commands.rlock.uncontended)" "" ""
 } | column -t -s'|'
 
 bench_section "summary (anchors; ratios to flock unless stated)"
