@@ -8,7 +8,7 @@
 
 _rlock_global_opts='-h --help --version --url --password --password-file --sentinel-password-file --prefix
   --connect-timeout --io-timeout --node-timeout --config --profile --tls --cacert --cacertdir --cert --key --tls-server-name --sni
-  --tls-verify --insecure --audit --events --metrics-textfile -v --verbose -q --quiet'
+  --tls-verify --insecure --tls-session-cache --audit --events --metrics-textfile -v --verbose -q --quiet'
 _rlock_durations='250ms 1s 5s 10s 30s 1m 5m 10m 30m 1h'
 
 # Prints the held lock names, one a line, from `rlock status --json` ("name" strings, unescaped).
@@ -87,7 +87,7 @@ _rlock() {
             return
           fi ;;
       --url | --password | --password-file | --sentinel-password-file | --prefix | --connect-timeout | --io-timeout | --node-timeout | --config | --profile | \
-        --events | --metrics-textfile | --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | \
+        --events | --metrics-textfile | --cacert | --cacertdir | --cert | --key | --tls-server-name | --sni | --tls-verify | --tls-session-cache | \
         --ttl | -w | --wait | -E | --conflict-exit-code | -c | --shell-command | --lost-signal | \
         --grace | --max-hold | --min-hold | --token | --token-file | --owner-pid | --min-replicas | \
         --min-replicas-timeout | --expect-token | --expect-holder | --match | --host | --older-than | --format | \
@@ -109,6 +109,9 @@ _rlock() {
       return ;;
     --tls-verify)
       mapfile -t COMPREPLY < <(compgen -W 'full ca none' -- "$cur")
+      return ;;
+    --tls-session-cache)
+      mapfile -t COMPREPLY < <(compgen -W 'yes no' -- "$cur")
       return ;;
     --cacert | --cert | --key)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")

@@ -29,7 +29,7 @@ function __rlock_wants_name
             case --
                 return 1
             case --url --password --password-file --sentinel-password-file --prefix --connect-timeout --io-timeout --node-timeout --config --profile --ttl \
-                --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify --events --metrics-textfile \
+                --cacert --cacertdir --cert --key --tls-server-name --sni --tls-verify --tls-session-cache --events --metrics-textfile \
                 -w --wait -E --conflict-exit-code -c --shell-command --lost-signal --grace \
                 --max-hold --min-hold --token --token-file --owner-pid --min-replicas --min-replicas-timeout \
                 --entries --limit
@@ -110,6 +110,7 @@ complete -c rlock -n __rlock_before_dashes -l tls-server-name -x -d 'Verify and 
 complete -c rlock -n __rlock_before_dashes -l sni -x -d 'Verify and send this name instead of the host'
 complete -c rlock -n __rlock_before_dashes -l tls-verify -x -a 'full ca none' -d 'What to verify of the certificate'
 complete -c rlock -n __rlock_before_dashes -l insecure -d 'Do not verify the server certificate'
+complete -c rlock -n __rlock_before_dashes -l tls-session-cache -x -a 'yes no' -d 'Resume TLS sessions from the private cache'
 complete -c rlock -n __rlock_before_dashes -l audit -d "Append each acquisition and release to the lock's audit log (env RLOCK_AUDIT)"
 complete -c rlock -n __rlock_before_dashes -l events -r -F -a '-' -d 'Append one JSON line per lock event to FILE, or stdout for -'
 complete -c rlock -n __rlock_before_dashes -l metrics-textfile -r -F -d 'Replace FILE with Prometheus metrics of the run at exit'

@@ -186,6 +186,11 @@ void add_global_options(CLI::App& app, GlobalOptions& globals) {
           ->type_name("MODE")
           ->check(CLI::IsMember({"full", "ca", "none"})));
   add(app.add_flag("--insecure", globals.insecure, "do not verify the server's certificate (--tls-verify none)"));
+  add(app.add_option("--tls-session-cache", globals.tls_session_cache,
+                     "yes (the default): resume TLS sessions kept in $XDG_RUNTIME_DIR/rlock; no: a full handshake "
+                     "every run (env RLOCK_TLS_SESSION_CACHE)")
+          ->type_name("yes|no")
+          ->check(CLI::IsMember({"yes", "no"})));
   add(app.add_option("--events", globals.events,
                      "append one JSON line per lock event (waiting, acquired, renewed, lost, released) to FILE, "
                      "or to stdout for '-' (env RLOCK_EVENTS)")

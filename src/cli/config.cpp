@@ -46,12 +46,14 @@ constexpr SettingSpec k_settings[] = {
     {"tls-server-name", &GlobalOptions::tls_server_name, "RLOCK_TLS_SERVER_NAME", "", "", ValueKind::text},
     // No variable can weaken verification (rlock(1), TLS): only a flag, the URL itself or the file.
     {"tls-verify", &GlobalOptions::tls_verify, "", "", "full", ValueKind::tls_verify},
+    {"tls-session-cache", &GlobalOptions::tls_session_cache, "RLOCK_TLS_SESSION_CACHE", "", "yes", ValueKind::yes_no},
     {"events", &GlobalOptions::events, "RLOCK_EVENTS", "", "", ValueKind::output},
     {"metrics-textfile", &GlobalOptions::metrics_textfile, "RLOCK_METRICS_TEXTFILE", "", "", ValueKind::path},
 };
 
 // The TLS settings besides `tls` itself, which only a TLS connection uses.
-constexpr std::string_view k_tls_settings[] = {"cacert", "cacertdir", "cert", "key", "tls-server-name", "tls-verify"};
+constexpr std::string_view k_tls_settings[] = {"cacert",     "cacertdir",        "cert", "key", "tls-server-name",
+                                               "tls-verify", "tls-session-cache"};
 
 constexpr std::size_t k_max_config_size = std::size_t{64} * 1024;
 
@@ -464,6 +466,13 @@ void resolve_tls(Config& config, const Setting& url) {
   const Setting& verify = settings.get("tls-verify");
   tls.verify =
       verify.value.empty() ? redis::TlsVerify::full : tls_verify_value(verify.value).value_or(redis::TlsVerify::full);
+  const Setting& session_cache = settings.get("tls-session-cache");
+  const std::optional<bool> session_cache_on = yes_no_value(session_cache.value);
+  if (!session_cache_on) {
+    throw ConfigError(fmt::format("{} must be yes or no (or 1 or 0), not '{}'", session_cache.source.describe(),
+                                  printable(session_cache.value)));
+  }
+  tls.session_cache = *session_cache_on;
   switch (tls.verify) {
   case redis::TlsVerify::full: break;
   case redis::TlsVerify::ca:
@@ -621,6 +630,7 @@ Config resolve_config(const GlobalOptions& options, const ConfigSources& sources
           tls.key = shared.key;
         }
         if (shared.verify != redis::TlsVerify::full && tls.verify == redis::TlsVerify::full) tls.verify = shared.verify;
+        tls.session_cache = shared.session_cache;
         if (!node.endpoint.password) node.endpoint.password = config.connect.endpoint.password;
       }
       shown += (shown.empty() ? "" : " ") + node.endpoint.redacted();

@@ -36,9 +36,10 @@ struct GlobalOptions {
   std::string cert;
   std::string key;
   std::string tls_server_name;
-  std::string tls_verify;       // full, ca or none
-  std::string events;           // --events FILE|-: lifecycle events, one JSON line each
-  std::string metrics_textfile; // --metrics-textfile FILE: Prometheus textfile-collector metrics
+  std::string tls_verify;        // full, ca or none
+  std::string tls_session_cache; // yes or no: resume TLS sessions from the private cache
+  std::string events;            // --events FILE|-: lifecycle events, one JSON line each
+  std::string metrics_textfile;  // --metrics-textfile FILE: Prometheus textfile-collector metrics
   bool verbose = false;
   bool quiet = false;
 };

@@ -14,6 +14,7 @@
 // the wire tell them apart from a TLS server that refused the handshake.
 #include "redis/tls.hpp"
 
+#include "redis/tls_session_cache.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -172,7 +173,8 @@ struct CtxFree {
 
 struct Context {
   std::unique_ptr<SSL_CTX, CtxFree> ctx;
-  std::string trust; // what the chain is verified against, for messages
+  std::string trust;        // what the chain is verified against, for messages
+  std::string system_trust; // the system store's file or directory, when it is what is trusted
 };
 
 // Called when a private key wants a passphrase: rlock has no one to ask, so it refuses and
@@ -186,7 +188,25 @@ int refuse_passphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* user
 struct SessionFacts {
   bool cert_requested = false;
   std::string first_bytes; // up to 40 bytes the server sent first
+  std::string cache_key;   // tls_session_key(); empty: no session cache
+  bool offered = false;    // a cached session was offered
+  bool refresh = false;    // ... and is past half its lifetime: store the server's next ticket
+  bool stored = false;     // a ticket of this connection is stored already
 };
+
+// OpenSSL's new-session callback: TLS 1.3 tickets arrive after the handshake, with the first
+// read. The first ticket of a full, verified handshake is stored (the server sends two); on a
+// resumed one, only when the cached session is getting old. Returns 0: OpenSSL keeps ownership.
+int remember_session(SSL* ssl, SSL_SESSION* session) {
+  auto* facts = static_cast<SessionFacts*>(::SSL_get_ex_data(ssl, 0));
+  if (facts == nullptr || facts->cache_key.empty() || facts->stored) return 0;
+  if (::SSL_session_reused(ssl) == 1 && !facts->refresh) return 0;
+  if (::SSL_version(ssl) != TLS1_3_VERSION || ::SSL_SESSION_is_resumable(session) != 1) return 0;
+  if (::SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE && ::SSL_get_verify_result(ssl) != X509_V_OK) return 0;
+  facts->stored = true;
+  store_tls_session(facts->cache_key, session);
+  return 0;
+}
 
 int note_cert_request(SSL* ssl, void* /*arg*/) {
   if (auto* facts = static_cast<SessionFacts*>(::SSL_get_ex_data(ssl, 0))) facts->cert_requested = true;
@@ -227,6 +247,9 @@ Context make_context(const TlsSettings& settings) {
   // A server that closes without close_notify has still delivered every framed reply.
   ::SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   ::SSL_CTX_set_cert_cb(ctx, note_cert_request, nullptr);
+  // Sessions go to the on-disk cache only (tls_session_cache.hpp), never to OpenSSL's own.
+  ::SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  ::SSL_CTX_sess_set_new_cb(ctx, remember_session);
 
   if (!settings.key.empty() && settings.cert.empty()) {
     throw ConfigError(fmt::format("TLS key {} given without a certificate: add --cert FILE", settings.key));
@@ -294,6 +317,7 @@ Context make_context(const TlsSettings& settings) {
     }
   }
   context.trust = trust_description(store);
+  context.system_trust = store.dir.empty() ? store.file : store.dir;
   log::verbose("verifying TLS certificates against {}", context.trust);
   return context;
 }
@@ -384,6 +408,10 @@ TlsStream::~TlsStream() { ::SSL_free(m_ssl); }
 
 bool TlsStream::pending() const noexcept { return ::SSL_pending(m_ssl) > 0; }
 
+bool TlsStream::offered_cached_session() const noexcept { return m_state->facts.offered; }
+
+void TlsStream::forget_cached_session() const { forget_tls_session(m_state->facts.cache_key); }
+
 void TlsStream::fail(int ssl_result, int ret, const char* doing) {
   int saved_errno = errno;
   State* state = m_state.get();
@@ -448,7 +476,7 @@ void TlsStream::fail(int ssl_result, int ret, const char* doing) {
 }
 
 std::unique_ptr<TlsStream> TlsStream::begin(int fd, const TlsSettings& settings, const std::string& host,
-                                            const std::string& peer) {
+                                            const std::string& peer, bool offer_cached_session) {
   const Context& context = context_for(settings);
   SSL* ssl = ::SSL_new(context.ctx.get());
   if (ssl == nullptr) throw Error(ExitCode::internal, fmt::format("cannot set up TLS: {}", openssl_reason()));
@@ -482,6 +510,17 @@ std::unique_ptr<TlsStream> TlsStream::begin(int fd, const TlsSettings& settings,
     }
   }
   stream->m_verify = settings.verify;
+  if (settings.session_cache) {
+    SessionFacts& facts = state->facts;
+    facts.cache_key = tls_session_key(settings, peer, name, context.system_trust);
+    if (offer_cached_session) {
+      if (SSL_SESSION* session = load_tls_session(facts.cache_key, facts.refresh)) {
+        // SSL_set_session takes its own reference.
+        facts.offered = ::SSL_set_session(ssl, session) == 1;
+        ::SSL_SESSION_free(session);
+      }
+    }
+  }
   return stream;
 }
 
@@ -492,6 +531,11 @@ bool TlsStream::step(Want& want) {
   if (ret == 1) {
     log::verbose("TLS {} with {} ({}, verify {})", ::SSL_get_version(m_ssl), m_peer, ::SSL_get_cipher_name(m_ssl),
                  to_string(m_verify));
+    if (::SSL_session_reused(m_ssl) == 1) {
+      log::verbose("TLS session resumed with {} (verified when it was cached)", m_peer);
+    } else if (m_state->facts.offered) {
+      log::verbose("TLS session not resumed: {} made a full handshake", m_peer);
+    }
     return true;
   }
   int result = ::SSL_get_error(m_ssl, ret);

@@ -33,6 +33,8 @@ struct TlsSettings {
   // What a certificate that does not name the host says to do, instead of the usual advice
   // (a topology that hands out addresses knows the better fix). Not from the user.
   std::string mismatch_hint;
+  // Keep sessions in the private on-disk cache and offer them back (rlock(1), TLS SESSION CACHE).
+  bool session_cache = true;
 };
 
 // The trust store a TLS connection uses without cacert/cacertdir, as found on this host:
@@ -55,10 +57,12 @@ class TlsStream {
   enum class Want { none, read, write };
 
   // Sets up a client session to `host` (the name or IP literal dialled) over `fd`, with `peer`
-  // naming it in messages; step() runs the handshake. Throws ConfigError for bad files or
+  // naming it in messages; step() runs the handshake. Offers the cached session of this
+  // endpoint and settings when there is one and `offer_cached_session` says so; stores the
+  // server's ticket after a full, verified handshake. Throws ConfigError for bad files or
   // names.
   static std::unique_ptr<TlsStream> begin(int fd, const TlsSettings& settings, const std::string& host,
-                                          const std::string& peer);
+                                          const std::string& peer, bool offer_cached_session = true);
   // Moves the handshake on as far as the socket allows: true once it is done (verified);
   // false with `want` set when the socket must be waited on first (several handshakes can so
   // share one poll(2)). Throws ConfigError (78) for a failed verification or a non-TLS
@@ -80,6 +84,11 @@ class TlsStream {
   bool read(std::string& out, Want& want);
   // Decrypted bytes already inside OpenSSL, which poll(2) on the socket cannot see.
   bool pending() const noexcept;
+  // Whether the handshake offered a cached session; a failure then may be the session's (a
+  // corrupted resumption secret makes the server abort): the caller retries once without it.
+  bool offered_cached_session() const noexcept;
+  // Removes the cached session offered.
+  void forget_cached_session() const;
 
  private:
   struct State; // what the callbacks record, and the names for messages

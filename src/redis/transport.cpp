@@ -3,6 +3,7 @@
 #include "redis/transport.hpp"
 
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -166,9 +167,29 @@ std::optional<Transport> Transport::Dial::advance() {
       int one = 1;
       ::setsockopt(m_fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    if (m_endpoint->tls.enabled) m_tls = TlsStream::begin(m_fd.get(), m_endpoint->tls, m_endpoint->host, m_peer);
+    if (m_endpoint->tls.enabled) {
+      m_tls = TlsStream::begin(m_fd.get(), m_endpoint->tls, m_endpoint->host, m_peer, !m_full_handshake);
+    }
   }
-  if (m_tls && !m_tls->step(m_want)) return std::nullopt;
+  if (m_tls) {
+    bool done = false;
+    try {
+      done = m_tls->step(m_want);
+    } catch (const Error& error) {
+      if (!m_tls->offered_cached_session()) throw;
+      // Once, on a new connection to the same address, with the same verification: never
+      // without it, never in plaintext.
+      log::verbose("TLS handshake with {} offering a cached session failed ({}): retrying with a full handshake",
+                   m_peer, error.what());
+      m_tls->forget_cached_session();
+      m_tls.reset();
+      m_full_handshake = true;
+      --m_next;
+      connect_next();
+      return std::nullopt;
+    }
+    if (!done) return std::nullopt;
+  }
   Transport transport(std::move(m_fd), m_peer);
   transport.m_tls = std::move(m_tls);
   return transport;

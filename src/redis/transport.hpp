@@ -108,6 +108,7 @@ class Transport::Dial {
   Fd m_fd;
   std::unique_ptr<TlsStream> m_tls; // the handshake under way; freed before the socket closes
   TlsStream::Want m_want = TlsStream::Want::none;
+  bool m_full_handshake = false; // a handshake offering a cached session failed: offer none
 };
 
 } // namespace rlock::redis

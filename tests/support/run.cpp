@@ -29,9 +29,21 @@ extern char** environ;
 
 namespace rlock::test {
 
+// XDG_RUNTIME_DIR holds the TLS session cache: a test that wants one gives its own directory.
 const std::vector<std::string> k_rlock_env_vars = {
-    "RLOCK_URL",  "REDIS_URL",   "RLOCK_PASSWORD", "REDISCLI_AUTH", "RLOCK_TOKEN", "RLOCK_PREFIX",
-    "RLOCK_NAME", "RLOCK_FENCE", "RLOCK_CONFIG",   "RLOCK_PROFILE", "RLOCK_AUDIT",
+    "RLOCK_URL",
+    "REDIS_URL",
+    "RLOCK_PASSWORD",
+    "REDISCLI_AUTH",
+    "RLOCK_TOKEN",
+    "RLOCK_PREFIX",
+    "RLOCK_NAME",
+    "RLOCK_FENCE",
+    "RLOCK_CONFIG",
+    "RLOCK_PROFILE",
+    "RLOCK_AUDIT",
+    "XDG_RUNTIME_DIR",
+    "RLOCK_TLS_SESSION_CACHE",
 };
 
 namespace {

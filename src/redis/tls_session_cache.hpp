@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// The private on-disk cache of TLS sessions: one file per verified endpoint, so that the next
+// rlock run to it resumes (TLS 1.3) instead of paying a full handshake (TLS SESSION CACHE in rlock(1)).
+#pragma once
+
+#include <string>
+
+struct ssl_session_st;
+
+namespace rlock::redis {
+
+struct TlsSettings;
+
+// What a cached session may only ever be offered to: the endpoint, the name verified and sent
+// as SNI, the verification mode, and every file the verification or the client's identity
+// rests on (CA file, CA directory or the system store, client certificate and key), each with
+// its inode, size and modification time, so that a rotated file makes another key.
+std::string tls_session_key(const TlsSettings& settings, const std::string& peer, const std::string& name,
+                            const std::string& system_trust);
+
+// The cached session for `key`, or nullptr (none, unsafe, corrupt, for another key, expired;
+// -v says why). The caller owns the session (SSL_SESSION_free). `refresh` is set when the
+// session is past half its lifetime, so that the server's next ticket should replace it.
+ssl_session_st* load_tls_session(const std::string& key, bool& refresh);
+
+// Replaces the cached session for `key` (written to a temporary name and renamed). Stores the
+// session without the server's certificate: resumption does not need it, and decoding it is
+// most of what loading costs. Failures are only logged (-v): the cache is an optimisation.
+void store_tls_session(const std::string& key, ssl_session_st* session);
+
+// Removes the cached session for `key`, after a handshake that offered it failed.
+void forget_tls_session(const std::string& key);
+
+} // namespace rlock::redis
