@@ -175,6 +175,12 @@ struct Context {
   std::unique_ptr<SSL_CTX, CtxFree> ctx;
   std::string trust;        // what the chain is verified against, for messages
   std::string system_trust; // the system store's file or directory, when it is what is trusted
+  // The trusted CAs, loaded by verify_chain() when a full handshake first needs them.
+  std::string trust_file;
+  std::string trust_dir;
+  bool user_trust = false; // --cacert/--cacertdir: a file that does not load is an error
+  bool trust_loaded = false;
+  std::string trust_error; // why the user's CAs did not load, for every handshake that needs them
 };
 
 // Called when a private key wants a passphrase: rlock has no one to ask, so it refuses and
@@ -188,6 +194,7 @@ int refuse_passphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* user
 struct SessionFacts {
   bool cert_requested = false;
   std::string first_bytes; // up to 40 bytes the server sent first
+  std::string trust_error; // the CA file did not load (Context::trust_error)
   std::string cache_key;   // tls_session_key(); empty: no session cache
   bool offered = false;    // a cached session was offered
   bool refresh = false;    // ... and is past half its lifetime: store the server's next ticket
@@ -301,25 +308,54 @@ Context make_context(const TlsSettings& settings) {
         throw ConfigError(fmt::format("CA certificate directory {} is not a directory", settings.cacertdir));
       }
     }
-    if (::SSL_CTX_load_verify_locations(ctx, settings.cacert.empty() ? nullptr : settings.cacert.c_str(),
-                                        settings.cacertdir.empty() ? nullptr : settings.cacertdir.c_str()) != 1) {
-      throw ConfigError(
-          fmt::format("CA certificate file {} holds no usable PEM certificate: {}", settings.cacert, openssl_reason()));
-    }
+    context.trust_file = settings.cacert;
+    context.trust_dir = settings.cacertdir;
+    context.user_trust = true;
     context.trust = settings.cacert.empty() ? settings.cacertdir : settings.cacert;
     return context;
   }
   TrustStore store = find_system_trust_store();
-  if (!store.file.empty() || !store.dir.empty()) {
-    if (::SSL_CTX_load_verify_locations(ctx, store.file.empty() ? nullptr : store.file.c_str(),
-                                        store.dir.empty() ? nullptr : store.dir.c_str()) != 1) {
-      log::verbose("could not load the trust store {}: {}", trust_description(store), openssl_reason());
-    }
-  }
+  context.trust_file = store.file;
+  context.trust_dir = store.dir;
   context.trust = trust_description(store);
   context.system_trust = store.dir.empty() ? store.file : store.dir;
   log::verbose("verifying TLS certificates against {}", context.trust);
   return context;
+}
+
+// Loads the trusted CAs into the context's store. Returns false, with trust_error set, when the
+// user's CA file holds no usable certificate; a system store that does not load is only logged.
+bool load_trust(Context& context) {
+  if (context.trust_loaded) return context.trust_error.empty();
+  context.trust_loaded = true;
+  if (context.trust_file.empty() && context.trust_dir.empty()) return true;
+  if (::SSL_CTX_load_verify_locations(context.ctx.get(),
+                                      context.trust_file.empty() ? nullptr : context.trust_file.c_str(),
+                                      context.trust_dir.empty() ? nullptr : context.trust_dir.c_str()) == 1) {
+    return true;
+  }
+  if (!context.user_trust) {
+    log::verbose("could not load the trust store {}: {}", context.trust, openssl_reason());
+    return true;
+  }
+  context.trust_error =
+      fmt::format("CA certificate file {} holds no usable PEM certificate: {}", context.trust_file, openssl_reason());
+  return false;
+}
+
+// OpenSSL's chain verification, after loading the trusted CAs on first use: a resumed
+// handshake verifies nothing, so a run that resumes never decodes the CA file (about 2.5 M
+// instructions for one certificate; a bundle of a few hundred costs far more).
+int verify_chain(X509_STORE_CTX* store_ctx, void* arg) {
+  auto* context = static_cast<Context*>(arg);
+  if (!load_trust(*context)) {
+    auto* ssl = static_cast<SSL*>(::X509_STORE_CTX_get_ex_data(store_ctx, ::SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* facts = ssl == nullptr ? nullptr : static_cast<SessionFacts*>(::SSL_get_ex_data(ssl, 0));
+    if (facts != nullptr) facts->trust_error = context->trust_error;
+    ::X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_UNSPECIFIED);
+    return 0;
+  }
+  return ::X509_verify_cert(store_ctx);
 }
 
 // The context for these settings, made on first use: a run that dials several nodes with the
@@ -330,7 +366,10 @@ const Context& context_for(const TlsSettings& settings) {
                                 to_string(settings.verify));
   auto found = contexts.find(key);
   if (found != contexts.end()) return found->second;
-  return contexts.emplace(key, make_context(settings)).first->second;
+  Context& made = contexts.emplace(key, make_context(settings)).first->second;
+  // The map's nodes stay put: the callback may keep a pointer to its context.
+  if (settings.verify != TlsVerify::none) ::SSL_CTX_set_cert_verify_callback(made.ctx.get(), verify_chain, &made);
+  return made;
 }
 
 bool is_client_cert_alert(unsigned long code) {
@@ -419,6 +458,7 @@ void TlsStream::fail(int ssl_result, int ret, const char* doing) {
   std::string reason = code != 0 ? openssl_reason() : std::string();
   const bool in_handshake = ::SSL_is_init_finished(m_ssl) == 0;
 
+  if (in_handshake && !state->facts.trust_error.empty()) throw ConfigError(state->facts.trust_error);
   if (in_handshake && ssl_result == SSL_ERROR_SSL) {
     long verified = ::SSL_get_verify_result(m_ssl);
     if (verified != X509_V_OK) {
