@@ -131,9 +131,10 @@ TEST_CASE("a side key of the wrong type fails the script before it wrote anythin
   };
   // The meta hash is rlock's own and rewritten whole (and nothing reads PREFIX{NAME}:wake: the
   // waiters' lists are PREFIX{NAME}:wake:TICKET); a fence counter or a waiting line of another
-  // type belongs to another program: 78, "choose another --prefix".
+  // type belongs to another program: 78, "choose another --prefix". An uncontended exec looks
+  // at the line through its first key only (:line:expiry is read once someone waits: below).
   for (const Case& c :
-       {Case{":meta", 0}, Case{":fence", 78}, Case{":line", 78}, Case{":line:expiry", 78}, Case{":wake", 0}}) {
+       {Case{":meta", 0}, Case{":fence", 78}, Case{":line", 78}, Case{":line:expiry", 0}, Case{":wake", 0}}) {
     CAPTURE(c.suffix);
     REQUIRE(redis.command({"FLUSHALL"}) == "OK");
     const std::string key = lock_key("job") + c.suffix;
@@ -149,6 +150,28 @@ TEST_CASE("a side key of the wrong type fails the script before it wrote anythin
     CHECK_FALSE(key_exists(redis, lock_key("job")));
     check_every_key_expires(redis, key);
   }
+}
+
+TEST_CASE("a line:expiry of another type fails a waiter and a hand-off before they wrote anything") {
+  RedisServer redis;
+  const std::string expiry = lock_key("job") + ":line:expiry";
+  const std::string token = acquire_lease(redis, "job", "30s");
+  REQUIRE(redis.command({"SADD", expiry, "someone-else"}) == "1");
+  const RunResult waited = run_rlock(exec_args(redis, "job", {"-w", "200ms"}, {"true"}));
+  INFO(waited.describe());
+  CHECK(waited.exit_code == 78);
+  check_error_line(waited);
+  CHECK(contains(waited.err, "--prefix"));
+  CHECK_FALSE(key_exists(redis, lock_key("job") + ":line"));
+  CHECK(redis.command({"TYPE", expiry}) == "set");
+  // A line that has a ticket (written by hand here) makes the release look at :line:expiry.
+  REQUIRE(redis.command({"ZADD", lock_key("job") + ":line", "1", "ticket"}) == "1");
+  const RunResult released = run_rlock(at(redis, {"release", "job", "--token", token}));
+  INFO(released.describe());
+  CHECK(released.exit_code == 78);
+  check_error_line(released);
+  CHECK(redis.command({"GET", lock_key("job")}) == token);
+  CHECK(redis.command({"TYPE", expiry}) == "set");
 }
 
 TEST_CASE("a fence counter that holds no number fails the acquire before it wrote anything") {

@@ -33,12 +33,9 @@ local current = redis.call('GET', KEYS[1])
 -- A semaphore's permits hold the name (permits.lua): another kind, refused with its limit
 -- (sem_acquire.lua's {-2, stored}). Readers ('shared') are a writer's to wait for: busy.
 if current and string.match(current, '^sem:%d+$') then return {-2, string.sub(current, 5)} end
-local queued = redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
 local ticket = ARGV[7]
 local claim = ARGV[8]
 local timing = line_timing(ARGV, 10)
-local before = {}
-if queued > 0 then before = line_first(KEYS[4]) end
 
 -- A hand-off value made for this waiter: 'handoff:FENCE:NOW_MS:TICKET'.
 local granted = false
@@ -48,11 +45,21 @@ if current and string.sub(current, 1, 8) == 'handoff:' then
 end
 local ours = current == ARGV[1]
 local taking = ours or granted or not current
+local joining = not taking and ticket ~= ''
 
--- An empty line that this attempt will not join (the lock is ours to take) is left alone: an
--- uncontended acquire touches no key of the line.
+-- The line is looked at only by the attempts that need it. A claim needs none of it: the
+-- release that made the hand-off took this ticket out of the line in the same step, and
+-- nothing puts it back (an attempt with it while the hand-off stands takes the lock). A free
+-- lock, or a retry that finds it ours, asks whether anyone is in line (one ZCARD: an
+-- uncontended acquire touches no other key of the line). A busy attempt without a ticket
+-- only reads; one with a ticket joins, pruning on the way (line_tidy).
+local queued = 0
+if ours or not current then queued = redis.call('ZCARD', KEYS[4]) end
+local before = {}
+if queued > 0 then before = line_first(KEYS[4]) end
+
 local needs = {{'pttl', KEYS[1]}, {'hmget', KEYS[2], 't'}}
-if queued > 0 or (ticket ~= '' and not taking) then
+if queued > 0 or joining then
   for _, command in ipairs(line_commands(KEYS[4], KEYS[5], KEYS[6], ticket)) do table.insert(needs, command) end
 end
 local fence = nil
@@ -100,10 +107,7 @@ if ours then
 end
 if taking then
   fence = reserved or next_fence(KEYS[3], now_parts)
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], unpack(meta_fields(ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], now, ARGV[2], fence,
-                                                 ARGV[9])))
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  meta_write(KEYS[2], meta_fields(ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], now, ARGV[2], fence, ARGV[9]), ARGV[2])
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   if ticket ~= '' and queued > 0 then line_remove(KEYS[4], KEYS[5], KEYS[6], ticket) end
   if queued > 0 then line_promote(KEYS[4], KEYS[5], KEYS[6], before, now, timing, ticket) end
@@ -117,7 +121,11 @@ end
 
 local block = holder_block(KEYS[1], KEYS[2], current, 0, now)
 local place = -1
-if ticket ~= '' then place = line_join(KEYS[4], KEYS[5], ticket, now, block[2], timing) end
+if ticket ~= '' then
+  -- A free lock with a live waiter ahead was pruned above; a busy one is pruned here.
+  if queued == 0 then line_tidy(KEYS[4], KEYS[5], KEYS[6], now, ticket, timing) end
+  place = line_join(KEYS[4], KEYS[5], ticket, now, block[2], timing)
+end
 if queued > 0 then line_promote(KEYS[4], KEYS[5], KEYS[6], before, now, timing, ticket) end
 block[3] = redis.call('ZCOUNT', KEYS[5], '(' .. now, '+inf')
 table.insert(block, 1, place)

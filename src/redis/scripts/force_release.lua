@@ -28,7 +28,7 @@ local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 
 local timing = line_timing(ARGV, 5)
 local current = redis.call('GET', KEYS[1])
 local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
-redis.call('ZCARD', KEYS[3])
+local queued = redis.call('ZCARD', KEYS[3])
 local watching = redis.call('ZCARD', KEYS[7])
 local block = holder_block(KEYS[1], KEYS[2], current, waiters, now)
 local function answer(outcome)
@@ -48,11 +48,14 @@ end
 if not current then
   return answer(0)
 end
-if waiters > 0 then
+local look = nil
+if queued > 0 then look = let_go_look(KEYS[3], KEYS[4], now, nil) end
+local live = look and #look.live or 0
+if live > 0 then
   local failed = fence_refused(KEYS[6])
   if failed then return failed end
 end
-local needs = let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], waiters, ARGV[4])
+local needs = let_go_commands(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], live, ARGV[4])
 if watching > 0 then
   for _, command in ipairs(watchers_commands(KEYS[7], KEYS[5])) do table.insert(needs, command) end
 end
@@ -63,8 +66,7 @@ if auditing then
 end
 local denied = refused(needs)
 if denied then return denied end
-local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], line_first(KEYS[3]), now_parts, now, ARGV[4],
-                     timing)
+local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], look, nil, now_parts, now, ARGV[4], timing)
 if freed and watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'free', timing.promotion_slack) end
 if auditing then
   if block[5] == 1 then

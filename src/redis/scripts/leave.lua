@@ -37,7 +37,9 @@ local before = line_first(KEYS[3])
 line_remove(KEYS[3], KEYS[4], KEYS[5], ticket)
 if ours then
   -- let_go prunes the line and tells whoever moved up itself.
-  local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], before, now_parts, now, ARGV[2], timing)
+  local look = let_go_look(KEYS[3], KEYS[4], now, ticket)
+  local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], look, before, now_parts, now, ARGV[2],
+                       timing)
   if freed and watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'free', timing.promotion_slack) end
 else
   line_prune(KEYS[3], KEYS[4], now, nil)

@@ -47,16 +47,29 @@ local function line_first(line)
   return redis.call('ZRANGE', line, 0, 1)
 end
 
--- line_prune(line, expiry, now, keep): removes the tickets that have lapsed, but `keep`'s (the
--- caller's own: its attempt shows it alive).
-local function line_prune(line, expiry, now, keep)
-  local lapsed = redis.call('ZRANGEBYSCORE', expiry, '-inf', now)
-  for _, ticket in ipairs(lapsed) do
-    if ticket ~= keep then
-      redis.call('ZREM', line, ticket)
-      redis.call('ZREM', expiry, ticket)
-    end
+-- line_forget(line, expiry, tickets): takes `tickets` out of both sets, one ZREM per set (in
+-- chunks: Lua's unpack has a limit).
+local function line_forget(line, expiry, tickets)
+  for from = 1, #tickets, 500 do
+    local chunk = {unpack(tickets, from, math.min(from + 499, #tickets))}
+    redis.call('ZREM', line, unpack(chunk))
+    redis.call('ZREM', expiry, unpack(chunk))
   end
+end
+
+-- line_lapsed(expiry, now, keep): the tickets that have lapsed, but `keep`'s (the caller's own:
+-- its attempt shows it alive). Reads only.
+local function line_lapsed(expiry, now, keep)
+  local lapsed = {}
+  for _, ticket in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
+    if ticket ~= keep then table.insert(lapsed, ticket) end
+  end
+  return lapsed
+end
+
+-- line_prune(line, expiry, now, keep): removes the tickets that have lapsed, but `keep`'s.
+local function line_prune(line, expiry, now, keep)
+  line_forget(line, expiry, line_lapsed(expiry, now, keep))
 end
 
 -- line_remove(line, expiry, wake, ticket): takes `ticket` out of the line, with its list.
@@ -66,27 +79,46 @@ local function line_remove(line, expiry, wake, ticket)
   redis.call('DEL', line_wake_key(wake, ticket))
 end
 
--- line_promote(line, expiry, wake, before, now, timing, skip): tells each of the first two
+-- line_promote(line, expiry, wake, before, now, timing, skip, after): tells each of the first two
 -- waiters that was not in its place in `before` (an earlier line_first) to re-check at once,
 -- and gives it promotion_slack to do so. `skip`: the caller's own ticket, which needs no word.
-local function line_promote(line, expiry, wake, before, now, timing, skip)
-  local after = line_first(line)
+-- `after`: the first two now, when the caller knows them (else read).
+local function line_promote(line, expiry, wake, before, now, timing, skip, after)
+  after = after or line_first(line)
+  local keys = {}
+  local scores = {}
   for place, ticket in ipairs(after) do
     if ticket ~= skip and before[place] ~= ticket then
-      local key = line_wake_key(wake, ticket)
-      redis.call('DEL', key)
-      redis.call('RPUSH', key, 'recheck')
-      redis.call('PEXPIRE', key, timing.promotion_slack)
-      redis.call('ZADD', expiry, now + timing.promotion_slack, ticket)
+      table.insert(keys, line_wake_key(wake, ticket))
+      table.insert(scores, now + timing.promotion_slack)
+      table.insert(scores, ticket)
     end
   end
+  if #keys == 0 then return end
+  redis.call('DEL', unpack(keys))
+  for _, key in ipairs(keys) do
+    redis.call('RPUSH', key, 'recheck')
+    redis.call('PEXPIRE', key, timing.promotion_slack)
+  end
+  redis.call('ZADD', expiry, unpack(scores))
 end
 
--- line_keep_alive(line, expiry, ttl): the line's keys live at least `ttl` more.
+-- line_tidy(line, expiry, wake, now, keep, timing): line_prune, and line_promote for whoever it
+-- moved up (the first two are read only when a ticket lapsed: a line where none did is
+-- left as it is, for one read).
+local function line_tidy(line, expiry, wake, now, keep, timing)
+  local lapsed = line_lapsed(expiry, now, keep)
+  if #lapsed == 0 then return end
+  local before = line_first(line)
+  line_forget(line, expiry, lapsed)
+  line_promote(line, expiry, wake, before, now, timing, keep)
+end
+
+-- line_keep_alive(line, expiry, ttl): the line's keys live `ttl` more (every caller passes
+-- the same far_ttl, so this never shortens them).
 local function line_keep_alive(line, expiry, ttl)
-  for _, key in ipairs({line, expiry}) do
-    if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
-  end
+  redis.call('PEXPIRE', line, ttl)
+  redis.call('PEXPIRE', expiry, ttl)
 end
 
 -- line_join(line, expiry, ticket, now, pttl, timing): puts `ticket` in line, at the back if

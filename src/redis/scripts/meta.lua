@@ -37,6 +37,28 @@ local function meta_fields(token, host, pid, user, command, acquired_ms, ttl_ms,
   return fields
 end
 
+-- meta_write(meta_key, fields, ttl_ms): writes a new acquisition's hash (meta_fields) whole,
+-- with its TTL. The hash is normally absent here (a release deletes it, and it expires with
+-- the lock key), so one HSET writes it whole: HSET says how many fields it added, and when
+-- that is fewer than it wrote (a hash left behind, say by a lock key deleted by hand: it has
+-- `t` and the other fields every acquisition writes), or the key is of another type, the key is
+-- deleted and the hash written again. A DEL first on every acquisition would cost a command
+-- for a case that hardly happens. (A hash in the older form shares no field name with this one;
+-- one left behind keeps its fields beside the new ones, and is read as the new form.)
+-- Write permission is asked by the caller: hset, del and pexpire on meta_key.
+local function meta_write(meta_key, fields, ttl_ms)
+  local added = redis.pcall('HSET', meta_key, unpack(fields))
+  if type(added) == 'table' then
+    if not string.find(added['err'] or '', 'WRONGTYPE', 1, true) then error(added) end
+    added = -1
+  end
+  if added ~= #fields / 2 then
+    redis.call('DEL', meta_key)
+    redis.call('HSET', meta_key, unpack(fields))
+  end
+  redis.call('PEXPIRE', meta_key, ttl_ms)
+end
+
 -- meta_read(meta_key, current): the meta hash when it describes the holder whose token is
 -- `current` (the lock key's value), else nil. A table with the fields as stored under their
 -- long names (false when missing; renewals '0' and supervised '0' when the lean form leaves

@@ -1,7 +1,20 @@
 -- next_fence(fence_key, now_parts): the next fencing token of a lock, spliced by CMake into
 -- the scripts that hand out fences (acquire, and release and force_release through
 -- handoff_grant.lua) where they say '-- @include next_fence.lua'.
---
+
+-- The counter as read by this script (false when absent): fence_refused reads it, next_fence
+-- uses that reading instead of a second GET and keeps it current after its write.
+local fence_seen = {}
+
+local function fence_counter(fence_key)
+  local counter = fence_seen[fence_key]
+  if counter == nil then
+    counter = redis.call('GET', fence_key) -- WRONGTYPE on a key of another type
+    fence_seen[fence_key] = counter
+  end
+  return counter
+end
+
 -- fence = max(counter + 1, server TIME in microseconds), on every grant. The counter alone
 -- is not enough: replication is asynchronous, so a replica promoted by a failover may have
 -- missed the last INCRs (and a restart without persistence loses the counter outright); a
@@ -17,18 +30,23 @@
 -- before it changed anything.
 local function next_fence(fence_key, now_parts)
   local clock = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-  local counter = tonumber(redis.call('GET', fence_key) or '0')
+  local counter = tonumber(fence_counter(fence_key) or '0')
+  local fence
   if counter and counter >= clock then
     -- Ahead of the clock: count on (INCR is exact in 64 bits where Lua's numbers are not).
-    return redis.call('INCR', fence_key)
+    fence = redis.call('INCR', fence_key)
+    fence_seen[fence_key] = nil -- read again if needed: above 2^53 the reply is not exact
+  else
+    redis.call('SET', fence_key, string.format('%d', clock))
+    fence = clock
+    fence_seen[fence_key] = string.format('%d', clock)
   end
-  redis.call('SET', fence_key, string.format('%d', clock))
-  return clock
+  return fence
 end
 
 -- An error reply when next_fence(fence_key) would fail, else nil. Reads only.
 local function fence_refused(fence_key)
-  local counter = redis.call('GET', fence_key) -- WRONGTYPE on a key of another type
+  local counter = fence_counter(fence_key)
   -- Digits as INCR reads them: no leading zero, at most 18 (INCR cannot overflow).
   if counter and (not string.match(counter, '^%-?%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') or
                   string.match(counter, '^%-?0.')) then

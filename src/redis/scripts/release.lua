@@ -27,16 +27,21 @@ if current ~= ARGV[1] then
   if current then return {-1} end
   return {0}
 end
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local timing = line_timing(ARGV, 4)
-local auditing = ARGV[9] == '1'
-local waiters = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')
-local queued = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
-local before = {}
-if queued > 0 then before = line_first(KEYS[3]) end
+-- Uncontended, a release reads the lock key, the line's and the watchers' sizes and the meta
+-- hash, and deletes two keys with one DEL: the server's clock and the line are read only
+-- when something needs them.
+local queued = redis.call('ZCARD', KEYS[3])
 local watching = redis.call('ZCARD', KEYS[7])
 local meta = meta_read(KEYS[2], current)
+local auditing = ARGV[9] == '1'
+local min_hold = tonumber(ARGV[2])
+local now_parts = nil
+local now = nil
+if queued > 0 or watching > 0 or auditing or (meta and min_hold > 0) then
+  now_parts = redis.call('TIME')
+  now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+end
+local timing = line_timing(ARGV, 4)
 
 -- The audit entry of this release: who held the lock, as its meta hash said (nothing when it
 -- did not describe this token).
@@ -51,7 +56,6 @@ if meta then
   keeper_pid = meta_int(meta.keeper_pid) or 0
   if keeper_pid < 0 then keeper_pid = 0 end
   host = meta.host or ''
-  local min_hold = tonumber(ARGV[2])
   local acquired_ms = meta_int(meta.acquired_ms)
   if min_hold > 0 and acquired_ms then
     -- At most min_hold: an acquired_ms in the future is not to be believed.
@@ -59,12 +63,15 @@ if meta then
   end
 end
 local needs
+local look = nil
 if remaining > 0 then
   needs = {{'pexpire', KEYS[2], remaining}, {'pexpire', KEYS[1], remaining}}
   if queued > 0 then
     for _, command in ipairs(line_commands(KEYS[3], KEYS[4], KEYS[5], '')) do table.insert(needs, command) end
   end
 else
+  if queued > 0 then look = let_go_look(KEYS[3], KEYS[4], now, nil) end
+  local waiters = look and #look.live or 0
   if waiters > 0 then
     local failed = fence_refused(KEYS[6])
     if failed then return failed end
@@ -82,9 +89,10 @@ if denied then return denied end
 if remaining > 0 then
   redis.call('PEXPIRE', KEYS[2], remaining)
   redis.call('PEXPIRE', KEYS[1], remaining)
-  if waiters > 0 then
+  if queued > 0 then
     -- The first waiter sleeps until the old lease's end: wake it to re-check and sleep
     -- only until the shortened one's.
+    local before = line_first(KEYS[3])
     line_prune(KEYS[3], KEYS[4], now, nil)
     local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
     if first then
@@ -99,7 +107,7 @@ if remaining > 0 then
   if auditing then audit_released(KEYS[5], 'released', meta, now) end
   return {1, remaining, keeper_pid, host}
 end
-local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], before, now_parts, now, ARGV[3], timing)
+local freed = let_go(KEYS[1], KEYS[2], KEYS[6], KEYS[3], KEYS[4], KEYS[5], look, nil, now_parts, now, ARGV[3], timing)
 if freed and watching > 0 then watchers_notify(KEYS[7], KEYS[5], now, 'free', timing.promotion_slack) end
 if auditing then
   local event = 'handed-off'

@@ -50,7 +50,8 @@ if denied then return denied end
 local before = line_first(line)
 line_remove(line, expiry, wake, ticket)
 if handed_lock then
-  local freed = let_go(lock_key, lock_key .. ':meta', fence_key, line, expiry, wake, before, now_parts, now,
+  local look = let_go_look(line, expiry, now, ticket)
+  local freed = let_go(lock_key, lock_key .. ':meta', fence_key, line, expiry, wake, look, before, now_parts, now,
                        ARGV[2], timing)
   if freed and watching > 0 then watchers_notify(watchers, wake, now, 'free', timing.promotion_slack) end
   return 1
