@@ -125,8 +125,12 @@ end
 -- it is new, else where it was; sets its expiry by its place and the lock's `pttl` (-2 free,
 -- -1 no TTL). Returns its place (0: first).
 local function line_join(line, expiry, ticket, now, pttl, timing)
-  redis.call('ZADD', line, 'NX', now, ticket)
+  -- A re-check finds its ticket in place (one ZRANK); a new ticket joins at the back.
   local place = redis.call('ZRANK', line, ticket)
+  if not place then
+    redis.call('ZADD', line, 'NX', now, ticket)
+    place = redis.call('ZRANK', line, ticket)
+  end
   local left = pttl
   if left == -1 then left = timing.max_fallback end
   left = math.min(math.max(left, 0), timing.max_fallback)
