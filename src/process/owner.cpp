@@ -157,11 +157,18 @@ std::optional<std::string> name_of(pid_t pid) {
 bool is_ancestor(pid_t pid) {
   if (pid <= 1) return false;
   pid_t current = getppid();
+  if (current == pid) return true;
+  // A process starts no earlier than its parent: once the walk reaches one that started
+  // before `pid`, `pid` is none of the processes above it, and the walk stops there (a waiter
+  // checks every holder it meets; the holder is nearly always younger than the shell that
+  // runs the waiter). Without `pid`'s start time the whole line is walked.
+  const std::optional<ProcStat> target = stat_of(pid);
   for (int depth = 0; current > 1 && depth < 4096; ++depth) {
     if (current == pid) return true;
-    auto parent = parent_of(current);
-    if (!parent) return false;
-    current = *parent;
+    auto stat = stat_of(current);
+    if (!stat) return false;
+    if (target && stat->start_time < target->start_time) return false;
+    current = stat->parent;
   }
   return false;
 }

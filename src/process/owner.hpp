@@ -44,7 +44,8 @@ std::vector<std::string> command_line_of(pid_t pid);
 std::optional<std::string> name_of(pid_t pid);
 
 // Whether `pid` is an ancestor of the calling process (its parent, the parent's parent, ...;
-// never init). False when /proc cannot tell.
+// never init). False when /proc cannot tell. Reads /proc/PID/stat of `pid` and of the
+// ancestors that started no earlier than it.
 bool is_ancestor(pid_t pid);
 
 // Whether `pid` runs the same executable as the calling process (/proc/PID/exe).

@@ -115,6 +115,8 @@ TEST_CASE("command_line_of, name_of, is_ancestor and runs_this_program read /pro
   CHECK(command_line_of(999'999'999).empty());
   CHECK_FALSE(name_of(999'999'999));
   CHECK(is_ancestor(getppid()));
+  // Past the parent: the walk compares start times on the way and must not stop early.
+  if (auto grandparent = parent_of(getppid()); grandparent && *grandparent > 1) CHECK(is_ancestor(*grandparent));
   CHECK_FALSE(is_ancestor(getpid()));
   CHECK_FALSE(is_ancestor(child.pid()));
   CHECK_FALSE(is_ancestor(1));
