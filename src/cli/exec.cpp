@@ -81,18 +81,18 @@ std::vector<std::string> job_argv(const ExecOptions& options, const std::vector<
   return command;
 }
 
-// The job's environment and process setup: the lock's name, token and fence in, every
-// password out (rlock(1), ENVIRONMENT: nothing secret beyond the token).
-process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std::string& name,
-                                        const lock::Lease& lease, const Session& session,
+// The job's environment and process setup: the lock's name, token and fence in (the token
+// and fence empty until lease_into_environment), every password out (rlock(1), ENVIRONMENT:
+// nothing secret beyond the token).
+process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std::string& name, const Session& session,
                                         const process::SignalBlock& block) {
   process::SpawnOptions spawn;
   spawn.argv = std::move(argv);
   spawn.set_env = {{"RLOCK_NAME", name},
-                   {"RLOCK_TOKEN", lease.token()},
-                   {token_variable(name), lease.token()},
-                   {"RLOCK_FENCE", std::to_string(lease.fence())},
-                   {fence_variable(name), std::to_string(lease.fence())}};
+                   {"RLOCK_TOKEN", ""},
+                   {token_variable(name), ""},
+                   {"RLOCK_FENCE", ""},
+                   {fence_variable(name), ""}};
   spawn.unset_env = {"RLOCK_PASSWORD", "REDISCLI_AUTH"};
   // The job may run rlock itself (`rlock renew "$RLOCK_NAME"`), so it learns where this lock
   // lives: the URL rlock resolved (from --url, the environment or the default) without its
@@ -114,6 +114,15 @@ process::SpawnOptions job_spawn_options(std::vector<std::string> argv, const std
   // less` the pager must keep it, so there the job runs in the background group instead.
   spawn.take_terminal = ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1;
   return spawn;
+}
+
+// The lease's token and fence into the prepared job's environment (job_spawn_options).
+void lease_into_environment(process::PreparedSpawn& job, const std::string& name, const lock::Lease& lease) {
+  const std::string fence = std::to_string(lease.fence());
+  job.set_env("RLOCK_TOKEN", lease.token());
+  job.set_env(token_variable(name), lease.token());
+  job.set_env("RLOCK_FENCE", fence);
+  job.set_env(fence_variable(name), fence);
 }
 
 // Releases after the job (or shortens to --min-hold) and tells `telemetry` (released, with
@@ -237,6 +246,11 @@ Outcome exec_job(Session& session, Telemetry& telemetry, const ExecOptions& opti
                  process::SignalBlock& block, process::SignalFd& signals) {
   const StopPolicy& stop_policy = options.stop;
   require_replicas(session, options.take.replicas, options.take.ttl_ms(session.config.ttl));
+  // Everything the job's start needs but the lease is made now, before any wait: once a
+  // release hands the lock over, what lies between the wake and the job is the claim's send
+  // and the spawn (docs/performance.md, Hand-off).
+  process::PreparedSpawn job(job_spawn_options(argv, options.name, session, block));
+  process::become_subreaper();
   std::optional<lock::Lease> adopted;
   Taken taken;
   if (token) {
@@ -259,9 +273,9 @@ Outcome exec_job(Session& session, Telemetry& telemetry, const ExecOptions& opti
     }
   } keep_adopted{token && !options.release_after ? &lease : nullptr};
 
-  process::become_subreaper();
   // A failure to start leaves through the Lease's destructor, which releases the lock.
-  process::Child child = process::spawn(job_spawn_options(argv, options.name, lease, session, block));
+  lease_into_environment(job, options.name, lease);
+  process::Child child = job.start();
   log::verbose("started pid {}: {}", child.pid(), redact_command_line(shell_join(argv)));
 
   const lock::TimePoint started = lease.confirmed_from();

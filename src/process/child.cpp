@@ -304,44 +304,68 @@ void become_subreaper() {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) throw SystemError("prctl(PR_SET_CHILD_SUBREAPER)", errno);
 }
 
-Child spawn(const SpawnOptions& options) {
-  if (options.argv.empty()) throw UsageError("no command to run");
+Child spawn(const SpawnOptions& options) { return PreparedSpawn(options).start(); }
 
-  std::vector<std::string> arguments = options.argv;
-  std::vector<char*> argv = pointers_to(arguments);
-  std::vector<std::string> environment = build_environment(options);
-  std::vector<char*> envp = pointers_to(environment);
-
-  sigset_t mask;
-  if (options.signal_mask) {
-    mask = *options.signal_mask;
+PreparedSpawn::PreparedSpawn(SpawnOptions options) : m_options(std::move(options)) {
+  if (m_options.argv.empty()) throw UsageError("no command to run");
+  m_arguments = m_options.argv;
+  m_argv = pointers_to(m_arguments);
+  m_environment = build_environment(m_options);
+  m_envp = pointers_to(m_environment);
+  if (m_options.signal_mask) {
+    m_mask = *m_options.signal_mask;
   } else {
-    sigemptyset(&mask);
+    sigemptyset(&m_mask);
   }
-  const bool take_terminal = options.take_terminal && options.new_process_group && isatty(STDIN_FILENO) == 1 &&
-                             tcgetpgrp(STDIN_FILENO) == getpgrp();
-
+  m_stdin_is_terminal = m_options.take_terminal && m_options.new_process_group && isatty(STDIN_FILENO) == 1;
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     throw SystemError("could not create a pipe", errno);
   }
-  Fd report_read(pipe_fds[0]);
-  Fd report_write(pipe_fds[1]);
+  m_report_read = Fd(pipe_fds[0]);
+  m_report_write = Fd(pipe_fds[1]);
+}
 
-  const ChildPlan plan{argv.data(),
-                       envp.data(),
-                       mask,
-                       &options.default_signals,
+void PreparedSpawn::set_env(std::string_view name, std::string_view value) {
+  if (!is_valid_env_name(name)) throw UsageError(fmt::format("invalid environment variable name '{}'", name));
+  // build_environment left one entry per set_env pair, and none of rlock's own by that name.
+  bool found = false;
+  for (std::size_t i = 0; i < m_environment.size(); ++i) {
+    std::string& entry = m_environment[i];
+    if (entry.size() <= name.size() || entry[name.size()] != '=' || !std::string_view(entry).starts_with(name)) {
+      continue;
+    }
+    entry.resize(name.size() + 1);
+    entry.append(value);
+    m_envp[i] = entry.data();
+    found = true;
+  }
+  if (found) return;
+  std::string entry(name);
+  entry.append("=").append(value);
+  m_environment.push_back(std::move(entry));
+  m_envp = pointers_to(m_environment);
+}
+
+Child PreparedSpawn::start() {
+  if (!m_report_write) throw Error(ExitCode::internal, "a prepared spawn was started twice");
+  // Asked now, not when prepared: the shell may have moved rlock to the background meanwhile.
+  const bool take_terminal = m_stdin_is_terminal && tcgetpgrp(STDIN_FILENO) == getpgrp();
+  const ChildPlan plan{m_argv.data(),
+                       m_envp.data(),
+                       m_mask,
+                       &m_options.default_signals,
                        getpid(),
-                       options.death_signal,
-                       options.new_process_group,
+                       m_options.death_signal,
+                       m_options.new_process_group,
                        take_terminal,
-                       report_write.get()};
+                       m_report_write.get()};
   pid_t pid = start_child(plan);
   if (pid < 0) throw SystemError("could not start a process (vfork)", errno);
 
-  report_write.reset();
-  Child child(pid, options.new_process_group);
+  m_report_write.reset();
+  const Fd report_read = std::move(m_report_read);
+  Child child(pid, m_options.new_process_group);
   if (take_terminal) {
     child.m_terminal_fd = STDIN_FILENO;
     child.m_terminal_home = getpgrp();
@@ -361,7 +385,7 @@ Child spawn(const SpawnOptions& options) {
     throw SystemError("could not learn whether the command started", n < 0 ? errno : EIO);
   }
   if (failure.step == ChildStep::exec) {
-    throw SpawnError(options.argv.front(), failure.error_number);
+    throw SpawnError(m_options.argv.front(), failure.error_number);
   }
   throw SystemError(fmt::format("could not prepare the child process ({})", describe_step(failure.step)),
                     failure.error_number);

@@ -5,12 +5,14 @@
 #include <csignal>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <utility>
 #include <vector>
 
 #include "process/exit_status.hpp"
 #include "util/error.hpp"
+#include "util/fd.hpp"
 
 namespace rlock::process {
 
@@ -93,7 +95,7 @@ class Child {
   void reap_orphans() noexcept;
 
  private:
-  friend Child spawn(const SpawnOptions& options);
+  friend class PreparedSpawn;
 
   Child(pid_t pid, bool own_group) noexcept;
 
@@ -123,6 +125,35 @@ class Child {
 // exactly what rlock inherited from its caller — stdin/stdout/stderr and any descriptor the
 // calling script passed down on purpose (a flock fd, a pipe it reads), as a shell would.
 Child spawn(const SpawnOptions& options);
+
+// A spawn made ready ahead of time: the argv and environment arrays and the exec-report pipe
+// are built when it is prepared, so that start() is the terminal check, vfork and exec. For a
+// job known before the moment it may start: rlock exec prepares it before waiting for the
+// lock, and starts it the moment a hand-off wakes it. Move-only; start() at most once, from
+// the process that prepared it.
+class PreparedSpawn {
+ public:
+  // Throws UsageError for an empty argv or an invalid name in set_env, SystemError if the pipe
+  // cannot be made.
+  explicit PreparedSpawn(SpawnOptions options);
+
+  // Gives `name`, one of the options' set_env names, the value it gets in the job's
+  // environment (a value learned at the last moment: the lock's token and fence).
+  void set_env(std::string_view name, std::string_view value);
+  // As spawn(options).
+  Child start();
+
+ private:
+  SpawnOptions m_options;
+  std::vector<std::string> m_arguments;
+  std::vector<char*> m_argv;
+  std::vector<std::string> m_environment;
+  std::vector<char*> m_envp;
+  sigset_t m_mask;
+  bool m_stdin_is_terminal = false;
+  Fd m_report_read;
+  Fd m_report_write;
+};
 
 // Makes rlock the reaper of its descendants orphaned while it runs (PR_SET_CHILD_SUBREAPER):
 // a job's background processes then stay rlock's to see, signal and reap, rather than

@@ -108,6 +108,27 @@ TEST_CASE("environment edits are visible in the child, the rest is inherited") {
   CHECK_THROWS_AS(spawn(bad), rlock::UsageError);
 }
 
+TEST_CASE("a prepared spawn takes values set after its preparation, and starts once") {
+  REQUIRE(setenv("RLOCK_TEST_LATE", "inherited", 1) == 0);
+  SpawnOptions options;
+  options.argv = {"/bin/sh", "-c",
+                  "test \"$RLOCK_TEST_LATE\" = 'late value' && test \"$RLOCK_TEST_EARLY\" = early && "
+                  "test \"$RLOCK_TEST_ADDED\" = added && test \"$(env | grep -c '^RLOCK_TEST_LATE=')\" = 1"};
+  options.set_env = {{"RLOCK_TEST_LATE", ""}, {"RLOCK_TEST_EARLY", "early"}};
+  PreparedSpawn job(options);
+  unsetenv("RLOCK_TEST_LATE"); // prepared: rlock's own environment no longer matters
+  job.set_env("RLOCK_TEST_LATE", "late value");
+  job.set_env("RLOCK_TEST_ADDED", "added"); // not among set_env: added
+  CHECK_THROWS_AS(job.set_env("A=B", "c"), rlock::UsageError);
+  CHECK(job.start().wait() == ExitStatus{false, 0});
+  CHECK_THROWS_AS(job.start(), rlock::Error);
+
+  SpawnOptions missing;
+  missing.argv = {"/nonexistent/rlock-test-command"};
+  PreparedSpawn not_found(missing);
+  CHECK_THROWS_AS(not_found.start(), SpawnError);
+}
+
 TEST_CASE("the child leads a process group of its own, which signal_group reaches") {
   Child child = spawn(command({"/bin/sh", "-c", "sleep 30 & wait"}));
   CHECK(child.pgid() == child.pid());
