@@ -121,6 +121,18 @@ std::optional<signalfd_siginfo> SignalFd::read() {
   }
 }
 
+std::size_t SignalFd::read(std::span<signalfd_siginfo> into) {
+  for (;;) {
+    ssize_t n = ::read(m_fd.get(), into.data(), into.size_bytes());
+    if (n >= 0 && static_cast<std::size_t>(n) % sizeof(signalfd_siginfo) == 0) {
+      return static_cast<std::size_t>(n) / sizeof(signalfd_siginfo);
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    throw SystemError("could not read the signalfd", n < 0 ? errno : EIO);
+  }
+}
+
 void SignalFd::wait(std::chrono::steady_clock::time_point wake, int other_fd) const {
   using Clock = std::chrono::steady_clock;
   auto remaining = std::max<Clock::duration>(wake - Clock::now(), Clock::duration::zero());

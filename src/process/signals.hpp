@@ -5,7 +5,9 @@
 #include <array>
 #include <chrono>
 #include <csignal>
+#include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <sys/signalfd.h>
@@ -56,6 +58,9 @@ class SignalFd {
   int fd() const noexcept { return m_fd.get(); }
   // The next pending signal, or nullopt when none is pending. Throws SystemError on failure.
   std::optional<signalfd_siginfo> read();
+  // Up to into.size() pending signals in one read(2); 0 when none is pending.
+  // Fewer than asked means that none was left pending. Throws SystemError on failure.
+  std::size_t read(std::span<signalfd_siginfo> into);
   // Waits until a signal is pending, `other_fd` (when >= 0) is readable, or `wake` (steady
   // clock) has come; returns at once when it has. The one wait of the exec loop and the
   // keeper's. Throws SystemError on failure.

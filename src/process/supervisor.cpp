@@ -26,6 +26,7 @@
 #include "util/log.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace rlock::process {
 
@@ -66,16 +67,28 @@ SupervisorResult supervise(Child& child, SignalFd& signals, SupervisorHooks& hoo
   const Clock::time_point shed_at = Clock::now() + k_shed_after;
   bool touched = true; // pages mapped since the last shedding: the start-up's, then a renewal's
 
+  std::array<signalfd_siginfo, 8> pending{};
   for (;;) {
-    while (auto info = signals.read()) {
-      const int signo = static_cast<int>(info->ssi_signo);
-      if (!is_forwarded(signo)) continue;                 // SIGCHLD: try_wait() below, every turn
-      if (child.status() && !result.stopped_by) continue; // the job is over
-      log::verbose("forwarding SIG{} to the job (process group {})", signal_name(signo), child.pgid());
-      child.signal_group(signo);
+    // Every change of a child's state raises SIGCHLD, which stays pending until read here:
+    // without one since the last look there is nothing to reap, and no wait call is made.
+    bool children_changed = false;
+    for (std::size_t count = pending.size(); count == pending.size();) {
+      count = signals.read(pending);
+      for (std::size_t i = 0; i < count; ++i) {
+        const int signo = static_cast<int>(pending[i].ssi_signo);
+        if (!is_forwarded(signo)) {
+          children_changed = true; // SIGCHLD
+          continue;
+        }
+        if (child.status() && !result.stopped_by) continue; // the job is over
+        log::verbose("forwarding SIG{} to the job (process group {})", signal_name(signo), child.pgid());
+        child.signal_group(signo);
+      }
     }
-    child.try_wait();
-    child.reap_orphans(); // as a subreaper, rlock inherits the job's orphans: no zombies
+    if (children_changed) {
+      child.try_wait();
+      child.reap_orphans(); // as a subreaper, rlock inherits the job's orphans: no zombies
+    }
     const auto now = Clock::now();
 
     if (!result.stopped_by) {

@@ -4,6 +4,7 @@
 
 #include "util/error.hpp"
 
+#include <array>
 #include <doctest/doctest.h>
 #include <pthread.h>
 
@@ -100,4 +101,21 @@ TEST_CASE("SignalFd reads blocked signals; SignalBlock discards what is left pen
   sigpending(&pending);
   CHECK(sigismember(&pending, SIGUSR2) == 0);
   CHECK(sigismember(&pending, SIGTERM) == 0);
+}
+
+TEST_CASE("SignalFd reads what is pending in one call, up to the room given") {
+  SignalBlock block;
+  SignalFd signals(block.signals());
+  std::array<signalfd_siginfo, 2> room{};
+  CHECK(signals.read(room) == 0);
+  REQUIRE(kill(getpid(), SIGUSR1) == 0);
+  REQUIRE(kill(getpid(), SIGUSR2) == 0);
+  REQUIRE(kill(getpid(), SIGHUP) == 0);
+  REQUIRE(signals.read(room) == 2); // room for two of the three
+  REQUIRE(signals.read(room) == 1); // fewer than asked: none left
+  CHECK(signals.read(room) == 0);
+  std::array<signalfd_siginfo, 4> more{};
+  REQUIRE(kill(getpid(), SIGUSR1) == 0);
+  REQUIRE(signals.read(more) == 1);
+  CHECK(more[0].ssi_signo == SIGUSR1);
 }
