@@ -2,6 +2,7 @@
 // The CLI11 application, global options, help and usage errors, and the single catch site.
 #include "cli/app.hpp"
 
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "redis/connection.hpp"
 #include "util/error.hpp"
@@ -16,6 +17,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <memory>
 #include <signal.h>
 #include <string_view>
 #include <unistd.h>
@@ -290,11 +292,13 @@ UsageError extras_error(const std::vector<std::string>& extras, const CLI::App* 
   return UsageError(fmt::format("unexpected argument '{}'{}", printable(first), help_hint(name)));
 }
 
-Outcome run_parsed(int argc, char** argv) {
+} // namespace
+
+void parse_command_line(int argc, char** argv, CommandLine& line) {
   // Everything after the first "--" is exec's command, kept away from the option parser: a
   // value after it belongs to the job, never to rlock.
   std::vector<std::string> args;
-  std::vector<std::string> command_after_dashes;
+  std::vector<std::string>& command_after_dashes = line.after_dashes;
   bool saw_dashes = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -317,7 +321,7 @@ Outcome run_parsed(int argc, char** argv) {
   app.allow_extras(); // left over: reported by extras_error, in rlock's words
   app.option_defaults()->always_capture_default(false);
 
-  GlobalOptions globals;
+  GlobalOptions& globals = line.globals;
   add_global_options(app, globals);
 
   std::size_t at = command_index(app, args);
@@ -336,9 +340,10 @@ Outcome run_parsed(int argc, char** argv) {
     throw unknown_command(chosen);
   }
 
-  Action action;
+  line.command = chosen;
+  Action& action = line.action;
   const bool all = chosen.empty();
-  if (all || chosen == "exec") add_exec_command(app, globals, action, command_after_dashes);
+  if (all || chosen == "exec") add_exec_command(app, globals, action, line.exec, command_after_dashes);
   if (all || chosen == "acquire") add_acquire_command(app, globals, action);
   if (all || chosen == "release") add_release_command(app, globals, action);
   if (all || chosen == "renew") add_renew_command(app, globals, action);
@@ -357,19 +362,34 @@ Outcome run_parsed(int argc, char** argv) {
     std::reverse(args.begin(), args.end());
     app.parse(args);
   } catch (const CLI::ParseError& error) {
-    if (error.get_exit_code() == 0) return {app.exit(error)}; // --help, --version
+    if (error.get_exit_code() == 0) { // --help, --version
+      line.exit_code = app.exit(error);
+      return;
+    }
     throw usage_error(error, chosen);
   }
   if (std::vector<std::string> extras = app.remaining(true); !extras.empty()) throw extras_error(extras, command);
   reject_empty_values(app);
   if (command != nullptr) reject_empty_values(*command);
   if (globals.verbose && globals.quiet) throw UsageError("-v and -q contradict each other");
-  log::set_level(globals.quiet ? log::Level::quiet : globals.verbose ? log::Level::verbose : log::Level::normal);
   if (saw_dashes && chosen != "exec") {
     throw UsageError(fmt::format("only 'exec' takes a command after '--'{}", help_hint(chosen)));
   }
   if (!action) throw Error(ExitCode::internal, "no command was selected");
-  return action();
+}
+
+namespace {
+
+Outcome run_parsed(int argc, char** argv) {
+  auto line = std::make_unique<CommandLine>();
+  if (!parse_plain_exec(argc, argv, *line)) {
+    line = std::make_unique<CommandLine>();
+    parse_command_line(argc, argv, *line);
+    if (line->exit_code) return {*line->exit_code};
+  }
+  const GlobalOptions& globals = line->globals;
+  log::set_level(globals.quiet ? log::Level::quiet : globals.verbose ? log::Level::verbose : log::Level::normal);
+  return line->action();
 }
 
 // Delivers the ^C the job took to rlock's own process group, as the terminal would have had

@@ -21,6 +21,8 @@
 
 namespace rlock::cli {
 
+struct ExecOptions;
+
 // What came of a command: cli::run() exits with it, once every destructor has run.
 struct Outcome {
   int exit_code = 0;
@@ -100,7 +102,8 @@ std::uint64_t keeper_stop_tag(std::string_view kind, std::string_view value);
 void stop_keeper(const lock::ReleaseResult& result, std::uint64_t tag);
 
 // Each command registers its subcommand and sets `action` when it is the one chosen.
-void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& action,
+// exec's options go to `exec_options` (cli/command_line.hpp), its job to `command_after_dashes`.
+void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& action, ExecOptions& exec_options,
                       std::vector<std::string>& command_after_dashes);
 void add_acquire_command(CLI::App& app, const GlobalOptions& globals, Action& action);
 void add_release_command(CLI::App& app, const GlobalOptions& globals, Action& action);

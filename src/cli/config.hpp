@@ -42,6 +42,8 @@ struct GlobalOptions {
   std::string metrics_textfile;  // --metrics-textfile FILE: Prometheus textfile-collector metrics
   bool verbose = false;
   bool quiet = false;
+
+  bool operator==(const GlobalOptions&) const = default;
 };
 
 // Where a setting came from, in increasing precedence: a later origin overrides an earlier one.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `rlock exec`: run a command while holding the lock, and stop it before the lock could go.
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/token_file.hpp"
 #include "lock/name.hpp"
@@ -20,28 +21,6 @@
 namespace rlock::cli {
 
 namespace {
-
-// How and when the job is stopped.
-struct StopPolicy {
-  int signal = SIGTERM;                 // --lost-signal
-  lock::Millis grace{10'000};           // --grace
-  std::optional<lock::Millis> max_hold; // --max-hold
-  lock::Millis min_hold{0};             // --min-hold
-};
-
-struct ExecOptions {
-  std::string name;
-  TakeOptions take;
-  std::string shell_command;
-  StopPolicy stop;
-  // Adopting a lease taken earlier (acquire --lease) instead of taking the lock.
-  std::string token;
-  std::string token_file;
-  bool adopt = false;         // the token from $RLOCK_TOKEN_<NAME> or $RLOCK_TOKEN
-  bool release_after = false; // release the adopted lease when the job ends (default: keep it)
-
-  bool adopting() const { return adopt || !token.empty() || !token_file.empty(); }
-};
 
 std::string loss_reason(const lock::Lease& lease, const Session& session) {
   switch (lease.status()) {
@@ -325,6 +304,8 @@ Outcome exec_job(Session& session, Telemetry& telemetry, const ExecOptions& opti
   return {result.exit_code(), died_of_terminal_signal ? result.job.value : 0};
 }
 
+} // namespace
+
 Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const std::vector<std::string>& command) {
   lock::validate_name(options.name);
   std::vector<std::string> argv = job_argv(options, command);
@@ -348,11 +329,9 @@ Outcome run_exec(const GlobalOptions& globals, const ExecOptions& options, const
   return telemetry.report([&] { return exec_job(session, telemetry, options, argv, token, block, signals); });
 }
 
-} // namespace
-
-void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& action,
+void add_exec_command(CLI::App& app, const GlobalOptions& globals, Action& action, ExecOptions& exec_options,
                       std::vector<std::string>& command_after_dashes) {
-  auto options = std::make_shared<ExecOptions>();
+  ExecOptions* options = &exec_options;
   CLI::App* command = app.add_subcommand(
       "exec", "Run COMMAND while holding the lock: renew it while the command runs, release it when the "
               "command ends, stop the command if the lock is lost. Exits with the command's status. "

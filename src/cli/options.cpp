@@ -59,6 +59,15 @@ std::int64_t parse_min_replicas(std::string_view text, std::string_view what) {
   return count;
 }
 
+std::int64_t parse_limit(std::string_view text) {
+  std::int64_t value = 0;
+  if (!parse_int(require_value(text, "--limit"), value) || value < 1 || value > k_max_limit) {
+    throw UsageError(
+        fmt::format("--limit takes a number of holders from 1 to {}, not '{}'", k_max_limit, printable(text)));
+  }
+  return value;
+}
+
 void ReplicaOptions::add_to(CLI::App& command) {
   command
       .add_option_function<std::string>(
@@ -90,15 +99,7 @@ void TakeOptions::add_to(CLI::App& command) {
   replicas.add_to(command);
   command
       .add_option_function<std::string>(
-          "--limit",
-          [this](const std::string& text) {
-            std::int64_t value = 0;
-            if (!parse_int(require_value(text, "--limit"), value) || value < 1 || value > k_max_limit) {
-              throw UsageError(fmt::format("--limit takes a number of holders from 1 to {}, not '{}'", k_max_limit,
-                                           printable(text)));
-            }
-            limit = value;
-          },
+          "--limit", [this](const std::string& text) { limit = parse_limit(text); },
           "a semaphore: at most N holders at once, each with its own permit (see SEMAPHORES AND SHARED LOCKS)")
       ->type_name("N");
   command.add_flag("--shared", shared,

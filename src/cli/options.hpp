@@ -52,10 +52,14 @@ struct ReplicaOptions {
   std::optional<lock::Millis> timeout;
 
   void add_to(CLI::App& command);
+  bool operator==(const ReplicaOptions&) const = default;
 };
 
 // The most --limit allows: every permit script reads all of a name's permits.
 inline constexpr std::int64_t k_max_limit = 1000;
+
+// `text`, the value of --limit, as a number of holders from 1 to k_max_limit; UsageError otherwise.
+std::int64_t parse_limit(std::string_view text);
 
 // Options shared by exec and acquire: how long to wait, how long the lease runs.
 struct TakeOptions {
@@ -71,6 +75,7 @@ struct TakeOptions {
   lock::Millis ttl_ms(lock::Millis configured) const { return ttl.value_or(configured); }
   // Throws UsageError for --no-wait with --wait, and for --limit with --shared.
   lock::WaitPolicy wait_policy() const;
+  bool operator==(const TakeOptions&) const = default;
 };
 
 } // namespace rlock::cli
