@@ -129,9 +129,20 @@ std::string user_name() {
   const char* user = std::getenv("USER");
   if (user == nullptr || *user == '\0') user = std::getenv("LOGNAME");
   if (user != nullptr && *user != '\0') return user;
-  if (std::string name = passwd_file_user(::geteuid()); !name.empty()) return name;
-  if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) return entry->pw_name;
-  return std::to_string(::geteuid());
+  // Looked up once per process and uid: an exec asks twice (the session's audit actor, the
+  // holder's meta), and each lookup reads /etc/passwd.
+  static uid_t looked_up_uid = 0;
+  static std::string looked_up_name;
+  const uid_t uid = ::geteuid();
+  if (!looked_up_name.empty() && looked_up_uid == uid) return looked_up_name;
+  std::string name = passwd_file_user(uid);
+  if (name.empty()) {
+    const passwd* entry = ::getpwuid(uid);
+    name = entry != nullptr ? entry->pw_name : std::to_string(uid);
+  }
+  looked_up_uid = uid;
+  looked_up_name = name;
+  return name;
 }
 
 std::vector<std::string> command_line_of(pid_t pid) {

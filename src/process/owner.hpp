@@ -98,7 +98,8 @@ std::string host_name();
 
 // The name of the user this process runs as, for people to read: $USER, else $LOGNAME
 // (which cron sets), else the effective uid's name in /etc/passwd, else getpwuid's (users
-// that only a directory service such as LDAP or sssd knows), else the uid as a number.
+// that only a directory service such as LDAP or sssd knows), else the uid as a number; the
+// last three looked up once per process.
 std::string user_name();
 
 // Whether `pid` exists and has not exited. A zombie (exited, not yet reaped by its parent)
