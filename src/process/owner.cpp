@@ -118,9 +118,13 @@ bool is_copy_of(pid_t child, pid_t parent) {
 } // namespace
 
 std::string host_name() {
-  char buffer[256] = {};
-  if (::gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
-  return buffer;
+  // Asked for by the holder's metadata, the audit actor and the events alike: uname() once.
+  static const std::string name = [] {
+    char buffer[256] = {};
+    if (::gethostname(buffer, sizeof buffer - 1) != 0) return std::string("unknown");
+    return std::string(buffer);
+  }();
+  return name;
 }
 
 std::string user_name() {

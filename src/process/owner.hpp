@@ -93,7 +93,7 @@ class ProcessHandle {
 // The start time of `pid` (clock ticks after boot, /proc/PID/stat), or nullopt.
 std::optional<unsigned long long> start_time_of(pid_t pid);
 
-// This machine's name (gethostname), or "unknown".
+// This machine's name (gethostname), or "unknown"; looked up at the first call.
 std::string host_name();
 
 // The name of the user this process runs as, for people to read: $USER, else $LOGNAME
