@@ -191,9 +191,10 @@ std::string_view decode_file(std::string_view text, const std::string& key, std:
   const std::size_t newline = rest.find('\n');
   std::size_t key_size = 0;
   std::size_t der_size = 0;
+  // The sizes compared without adding them: a sum could wrap around.
   if (newline == std::string_view::npos ||
       std::sscanf(std::string(rest.substr(0, newline)).c_str(), "%zu %zu", &key_size, &der_size) != 2 ||
-      key_size + der_size != rest.size() - newline - 1) {
+      key_size > rest.size() - newline - 1 || der_size != rest.size() - newline - 1 - key_size) {
     why = "not a session file";
     return {};
   }

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <iterator>
@@ -208,6 +209,20 @@ TEST_CASE("a tampered, group-readable or expired cached session is ignored; a fu
   SUBCASE("truncated") {
     why = "not a session file";
     spoil = [](const std::string& file) { write_file(file, read_file(file).substr(0, 10), 0600); };
+  }
+  SUBCASE("sizes whose sum wraps around, with a valid checksum") {
+    why = "not a session file";
+    spoil = [](const std::string& file) {
+      SessionFile session(read_file(file));
+      const std::size_t sizes_start = session.head.find('\n') + 1;
+      const std::size_t key_start = session.head.find('\n', sizes_start) + 1;
+      const std::string key = session.head.substr(key_start);
+      // SIZE_MAX + (key size + 1) wraps to the key's size: the key alone, no session after it.
+      session.head = session.head.substr(0, sizes_start) + std::to_string(SIZE_MAX) + " " +
+                     std::to_string(key.size() + 1) + "\n" + key;
+      session.der.clear();
+      write_file(file, session.with_checksum(), 0600);
+    };
   }
   SUBCASE("group-readable") {
     why = "opens it to group or others";
