@@ -181,6 +181,11 @@ struct Context {
   bool user_trust = false; // --cacert/--cacertdir: a file that does not load is an error
   bool trust_loaded = false;
   std::string trust_error; // why the user's CAs did not load, for every handshake that needs them
+  TlsSettings settings;    // what the context was made for
+  // tls_session_files() when the context was made; changed_files: the CA file or directory
+  // changed before load_trust() read it, so the sessions this context verifies are not cached.
+  std::string files;
+  bool changed_files = false;
 };
 
 // Called when a private key wants a passphrase: rlock has no one to ask, so it refuses and
@@ -196,9 +201,10 @@ struct SessionFacts {
   std::string first_bytes; // up to 40 bytes the server sent first
   std::string trust_error; // the CA file did not load (Context::trust_error)
   std::string cache_key;   // tls_session_key(); empty: no session cache
-  bool offered = false;    // a cached session was offered
-  bool refresh = false;    // ... and is past half its lifetime: store the server's next ticket
-  bool stored = false;     // a ticket of this connection is stored already
+  const Context* context = nullptr;
+  bool offered = false; // a cached session was offered
+  bool refresh = false; // ... and is past half its lifetime: store the server's next ticket
+  bool stored = false;  // a ticket of this connection is stored already
 };
 
 // OpenSSL's new-session callback: TLS 1.3 tickets arrive after the handshake, with the first
@@ -207,6 +213,7 @@ struct SessionFacts {
 int remember_session(SSL* ssl, SSL_SESSION* session) {
   auto* facts = static_cast<SessionFacts*>(::SSL_get_ex_data(ssl, 0));
   if (facts == nullptr || facts->cache_key.empty() || facts->stored) return 0;
+  if (facts->context != nullptr && facts->context->changed_files) return 0;
   if (::SSL_session_reused(ssl) == 1 && !facts->refresh) return 0;
   if (::SSL_version(ssl) != TLS1_3_VERSION || ::SSL_SESSION_is_resumable(session) != 1) return 0;
   if (::SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE && ::SSL_get_verify_result(ssl) != X509_V_OK) return 0;
@@ -329,11 +336,19 @@ bool load_trust(Context& context) {
   if (context.trust_loaded) return context.trust_error.empty();
   context.trust_loaded = true;
   if (context.trust_file.empty() && context.trust_dir.empty()) return true;
+  // The key of the sessions cached names the files as they were when the context was made.
+  const auto check_files = [&context] {
+    if (tls_session_files(context.settings, context.system_trust) == context.files) return;
+    context.changed_files = true;
+    log::verbose("not caching TLS sessions: {} changed since this run started", context.trust);
+  };
   if (::SSL_CTX_load_verify_locations(context.ctx.get(),
                                       context.trust_file.empty() ? nullptr : context.trust_file.c_str(),
                                       context.trust_dir.empty() ? nullptr : context.trust_dir.c_str()) == 1) {
+    check_files();
     return true;
   }
+  check_files();
   if (!context.user_trust) {
     log::verbose("could not load the trust store {}: {}", context.trust, openssl_reason());
     return true;
@@ -367,6 +382,8 @@ const Context& context_for(const TlsSettings& settings) {
   auto found = contexts.find(key);
   if (found != contexts.end()) return found->second;
   Context& made = contexts.emplace(key, make_context(settings)).first->second;
+  made.settings = settings;
+  made.files = tls_session_files(settings, made.system_trust);
   // The map's nodes stay put: the callback may keep a pointer to its context.
   if (settings.verify != TlsVerify::none) ::SSL_CTX_set_cert_verify_callback(made.ctx.get(), verify_chain, &made);
   return made;
@@ -552,7 +569,8 @@ std::unique_ptr<TlsStream> TlsStream::begin(int fd, const TlsSettings& settings,
   stream->m_verify = settings.verify;
   if (settings.session_cache) {
     SessionFacts& facts = state->facts;
-    facts.cache_key = tls_session_key(settings, peer, name, context.system_trust);
+    facts.cache_key = tls_session_key(settings, peer, name, context.files);
+    facts.context = &context;
     if (offer_cached_session) {
       if (SSL_SESSION* session = load_tls_session(facts.cache_key, facts.refresh)) {
         // SSL_set_session takes its own reference.

@@ -209,8 +209,12 @@ std::string_view decode_file(std::string_view text, const std::string& key, std:
 } // namespace
 
 std::string tls_session_key(const TlsSettings& settings, const std::string& peer, const std::string& name,
-                            const std::string& system_trust) {
-  std::string key = fmt::format("endpoint {}\nname {}\nverify {}\n", peer, name, to_string(settings.verify));
+                            const std::string& files) {
+  return fmt::format("endpoint {}\nname {}\nverify {}\n{}", peer, name, to_string(settings.verify), files);
+}
+
+std::string tls_session_files(const TlsSettings& settings, const std::string& system_trust) {
+  std::string key;
   if (settings.verify != TlsVerify::none) {
     if (!settings.cacert.empty()) key += "cacert " + file_identity(settings.cacert) + "\n";
     if (!settings.cacertdir.empty()) key += "cacertdir " + file_identity(settings.cacertdir) + "\n";

@@ -11,12 +11,16 @@ namespace rlock::redis {
 
 struct TlsSettings;
 
+// Every file the verification or the client's identity rests on (CA file, CA directory or the
+// system store, client certificate and key), each with its inode, size and modification time,
+// so that a rotated file makes another key. Taken when the files are loaded: a process that
+// keeps the old ones in memory must not cache what it verified with them under the new ones.
+std::string tls_session_files(const TlsSettings& settings, const std::string& system_trust);
+
 // What a cached session may only ever be offered to: the endpoint, the name verified and sent
-// as SNI, the verification mode, and every file the verification or the client's identity
-// rests on (CA file, CA directory or the system store, client certificate and key), each with
-// its inode, size and modification time, so that a rotated file makes another key.
+// as SNI, the verification mode, and `files` (tls_session_files()).
 std::string tls_session_key(const TlsSettings& settings, const std::string& peer, const std::string& name,
-                            const std::string& system_trust);
+                            const std::string& files);
 
 // The cached session for `key`, or nullptr (none, unsafe, corrupt, for another key, expired;
 // -v says why). The caller owns the session (SSL_SESSION_free). `refresh` is set when the

@@ -332,6 +332,50 @@ TEST_CASE("a changed server certificate is verified: another host's is refused (
   }
 }
 
+TEST_CASE("a CA file replaced under a running exec: its reconnection verified with the old CAs is not cached for "
+          "the new ones") {
+  RedisServer redis(tls_server());
+  Runtime runtime;
+  const std::string ca = runtime.dir.file("ca.crt");
+  write_file(ca, read_file(tls_cert("ca.crt")));
+  const std::string url = redis.tls_url("localhost", "?cacert=" + ca);
+  const std::string go = runtime.dir.file("go");
+  BackgroundOptions options;
+  options.env = {"XDG_RUNTIME_DIR=" + runtime.dir.path()};
+  BackgroundProcess job({rlock_bin(), "-v", "--url", url, "exec", "job", "--ttl", "3s", "--", "sh", "-c",
+                         "while [ ! -e " + go + " ]; do sleep 0.1; done"},
+                        options);
+  // The lock held, the session cached (kill the connection earlier and the acquisition fails).
+  REQUIRE(wait_until([&] { return contains(job.err(), "started pid"); }, 30s));
+  REQUIRE(contains(job.err(), "cached the TLS session"));
+  // The CA file now holds another CA, which did not sign the server's certificate.
+  write_file(ca + ".new", read_file(tls_cert("foreign-ca.crt")));
+  REQUIRE(::rename((ca + ".new").c_str(), ca.c_str()) == 0);
+  const auto connections = [&job] {
+    const std::string err = job.err();
+    std::size_t count = 0;
+    for (std::size_t at = err.find("connected to"); at != std::string::npos; at = err.find("connected to", at + 1))
+      ++count;
+    return count;
+  };
+  const std::size_t before = connections();
+  redis.command({"CLIENT", "KILL", "TYPE", "normal"});
+  // The renewal reconnects: a full handshake, verified with the CAs the run loaded.
+  REQUIRE(wait_until([&] { return connections() > before; }, 30s));
+  write_file(go, "");
+  const int status = job.wait();
+  INFO(job.err());
+  REQUIRE(status == 0);
+  // A new run with the new CA file must refuse the server, as it does without the cache.
+  for (const std::string cache : {"no", "yes"}) {
+    const RunResult run = runtime.exec(url, {"--tls-session-cache", cache});
+    INFO(run.describe());
+    CHECK(run.exit_code == 78);
+    CHECK(contains(run.err, "failed verification"));
+    CHECK_FALSE(contains(run.err, k_resumed));
+  }
+}
+
 TEST_CASE("an unsafe cache directory gets no file: open to group or others, a symbolic link") {
   RedisServer redis(tls_server());
   Runtime runtime;
