@@ -111,6 +111,7 @@ void Telemetry::begin_wait() {
 void Telemetry::waiting(const lock::LockInfo& holder) {
   if (m_waiting_told) return;
   m_waiting_told = true;
+  if (!m_events.enabled()) return;
   std::string fields;
   if (holder.holders.size() == 1 && holder.holders.front().has_metadata) {
     const lock::HolderInfo& one = holder.holders.front();
@@ -125,6 +126,7 @@ void Telemetry::acquired(std::int64_t fence, lock::Millis ttl, bool adopted) {
   m_waited = m_wait_started ? std::chrono::duration_cast<lock::Millis>(now - *m_wait_started) : lock::Millis(0);
   m_acquired_at = now;
   m_fence = fence;
+  if (!m_events.enabled()) return; // on the way from a hand-off's wake to the job: no formatting
   std::string fields = json_field("waited_ms", m_waited->count()) + json_field("fence", fence) +
                        json_field("ttl_ms", static_cast<std::int64_t>(ttl.count()));
   if (adopted) fields += ",\"adopted\":true";
