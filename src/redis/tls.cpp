@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -204,6 +205,7 @@ struct SessionFacts {
   const Context* context = nullptr;
   bool offered = false; // a cached session was offered
   bool refresh = false; // ... and is past half its lifetime: store the server's next ticket
+  long verified_at = 0; // ... resting on the full handshake of this time (load_tls_session)
   bool stored = false;  // a ticket of this connection is stored already
 };
 
@@ -218,7 +220,8 @@ int remember_session(SSL* ssl, SSL_SESSION* session) {
   if (::SSL_version(ssl) != TLS1_3_VERSION || ::SSL_SESSION_is_resumable(session) != 1) return 0;
   if (::SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE && ::SSL_get_verify_result(ssl) != X509_V_OK) return 0;
   facts->stored = true;
-  store_tls_session(facts->cache_key, session);
+  const bool reused = ::SSL_session_reused(ssl) == 1;
+  store_tls_session(facts->cache_key, session, reused ? facts->verified_at : static_cast<long>(std::time(nullptr)));
   return 0;
 }
 
@@ -572,7 +575,7 @@ std::unique_ptr<TlsStream> TlsStream::begin(int fd, const TlsSettings& settings,
     facts.cache_key = tls_session_key(settings, peer, name, context.files);
     facts.context = &context;
     if (offer_cached_session) {
-      if (SSL_SESSION* session = load_tls_session(facts.cache_key, facts.refresh)) {
+      if (SSL_SESSION* session = load_tls_session(facts.cache_key, facts.refresh, facts.verified_at)) {
         // SSL_set_session takes its own reference.
         facts.offered = ::SSL_set_session(ssl, session) == 1;
         ::SSL_SESSION_free(session);

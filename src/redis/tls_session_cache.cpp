@@ -37,7 +37,12 @@ namespace rlock::redis {
 
 namespace {
 
-constexpr std::string_view k_magic = "rlock-tls-session 1\n";
+constexpr std::string_view k_magic = "rlock-tls-session 2\n";
+// How long a session, refreshed or not, may stand in for the full handshake that verified the
+// server: each refresh brings a new ticket, and without a bound a steady stream of runs would
+// never verify again, whatever became of the certificate or the CAs trusted meanwhile (RFC
+// 8446, 4.6.1: limit the total lifetime of keying material from one full handshake).
+constexpr long k_max_verified_age = 3600;
 constexpr std::size_t k_max_file_size = std::size_t{16} * 1024;
 constexpr std::size_t k_digest_size = 32;
 
@@ -165,10 +170,10 @@ SSL_SESSION* decode(std::string_view der) {
   return ::d2i_SSL_SESSION(nullptr, &bytes, static_cast<long>(der.size()));
 }
 
-// The file's contents: the magic line, "KEY_SIZE DER_SIZE\n", the key, the DER, and the
-// SHA-256 of everything before it.
-std::string encode_file(const std::string& key, std::string_view der) {
-  std::string text = fmt::format("{}{} {}\n{}", k_magic, key.size(), der.size(), key);
+// The file's contents: the magic line, "KEY_SIZE DER_SIZE VERIFIED_AT\n", the key, the DER,
+// and the SHA-256 of everything before it.
+std::string encode_file(const std::string& key, std::string_view der, long verified_at) {
+  std::string text = fmt::format("{}{} {} {}\n{}", k_magic, key.size(), der.size(), verified_at, key);
   text.append(der);
   const Digest digest = sha256(text);
   text.append(reinterpret_cast<const char*>(digest.data()), digest.size());
@@ -176,7 +181,7 @@ std::string encode_file(const std::string& key, std::string_view der) {
 }
 
 // The DER of `text` when it is a whole, intact file for `key`; else empty, with `why` set.
-std::string_view decode_file(std::string_view text, const std::string& key, std::string& why) {
+std::string_view decode_file(std::string_view text, const std::string& key, long& verified_at, std::string& why) {
   if (text.size() < k_magic.size() + k_digest_size || !text.starts_with(k_magic)) {
     why = "not a session file";
     return {};
@@ -193,7 +198,8 @@ std::string_view decode_file(std::string_view text, const std::string& key, std:
   std::size_t der_size = 0;
   // The sizes compared without adding them: a sum could wrap around.
   if (newline == std::string_view::npos ||
-      std::sscanf(std::string(rest.substr(0, newline)).c_str(), "%zu %zu", &key_size, &der_size) != 2 ||
+      std::sscanf(std::string(rest.substr(0, newline)).c_str(), "%zu %zu %ld", &key_size, &der_size, &verified_at) !=
+          3 ||
       key_size > rest.size() - newline - 1 || der_size != rest.size() - newline - 1 - key_size) {
     why = "not a session file";
     return {};
@@ -227,8 +233,9 @@ std::string tls_session_files(const TlsSettings& settings, const std::string& sy
   return key;
 }
 
-ssl_session_st* load_tls_session(const std::string& key, bool& refresh) {
+ssl_session_st* load_tls_session(const std::string& key, bool& refresh, long& verified_at) {
   refresh = false;
+  verified_at = 0;
   const CacheDir& dir = cache_dir();
   if (!dir.fd) return nullptr;
   const std::string name = file_name(key);
@@ -264,7 +271,7 @@ ssl_session_st* load_tls_session(const std::string& key, bool& refresh) {
     if (text.size() > k_max_file_size) return ignore("too large");
   }
   std::string why;
-  const std::string_view der = decode_file(text, key, why);
+  const std::string_view der = decode_file(text, key, verified_at, why);
   if (der.empty()) return ignore(why);
   SSL_SESSION* session = decode(der);
   if (session == nullptr) return ignore("the session does not parse");
@@ -283,11 +290,16 @@ ssl_session_st* load_tls_session(const std::string& key, bool& refresh) {
     ::SSL_SESSION_free(session);
     return ignore(fmt::format("it has expired (created {} s ago, valid for {} s)", now - created, lifetime));
   }
+  if (now - verified_at > k_max_verified_age || verified_at > now + 60) {
+    ::SSL_SESSION_free(session);
+    return ignore(fmt::format("the server was verified {} s ago, more than the {} s a session may stand in for that",
+                              now - verified_at, k_max_verified_age));
+  }
   refresh = now - created > lifetime / 2;
   return session;
 }
 
-void store_tls_session(const std::string& key, ssl_session_st* session) {
+void store_tls_session(const std::string& key, ssl_session_st* session, long verified_at) {
   const CacheDir& dir = cache_dir();
   if (!dir.fd) return;
   const std::string name = file_name(key);
@@ -303,7 +315,7 @@ void store_tls_session(const std::string& key, ssl_session_st* session) {
     return;
   }
   ::SSL_SESSION_free(check);
-  const std::string text = encode_file(key, stripped);
+  const std::string text = encode_file(key, stripped, verified_at);
   const std::string temporary = fmt::format(".{}.{}.tmp", name, ::getpid());
   ::unlinkat(dir.fd.get(), temporary.c_str(), 0); // left by a crashed run with our pid
   Fd fd(::openat(dir.fd.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));

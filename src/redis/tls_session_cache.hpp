@@ -22,15 +22,18 @@ std::string tls_session_files(const TlsSettings& settings, const std::string& sy
 std::string tls_session_key(const TlsSettings& settings, const std::string& peer, const std::string& name,
                             const std::string& files);
 
-// The cached session for `key`, or nullptr (none, unsafe, corrupt, for another key, expired;
-// -v says why). The caller owns the session (SSL_SESSION_free). `refresh` is set when the
-// session is past half its lifetime, so that the server's next ticket should replace it.
-ssl_session_st* load_tls_session(const std::string& key, bool& refresh);
+// The cached session for `key`, or nullptr (none, unsafe, corrupt, for another key, expired,
+// or resting on a verification more than an hour old; -v says why). The caller owns the
+// session (SSL_SESSION_free). `refresh` is set when the session is past half its lifetime, so
+// that the server's next ticket should replace it; `verified_at` is when the full handshake
+// that the session goes back to verified the server (Unix time), which a refresh keeps.
+ssl_session_st* load_tls_session(const std::string& key, bool& refresh, long& verified_at);
 
 // Replaces the cached session for `key` (written to a temporary name and renamed). Stores the
 // session without the server's certificate: resumption does not need it, and decoding it is
 // most of what loading costs. Failures are only logged (-v): the cache is an optimisation.
-void store_tls_session(const std::string& key, ssl_session_st* session);
+// `verified_at`: now after a full handshake, the loaded session's after a refresh.
+void store_tls_session(const std::string& key, ssl_session_st* session, long verified_at);
 
 // Removes the cached session for `key`, after a handshake that offered it failed.
 void forget_tls_session(const std::string& key);

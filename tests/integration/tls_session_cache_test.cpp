@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <iterator>
@@ -151,6 +153,25 @@ struct SessionFile {
   }
 };
 
+// The VERIFIED_AT of a cache file (the third number of its second line).
+long verified_at(const std::string& text) {
+  const std::size_t sizes_start = text.find('\n') + 1;
+  const std::size_t sizes_end = text.find('\n', sizes_start);
+  const std::string sizes = text.substr(sizes_start, sizes_end - sizes_start);
+  return std::stol(sizes.substr(sizes.rfind(' ') + 1));
+}
+
+// The file with its VERIFIED_AT set to `at`, and a checksum that matches.
+std::string with_verified_at(const std::string& text, long at) {
+  SessionFile session(text);
+  const std::size_t sizes_start = session.head.find('\n') + 1;
+  const std::size_t sizes_end = session.head.find('\n', sizes_start);
+  const std::string sizes = session.head.substr(sizes_start, sizes_end - sizes_start);
+  session.head = session.head.substr(0, sizes_start) + sizes.substr(0, sizes.rfind(' ') + 1) + std::to_string(at) +
+                 session.head.substr(sizes_end);
+  return session.with_checksum();
+}
+
 } // namespace
 
 TEST_CASE("the second run resumes the cached TLS session; the file is private") {
@@ -219,7 +240,7 @@ TEST_CASE("a tampered, group-readable or expired cached session is ignored; a fu
       const std::string key = session.head.substr(key_start);
       // SIZE_MAX + (key size + 1) wraps to the key's size: the key alone, no session after it.
       session.head = session.head.substr(0, sizes_start) + std::to_string(SIZE_MAX) + " " +
-                     std::to_string(key.size() + 1) + "\n" + key;
+                     std::to_string(key.size() + 1) + " " + std::to_string(std::time(nullptr)) + "\n" + key;
       session.der.clear();
       write_file(file, session.with_checksum(), 0600);
     };
@@ -252,6 +273,32 @@ TEST_CASE("a tampered, group-readable or expired cached session is ignored; a fu
   }
   check_ignored(runtime, url, why);
   CHECK(mode_of(file) == 0600);
+}
+
+TEST_CASE("a session goes back to its full handshake: a refresh keeps its time, and after an hour it is not offered") {
+  RedisServerOptions options = tls_server();
+  // Tickets of 12 s: past 6 s a resumed run stores the server's next ticket.
+  options.extra_config = {"tls-session-cache-timeout 12"};
+  RedisServer redis(options);
+  Runtime runtime;
+  const std::string url = redis.tls_url("localhost", cacert_query());
+  const std::string file = first_run(runtime, url);
+  const long now = static_cast<long>(std::time(nullptr));
+  CHECK(std::abs(verified_at(read_file(file)) - now) <= 60);
+  // Verified 50 minutes ago: still offered; the refreshed file keeps that time.
+  write_file(file, with_verified_at(read_file(file), now - 3000), 0600);
+  // Not a synchronisation: the wall clock has to pass half the ticket's lifetime.
+  std::this_thread::sleep_for(7500ms);
+  const RunResult refreshed = runtime.exec(url);
+  INFO(refreshed.describe());
+  CHECK(refreshed.exit_code == 0);
+  CHECK(contains(refreshed.err, k_resumed));
+  CHECK(contains(refreshed.err, "cached the TLS session"));
+  CHECK(verified_at(read_file(file)) == now - 3000);
+  // Verified more than an hour ago: a full, verified handshake, and a file of now.
+  write_file(file, with_verified_at(read_file(file), now - 3700), 0600);
+  check_ignored(runtime, url, "the server was verified");
+  CHECK(std::abs(verified_at(read_file(file)) - now) <= 60);
 }
 
 TEST_CASE("a session cached for another endpoint is not offered, even to the same server") {
