@@ -222,14 +222,23 @@ TEST_CASE("rlock killed with SIGKILL leaves whole lines only, several writers ap
   TempDir dir;
   const std::string events = dir.file("events.jsonl");
   // Renewals every 20 ms from four processes interleave their lines in one file; each is then
-  // killed at once, somewhere in its loop.
+  // killed at once, somewhere in its loop. Each writer is a shell that runs the exec again when
+  // it ends: on a loaded machine a 60 ms lease can be lost (exit 76, a "lost" line), and the
+  // lines must keep coming until the kill (SIGKILL to the writer's process group: rlock too).
   for (int round = 0; round < 3; ++round) {
     std::vector<std::unique_ptr<BackgroundProcess>> writers;
     for (int i = 0; i < 4; ++i) {
-      writers.push_back(std::make_unique<BackgroundProcess>(with_rlock(
-          at(redis, {"--events", events, "exec", fmt::format("k{}", i), "--ttl", "60ms", "--", "sleep", "30"}))));
+      std::vector<std::string> argv{"/bin/sh", "-c", "while :; do \"$@\"; done", "sh"};
+      for (std::string& arg : with_rlock(
+               at(redis, {"--events", events, "exec", fmt::format("k{}", i), "--ttl", "60ms", "--", "sleep", "30"}))) {
+        argv.push_back(std::move(arg));
+      }
+      writers.push_back(std::make_unique<BackgroundProcess>(argv));
     }
     const std::size_t before = split_lines(try_read_file(events).value_or("")).size();
+    INFO("round ", round, ", lines before it: ", before,
+         ", now: ", split_lines(try_read_file(events).value_or("")).size(),
+         "\nfirst writer's stderr: ", writers.front()->err());
     REQUIRE(wait_until([&] { return split_lines(try_read_file(events).value_or("")).size() >= before + 40; }, 20s));
     for (auto& writer : writers) writer->kill();
   }
