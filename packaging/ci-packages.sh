@@ -13,6 +13,8 @@
 # Usage: packaging/ci-packages.sh [CMAKE ARGS...]
 #   BUILD_DIR defaults to build-packages; the packages land there. CMake arguments choose the
 #   build, e.g. -DRLOCK_STATIC=OFF -DRLOCK_STATIC_DEPS=OFF for a dynamically linked rlock.
+#   A BUILD_DIR that holds a RelWithDebInfo build already (CI passes its build/) is packaged
+#   as it is when no CMake arguments are given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source_dir=$PWD
@@ -75,7 +77,15 @@ if grep -h -s '^path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/* >/dev/null; 
 fi
 
 step "configure and build ($build_dir)"
-cmake -S "$source_dir" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRLOCK_BUILD_TESTS=OFF "$@" >/dev/null
+cached_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
+if [ -n "${BUILD_DIR:-}" ] && [ $# -eq 0 ] && [ "$cached_type" = RelWithDebInfo ]; then
+  # A RelWithDebInfo build that is there already (CI's own, tests included): packaged as it
+  # is, not configured anew and built a second time. The tarball below is still built from a
+  # fresh configure.
+  echo "packaging the existing build in $build_dir"
+else
+  cmake -S "$source_dir" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRLOCK_BUILD_TESTS=OFF "$@" >/dev/null
+fi
 cmake --build "$build_dir" -j"$(nproc)" >/dev/null
 [ -f "$build_dir/rlock.1" ] || fail "the man page was not built (is asciidoctor installed?)"
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build_dir/CMakeCache.txt")
