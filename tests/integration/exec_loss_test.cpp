@@ -48,19 +48,20 @@ constexpr const char* k_timed_recorder = R"(import os, resource, signal, sys, ti
 record, ready = sys.argv[1], sys.argv[2]
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-def on_signal(signo, frame):
-    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-    wall = time.time_ns() // 1000000
-    os.write(fd, ('%s %d %d\n' % (signal.Signals(signo).name[3:], now, wall)).encode())
+# Blocked and taken with sigwaitinfo, as k_signal_recorder does: never lost before a pause().
+watched = {getattr(signal, 'SIG' + name) for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2')}
+signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+for signo in watched:
     signal.signal(signo, signal.SIG_DFL)
-    os.kill(os.getpid(), signo)
-for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2'):
-    signal.signal(getattr(signal, 'SIG' + name), on_signal)
 with open(ready + '.tmp', 'w') as f:
     f.write('%d\n' % time.clock_gettime_ns(time.CLOCK_MONOTONIC))
 os.rename(ready + '.tmp', ready)
-while True:
-    signal.pause()
+signo = signal.sigwaitinfo(watched).si_signo
+now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+wall = time.time_ns() // 1000000
+os.write(fd, ('%s %d %d\n' % (signal.Signals(signo).name[3:], now, wall)).encode())
+os.kill(os.getpid(), signo)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signo})
 )";
 
 // The TERM the timed recorder wrote down.
@@ -217,6 +218,7 @@ TEST_CASE("--lost-signal chooses the signal the job gets on loss") {
   const auto code = rlock.try_wait(30s);
   INFO("rlock stderr: ", rlock.err());
   INFO("record: ", try_read_file(dir.file("record")).value_or("(none)"));
+  INFO("rlock and its job: ", describe_process(rlock.pid()));
   REQUIRE(code.has_value());
   CHECK(*code == 76);
   CHECK(read_file(dir.file("record")) == "USR1\n");

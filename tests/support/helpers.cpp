@@ -3,6 +3,7 @@
 #include "helpers.hpp"
 
 #include <fstream>
+#include <sstream>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -174,32 +175,60 @@ bool process_gone(pid_t pid) {
   return state == 'Z' || state == 'X';
 }
 
+std::string describe_process(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::ifstream status(dir + "/status");
+  if (!status) {
+    return fmt::format("pid {}: gone", pid);
+  }
+  std::string text = fmt::format("pid {}:", pid);
+  for (std::string line; std::getline(status, line);) {
+    for (const char* field : {"Name:", "State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"}) {
+      if (line.starts_with(field)) {
+        std::string value = trim(line.substr(std::string_view(field).size()));
+        text += fmt::format(" {} {}", std::string_view(field).substr(0, std::string_view(field).size() - 1), value);
+      }
+    }
+  }
+  text += " wchan " + try_read_file(dir + "/wchan").value_or("?");
+  text += " syscall " + trim(try_read_file(dir + "/syscall").value_or("?"));
+  // The children (as in `rlock exec`, the job): /proc/PID/task/PID/children.
+  const std::string children = try_read_file(fmt::format("{}/task/{}/children", dir, pid)).value_or("");
+  std::istringstream list(children);
+  for (pid_t child = 0; list >> child;) {
+    text += "\n  child " + describe_process(child);
+  }
+  return text;
+}
+
 pid_t read_pid(const std::string& path) { return static_cast<pid_t>(std::stol(trim(read_file(path)))); }
 
 int status_of(const RedisServer& redis, const std::string& name) {
   return run_rlock(at(redis, {"status", name, "-q"})).exit_code;
 }
 
-const char* const k_signal_recorder = R"(import os, resource, signal, sys, time
+const char* const k_signal_recorder = R"(import os, resource, signal, sys
 record, ready = sys.argv[1], sys.argv[2]
 sentinel = sys.argv[3] if len(sys.argv) > 3 else ''
 die_of = sys.argv[4] if len(sys.argv) > 4 else sentinel
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-def on_signal(signo, frame):
-    name = signal.Signals(signo).name[3:]
-    os.write(fd, ('%s\n' % name).encode())
-    if name == sentinel:
-        target = getattr(signal, 'SIG' + die_of)
-        signal.signal(target, signal.SIG_DFL)
-        os.kill(os.getpid(), target)
-for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2'):
-    signal.signal(getattr(signal, 'SIG' + name), on_signal)
+# Blocked, and taken one by one with sigwaitinfo: handlers with signal.pause() lose a signal that
+# lands just before pause() (Python runs its handler only when pause returns, on the next one).
+watched = {getattr(signal, 'SIG' + name) for name in ('INT', 'TERM', 'HUP', 'QUIT', 'USR1', 'USR2')}
+signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+for signo in watched:
+    signal.signal(signo, signal.SIG_DFL)  # not ignored, even if the job's shell ignores it
 with open(ready + '.tmp', 'w') as f:
     f.write('%d\n' % os.getpid())
 os.rename(ready + '.tmp', ready)
 while True:
-    signal.pause()
+    name = signal.Signals(signal.sigwaitinfo(watched).si_signo).name[3:]
+    os.write(fd, ('%s\n' % name).encode())
+    if name == sentinel:
+        target = getattr(signal, 'SIG' + die_of)
+        os.kill(os.getpid(), target)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {target})
 )";
 
 } // namespace rlock::test

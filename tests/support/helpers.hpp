@@ -84,6 +84,10 @@ void check_error_line(const RunResult& result);
 // True when no process `pid` runs any more (gone, or a zombie waiting to be reaped).
 bool process_gone(pid_t pid);
 
+// What a failure message needs to tell a stuck process from a lost signal: the state, signal
+// masks and wait channel of `pid` (and of its children) from /proc, one line each.
+std::string describe_process(pid_t pid);
+
 // A Python job (run with k_python) that records every signal it gets and keeps running, so that
 // a second delivery of the same signal shows as a second line (the test child ends at the
 // first INT/TERM/HUP/QUIT, which would hide a duplicate). argv: RECORD READY [SENTINEL
