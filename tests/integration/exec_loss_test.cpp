@@ -275,23 +275,24 @@ TEST_CASE("a job that ignores TERM is SIGKILLed after --grace") {
   RedisServer redis;
   TempDir dir;
   PidFileReaper reaper({dir.file("pid")});
-  BackgroundProcess rlock(exec_argv(redis, "stubborn", {"--ttl", "900ms", "--grace", "300ms"},
+  BackgroundProcess rlock(exec_argv(redis, "stubborn", {"--ttl", "900ms", "--grace", "2s"},
                                     {test_child_bin(), "--record", dir.file("record"), "--ready", dir.file("ready"),
                                      "--pid-file", dir.file("pid"), "--ignore-term", "--sleep", "forever"}));
   require_ready(rlock, dir.file("ready"));
   const pid_t child = read_pid(dir.file("pid"));
+  const auto deleted = Clock::now();
   REQUIRE(redis.command({"DEL", lock_key("stubborn")}) == "1");
-  // The TERM comes at the next renewal; the SIGKILL a grace later.
+  // The TERM comes at the next renewal (TTL/3 after the DEL at most); the SIGKILL a grace later.
   REQUIRE(wait_until([&] { return !try_read_file(dir.file("record")).value_or("").empty() || !rlock.running(); }, 10s));
-  const auto termed = Clock::now();
-  const auto code = rlock.try_wait(10s);
-  const auto took = Clock::now() - termed;
+  const auto code = rlock.try_wait(20s);
+  const auto took = Clock::now() - deleted;
   INFO("rlock stderr: ", rlock.err());
   REQUIRE(code.has_value());
   CHECK(*code == 76);
   CHECK(read_file(dir.file("record")) == "TERM\n");
-  CHECK(took >= 250ms);
-  CHECK(took < 5s);
+  // Measured from the DEL, which came before the TERM: never short, however late this test
+  // saw the record. A SIGKILL sent with the TERM would end it some 2 s sooner.
+  CHECK(took >= 2s);
   CHECK(process_gone(child));
   CHECK(contains(rlock.err(), "SIGKILL"));
 }
