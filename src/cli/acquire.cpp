@@ -9,6 +9,7 @@
 // forked after the lock is taken, so it keeps the lease object and the Redis connection.
 // `release` signals it after releasing; a lost lease ends it too. With --lease there is no
 // keeper: the lock lives for --ttl unless renewed, which suits CI steps in separate shells.
+#include "cli/cli11.hpp"
 #include "cli/commands.hpp"
 #include "cli/token_file.hpp"
 #include "lock/name.hpp"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The CLI11 application, global options, help and usage errors, and the single catch site.
 #include "cli/app.hpp"
+#include "cli/cli11.hpp"
 
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
@@ -10,7 +11,6 @@
 #include "util/strings.hpp"
 #include "util/version.hpp"
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -295,6 +295,8 @@ UsageError extras_error(const std::vector<std::string>& extras, const CLI::App* 
 } // namespace
 
 void parse_command_line(int argc, char** argv, CommandLine& line) {
+  // The standard streams CLI11 prints --help, --version and its errors on (cli/cli11.hpp).
+  static const std::ios_base::Init k_streams;
   // Everything after the first "--" is exec's command, kept away from the option parser: a
   // value after it belongs to the job, never to rlock.
   std::vector<std::string> args;

@@ -13,11 +13,15 @@
 #include "redis/redis_lock_store.hpp"
 #include "redis/topology.hpp"
 
-#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+namespace CLI { // NOLINT(readability-identifier-naming): CLI11's, declared for the signatures below
+class App;
+class Option;
+} // namespace CLI
 
 namespace rlock::cli {
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `rlock config show`: the effective settings and where each came from, passwords masked.
+#include "cli/cli11.hpp"
 #include "cli/commands.hpp"
 
 #include "util/error.hpp"

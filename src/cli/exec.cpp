@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `rlock exec`: run a command while holding the lock, and stop it before the lock could go.
+#include "cli/cli11.hpp"
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/token_file.hpp"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `rlock log`: print a lock's audit log (rlock(1), AUDIT), oldest entry first, as text or JSON lines.
 #include "util/log.hpp"
+#include "cli/cli11.hpp"
 #include "cli/commands.hpp"
 #include "lock/name.hpp"
 #include "util/duration.hpp"

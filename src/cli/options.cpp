@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Command-line values parsed once, at the border, and the options for taking a lock.
 #include "cli/options.hpp"
+#include "cli/cli11.hpp"
 
 #include "util/duration.hpp"
 #include "util/error.hpp"

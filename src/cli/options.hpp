@@ -5,12 +5,16 @@
 
 #include "lock/acquirer.hpp"
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+
+namespace CLI { // NOLINT(readability-identifier-naming): CLI11's, declared for the signatures below
+class App;
+class Option;
+} // namespace CLI
 
 namespace rlock::cli {
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `rlock release` and `rlock renew`: token-checked operations for the split form.
+#include "cli/cli11.hpp"
 #include "cli/commands.hpp"
 #include "cli/token_file.hpp"
 #include "lock/name.hpp"

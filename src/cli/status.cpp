@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `rlock status`: who holds a lock (or every lock), for people and for programs (--json).
+#include "cli/cli11.hpp"
 #include "cli/commands.hpp"
 #include "lock/name.hpp"
 #include "util/duration.hpp"

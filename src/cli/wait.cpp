@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // `rlock wait`: wait until a lock is free, without taking it or joining its waiting line.
+#include "cli/cli11.hpp"
 #include "cli/commands.hpp"
 #include "lock/name.hpp"
 #include "process/signals.hpp"

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Tests for the pure parts shared by the commands: TTL and wait options, holder descriptions.
+#include "cli/cli11.hpp"
 #include "cli/commands.hpp"
 
 #include "util/error.hpp"
