@@ -22,16 +22,20 @@
 #include "util/fd.hpp"
 #include "util/log.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <memory>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace rlock::redis {
 
@@ -121,6 +125,28 @@ std::string file_identity(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return path + " -";
   return fmt::format("{} {}:{} {} {}.{:09}", path, st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
                      st.st_mtim.tv_nsec);
+}
+
+// A CA directory's identity: its own, and each entry's (followed when a link), sorted: a CA
+// file rewritten in place changes neither the directory nor the hash link that leads to it.
+// For --cacertdir only: a system store directory holds hundreds of entries, and its tools
+// (update-ca-certificates, c_rehash) replace the links, which changes the directory.
+std::string directory_identity(const std::string& path) {
+  std::string identity = file_identity(path);
+  struct DirClose {
+    void operator()(DIR* dir) const noexcept { ::closedir(dir); }
+  };
+  std::unique_ptr<DIR, DirClose> dir(::opendir(path.c_str()));
+  if (!dir) return identity;
+  std::vector<std::string> entries;
+  while (const dirent* entry = ::readdir(dir.get())) {
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    entries.push_back(file_identity(path + "/" + std::string(name)));
+  }
+  std::sort(entries.begin(), entries.end());
+  for (const auto& entry : entries) identity += " | " + entry;
+  return identity;
 }
 
 // A DER header at `at`: its tag and the length of its contents, `at` moved past it. False for
@@ -223,7 +249,7 @@ std::string tls_session_files(const TlsSettings& settings, const std::string& sy
   std::string key;
   if (settings.verify != TlsVerify::none) {
     if (!settings.cacert.empty()) key += "cacert " + file_identity(settings.cacert) + "\n";
-    if (!settings.cacertdir.empty()) key += "cacertdir " + file_identity(settings.cacertdir) + "\n";
+    if (!settings.cacertdir.empty()) key += "cacertdir " + directory_identity(settings.cacertdir) + "\n";
     if (settings.cacert.empty() && settings.cacertdir.empty()) {
       key += "trust " + (system_trust.empty() ? std::string("-") : file_identity(system_trust)) + "\n";
     }

@@ -423,6 +423,30 @@ TEST_CASE("a CA file replaced under a running exec: its reconnection verified wi
   }
 }
 
+TEST_CASE("a CA file rewritten in place inside --cacertdir makes another key: the server is verified again") {
+  RedisServer redis(tls_server());
+  Runtime runtime;
+  const std::string cadir = runtime.dir.file("cadir");
+  REQUIRE(::mkdir(cadir.c_str(), 0755) == 0);
+  write_file(cadir + "/ca.pem", read_file(tls_cert("ca.crt")));
+  REQUIRE(run_program({"openssl", "rehash", cadir}).exit_code == 0);
+  const std::string url = redis.tls_url("localhost", "?cacertdir=" + cadir);
+  first_run(runtime, url);
+  const RunResult resumed = runtime.exec(url);
+  INFO(resumed.describe());
+  REQUIRE(contains(resumed.err, k_resumed));
+  // Another CA written over the file (same inode; the directory itself unchanged): the hash
+  // link now leads to a CA that did not sign the server's certificate.
+  write_file(cadir + "/ca.pem", read_file(tls_cert("foreign-ca.crt")));
+  for (const std::string cache : {"no", "yes"}) {
+    const RunResult run = runtime.exec(url, {"--tls-session-cache", cache});
+    INFO(run.describe());
+    CHECK(run.exit_code == 78);
+    CHECK(contains(run.err, "failed verification"));
+    CHECK_FALSE(contains(run.err, k_resumed));
+  }
+}
+
 TEST_CASE("an unsafe cache directory gets no file: open to group or others, a symbolic link") {
   RedisServer redis(tls_server());
   Runtime runtime;
