@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
@@ -19,21 +20,13 @@ namespace rlock::redis {
 
 namespace {
 
-// Appends one command in RESP framing, using hiredis's formatter.
-void append_command(std::string& out, const Args& argv) {
-  std::vector<const char*> pointers;
-  std::vector<std::size_t> lengths;
-  pointers.reserve(argv.size());
-  lengths.reserve(argv.size());
-  for (auto arg : argv) {
-    pointers.push_back(arg.data());
-    lengths.push_back(arg.size());
-  }
-  char* formatted = nullptr;
-  int length = ::redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), pointers.data(), lengths.data());
-  if (length < 0 || formatted == nullptr) throw Error(ExitCode::internal, "could not format a Redis command");
-  out.append(formatted, static_cast<std::size_t>(length));
-  ::redisFreeCommand(formatted);
+// Appends "*N\r\n" or "$N\r\n".
+void append_length(std::string& out, char kind, std::size_t length) {
+  char digits[24];
+  const auto written = std::to_chars(digits, digits + sizeof digits, length);
+  out.push_back(kind);
+  out.append(digits, written.ptr);
+  out.append("\r\n");
 }
 
 // Plaintext sent to a TLS port: the server answers with a TLS alert, or hangs up.
@@ -44,6 +37,21 @@ UnavailableError plaintext_to_tls(const std::string& peer) {
 }
 
 } // namespace
+
+// Appends one command in RESP framing, byte for byte as hiredis's redisFormatCommandArgv
+// writes it, without its allocation and its sprintf per argument (about 12% of the
+// instructions of an uncontended exec: EVALSHA carries 20-odd arguments).
+void append_command(std::string& out, const Args& argv) {
+  std::size_t size = 16;
+  for (auto arg : argv) size += arg.size() + 16;
+  out.reserve(out.size() + size);
+  append_length(out, '*', argv.size());
+  for (auto arg : argv) {
+    append_length(out, '$', arg.size());
+    out.append(arg);
+    out.append("\r\n");
+  }
+}
 
 bool Connection::answered_tls() const noexcept {
   // A TLS record: handshake (0x16) or alert (0x15), then major version 3.

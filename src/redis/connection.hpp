@@ -34,6 +34,9 @@ struct ConnectOptions {
 
 using Args = std::vector<std::string_view>;
 
+// Appends `argv` as one command in RESP framing ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n").
+void append_command(std::string& out, const Args& argv);
+
 class Connection {
  public:
   explicit Connection(ConnectOptions options);
