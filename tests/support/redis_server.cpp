@@ -353,7 +353,12 @@ bool RedisServer::launch() {
     try {
       const std::string reply = commands_with_timeout(m_port, {{"PING"}}, m_options.password, {}, 1000ms);
       if (reply == "PONG") {
-        return true;
+        // Two tests may be handed the same free port: the PONG may come from the other test's
+        // server while ours is about to fail with "address in use". Ours says its own pid.
+        if (answering_pid() == m_process->pid()) return true;
+        m_process->kill();
+        m_process.reset();
+        return false;
       }
       last_error = reply;
     } catch (const SupportError& error) {
@@ -365,6 +370,14 @@ bool RedisServer::launch() {
   m_process.reset();
   throw SupportError(
       fmt::format("redis-server on port {} did not answer PING within 10 s ({})\n{}", m_port, last_error, log()));
+}
+
+pid_t RedisServer::answering_pid() const {
+  const std::string info = commands_with_timeout(m_port, {{"INFO", "server"}}, m_options.password, {}, 1000ms);
+  const std::string_view field = "process_id:";
+  const auto at = info.find(field);
+  if (at == std::string::npos) throw SupportError("INFO server without process_id:\n" + info);
+  return static_cast<pid_t>(std::stol(info.substr(at + field.size())));
 }
 
 void RedisServer::stop() {

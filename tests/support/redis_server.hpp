@@ -86,7 +86,8 @@ class RedisServer {
 
  private:
   void write_config() const;
-  bool launch(); // false when the port was taken meanwhile
+  bool launch();               // false when the port was taken meanwhile
+  pid_t answering_pid() const; // process_id from INFO server of whatever answers on the port
 
   RedisServerOptions m_options;
   TempDir m_dir;
