@@ -56,6 +56,23 @@ rt=$(get roundtrips.rlock.writes)
   printf '%-44s|%-12s|%-10s|%s\n' "Redis commands per CS, uncontended" "$(get commands.rlock.uncontended)" "" ""
 } | column -t -s'|'
 
+bench_section "summary (issue 15 targets: faster than flock)"
+h50f=$(get handoff.flock.p50)
+mins=$(get throughput.rlock.8.min)
+maxs=$(get throughput.rlock.8.max)
+{
+  printf '%-44s|%-12s|%-12s|%s\n' "metric" "rlock" "target" "verdict"
+  printf '%-44s|%-12s|%-12s|%s\n' "uncontended exec / flock (median of pairs)" "${u_pair}x" "<= 0.92x" "$(verdict "$u_pair" '<=' 0.92)"
+  m=$(ratio "$(get uncontended.rlock.ms)" "$(get uncontended.minlock.ms)")
+  printf '%-44s|%-12s|%-12s|%s\n' "uncontended exec / minlock (medians)" "${m}x" "<= 1.08x" "$(verdict "$m" '<=' 1.08)"
+  hr=$(ratio "$h50" "$h50f")
+  printf '%-44s|%-12s|%-12s|%s\n' "hand-off p50 / flock's p50" "${hr}x ($h50 ms)" "<= 1.00x" "$(verdict "$hr" '<=' 1.0)"
+  printf '%-44s|%-12s|%-12s|%s\n' "critical sections/s, 8 contenders / flock" "${t8}x" ">= 1.00x" "$(verdict "$t8" '>=' 1.0)"
+  printf '%-44s|%-12s|%-12s|%s\n' "Redis commands per CS, 8 contenders" "$(get commands.rlock.contended)" "<= 10" "$(verdict "$(get commands.rlock.contended)" '<=' 10)"
+  printf '%-44s|%-12s|%-12s|%s\n' "per-worker min/mean, 8 contenders" "$mins" ">= 0.95" "$(verdict "$mins" '>=' 0.95)"
+  printf '%-44s|%-12s|%-12s|%s\n' "per-worker max/mean, 8 contenders" "$maxs" "<= 1.05" "$(verdict "$maxs" '<=' 1.05)"
+} | column -t -s'|'
+
 bench_section "summary (anchors; ratios to flock unless stated)"
 {
   printf '%s|%s|%s|%s|%s|%s|%s%s\n' "metric" "flock" "rlock" "minlock" "redis-cli" "etcdctl" "redis-py" "${RLOCK2:+|rlock2}"
