@@ -91,25 +91,54 @@ class AttemptGuard {
       : m_store(store), m_request(request), m_clock(clock) {}
   AttemptGuard(const AttemptGuard&) = delete;
   AttemptGuard& operator=(const AttemptGuard&) = delete;
+  //
+  // Once an attempt has gone out, a clean-up that fails is tried again for up to
+  // k_abandon_bound: what it leaves behind blocks others for long (a lock until its TTL; a
+  // ticket ahead of live waiters until it lapses, tens of seconds, since only the first two
+  // waiters look soon), and the reset or refused connection that ended the wait is often
+  // over within that. Nothing was sent: one try, so that "unreachable" is reported at once.
   ~AttemptGuard() {
     if (!m_armed) return;
-    if (m_answer_lost) abandon(m_store, m_request.name, m_request.token, m_clock() + k_abandon_bound);
-    if (m_request.ticket.empty()) return;
-    try {
-      m_store.leave_queue(m_request.name, m_request.ticket);
-    } catch (...) {
-      // The ticket expires on its own (ticket_ttl).
+    const TimePoint until = m_clock() + k_abandon_bound;
+    bool lock_left = m_answer_lost;
+    bool ticket_left = !m_request.ticket.empty();
+    Millis pause{20};
+    for (int tries = 0;; ++tries) {
+      if (lock_left) lock_left = !try_abandon(until);
+      if (ticket_left) ticket_left = !try_leave();
+      if ((!lock_left && !ticket_left) || !m_sent || tries == 5 || m_clock() + pause >= until) return;
+      std::this_thread::sleep_for(pause);
+      pause *= 2;
     }
   }
+  void sent() noexcept { m_sent = true; }
   void answer_lost() noexcept { m_answer_lost = true; }
   void answered() noexcept { m_answer_lost = false; }
   void disarm() noexcept { m_armed = false; }
 
  private:
+  bool try_abandon(TimePoint until) noexcept {
+    try {
+      m_store.release(m_request.name, m_request.token, Millis(0), until);
+      return true;
+    } catch (...) {
+      return false; // what is left expires with its TTL
+    }
+  }
+  bool try_leave() noexcept {
+    try {
+      m_store.leave_queue(m_request.name, m_request.ticket);
+      return true;
+    } catch (...) {
+      return false; // what is left lapses on its own (k_line)
+    }
+  }
+
   LockStore& m_store;
   const AcquireRequest& m_request;
   const Clock& m_clock;
   bool m_armed = true;
+  bool m_sent = false;
   bool m_answer_lost = false;
 };
 
@@ -138,6 +167,7 @@ std::optional<Lease> acquire(LockStore& store, AcquireRequest request, const Wai
     try {
       store.send_acquire(request);
       on_its_way = true;
+      guard.sent();
       result = store.receive_acquire(std::nullopt);
       guard.answered();
       contacted = true;

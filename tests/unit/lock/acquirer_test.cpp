@@ -350,6 +350,42 @@ TEST_CASE("Redis failing mid-wait leaves the line and propagates the error") {
   CHECK(store.leave_calls[0].second == store.acquire_calls[0].ticket);
 }
 
+TEST_CASE("a ticket the line still holds is removed again while Redis refuses, for a moment at most") {
+  SUBCASE("Redis back within the moment: the ticket is gone") {
+    FakeClock clock;
+    FakeLockStore store(clock);
+    store.hold_elsewhere("job", 1h, someone_else());
+    store.on_wait = [&] {
+      store.fail_next = 1;  // the wait ends in a reset...
+      store.fail_leave = 2; // ...and the first two clean-ups find Redis refusing
+    };
+    CHECK_THROWS_AS((void)acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock()), rlock::UnavailableError);
+    REQUIRE(store.leave_calls.size() == 3);
+    CHECK(store.leave_calls[2].second == store.acquire_calls[0].ticket);
+    CHECK(store.queues["job"].empty());
+  }
+  SUBCASE("Redis still refusing: a bounded number of tries, then the ticket is left to lapse") {
+    FakeClock clock;
+    FakeLockStore store(clock);
+    store.hold_elsewhere("job", 1h, someone_else());
+    store.on_wait = [&] {
+      store.fail_next = 1;
+      store.fail_leave = 100;
+    };
+    CHECK_THROWS_AS((void)acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock()), rlock::UnavailableError);
+    CHECK(store.leave_calls.size() == 6);
+    CHECK_FALSE(store.queues["job"].empty());
+  }
+  SUBCASE("nothing ever sent (Redis down from the start): one try, the error at once") {
+    FakeClock clock;
+    FakeLockStore store(clock);
+    store.fail_send = 1;
+    store.fail_leave = 100;
+    CHECK_THROWS_AS((void)acquire(store, request_for("job"), WaitPolicy{}, {}, clock.clock()), rlock::UnavailableError);
+    CHECK(store.leave_calls.size() == 1);
+  }
+}
+
 TEST_CASE("with outage_patience, a blip mid-wait is ridden out, but Redis down from the start is not") {
   FakeClock clock;
   FakeLockStore store(clock);

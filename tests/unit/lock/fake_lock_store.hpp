@@ -70,6 +70,8 @@ class FakeLockStore : public LockStore {
 
   // --- knobs ---
   int fail_next = 0;                      // the next N calls throw UnavailableError
+  int fail_leave = 0;                     // the next N leave_queue calls throw UnavailableError
+  int fail_send = 0;                      // the next N send_acquire calls throw UnavailableError (unsent)
   int lose_answers = 0;                   // the next N acquire/release receives take effect, then throw
   bool fail_refused = false;              // the failing calls throw AuthError (an ACL changed meanwhile)
   Millis latency{0};                      // each call advances the clock this much
@@ -111,6 +113,10 @@ class FakeLockStore : public LockStore {
 
   void send_acquire(const AcquireRequest& request) override {
     acquire_calls.push_back(request);
+    if (fail_send > 0) {
+      --fail_send;
+      throw UnavailableError("could not connect to redis://fake:6379: connection refused");
+    }
     m_sent = request;
   }
 
@@ -286,6 +292,10 @@ class FakeLockStore : public LockStore {
 
   void leave_queue(std::string_view name, std::string_view ticket) override {
     leave_calls.emplace_back(std::string(name), std::string(ticket));
+    if (fail_leave > 0) {
+      --fail_leave;
+      throw UnavailableError("could not connect to redis://fake:6379: connection refused");
+    }
     auto& queue = queues[std::string(name)];
     std::erase(queue, std::string(ticket));
   }
